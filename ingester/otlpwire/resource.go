@@ -1,0 +1,226 @@
+package otlpwire
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"math"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
+
+	"github.com/telemetrylake/telemetrylake/ingester/layout"
+)
+
+// Field numbers of opentelemetry.proto.common.v1 and resource.v1 used by the identity scan.
+const (
+	resourceAttributesField = 1
+	keyValueKeyField        = 1
+	keyValueValueField      = 2
+	anyValueString          = 1
+	anyValueBool            = 2
+	anyValueInt             = 3
+	anyValueDouble          = 4
+)
+
+var identityIndex = func() map[string]int {
+	m := make(map[string]int, len(layout.ProcessIdentityKeys))
+	for i, k := range layout.ProcessIdentityKeys {
+		m[k] = i
+	}
+	return m
+}()
+
+// ProcessID computes the process id of a validated Resource message by scanning only its
+// attributes; it runs for every block, so it avoids decoding the resource.
+func ProcessID(resource []byte) layout.UUID {
+	var values [32]string
+	identity := values[:len(layout.ProcessIdentityKeys)]
+	forEachField(resource, func(num protowire.Number, typ protowire.Type, kv []byte) {
+		if num != resourceAttributesField || typ != protowire.BytesType {
+			return
+		}
+		var key string
+		var value []byte
+		forEachField(kv, func(num protowire.Number, typ protowire.Type, v []byte) {
+			switch {
+			case num == keyValueKeyField && typ == protowire.BytesType:
+				key = string(v)
+			case num == keyValueValueField && typ == protowire.BytesType:
+				value = v
+			}
+		})
+		if i, ok := identityIndex[key]; ok {
+			identity[i] = anyValueText(value)
+		}
+	})
+	return layout.ProcessID(func(key string) string { return identity[identityIndex[key]] })
+}
+
+// forEachField calls fn for each field of a validated message, with the value's payload: the
+// bytes of a length-delimited field, or the encoded scalar otherwise.
+func forEachField(b []byte, fn func(num protowire.Number, typ protowire.Type, value []byte)) {
+	for pos := 0; pos < len(b); {
+		num, typ, n := protowire.ConsumeTag(b[pos:])
+		if n < 0 {
+			return
+		}
+		pos += n
+		m := protowire.ConsumeFieldValue(num, typ, b[pos:])
+		if m < 0 {
+			return
+		}
+		value := b[pos : pos+m]
+		if typ == protowire.BytesType {
+			value, _ = protowire.ConsumeBytes(value)
+		}
+		fn(num, typ, value)
+		pos += m
+	}
+}
+
+// anyValueText renders an encoded AnyValue the way identity needs it: scalars as plain text,
+// anything structured as JSON.
+func anyValueText(encoded []byte) string {
+	var text string
+	simple := true
+	forEachField(encoded, func(num protowire.Number, typ protowire.Type, v []byte) {
+		switch {
+		case num == anyValueString && typ == protowire.BytesType:
+			text = string(v)
+		case num == anyValueBool && typ == protowire.VarintType:
+			x, _ := protowire.ConsumeVarint(v)
+			text = strconv.FormatBool(x != 0)
+		case num == anyValueInt && typ == protowire.VarintType:
+			x, _ := protowire.ConsumeVarint(v)
+			text = strconv.FormatInt(int64(x), 10)
+		case num == anyValueDouble && typ == protowire.Fixed64Type:
+			x, _ := protowire.ConsumeFixed64(v)
+			text = strconv.FormatFloat(math.Float64frombits(x), 'g', -1, 64)
+		default:
+			simple = false
+		}
+	})
+	if simple {
+		return text
+	}
+	var av commonpb.AnyValue
+	if proto.Unmarshal(encoded, &av) != nil {
+		return ""
+	}
+	return string(AppendAnyValueJSON(nil, &av))
+}
+
+// AppendAnyValueJSON renders an AnyValue as compact JSON by its type: strings quoted, numbers
+// exact (int64 is never rounded through float64), bytes as base64, arrays and maps nested, and an
+// empty value as null.
+func AppendAnyValueJSON(dst []byte, v *commonpb.AnyValue) []byte {
+	switch x := v.GetValue().(type) {
+	case *commonpb.AnyValue_StringValue:
+		return appendJSONString(dst, x.StringValue)
+	case *commonpb.AnyValue_BoolValue:
+		return strconv.AppendBool(dst, x.BoolValue)
+	case *commonpb.AnyValue_IntValue:
+		return strconv.AppendInt(dst, x.IntValue, 10)
+	case *commonpb.AnyValue_DoubleValue:
+		f := x.DoubleValue
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			return appendJSONString(dst, strconv.FormatFloat(f, 'g', -1, 64))
+		}
+		return strconv.AppendFloat(dst, f, 'g', -1, 64)
+	case *commonpb.AnyValue_BytesValue:
+		return appendJSONString(dst, base64.StdEncoding.EncodeToString(x.BytesValue))
+	case *commonpb.AnyValue_ArrayValue:
+		dst = append(dst, '[')
+		for i, e := range x.ArrayValue.GetValues() {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = AppendAnyValueJSON(dst, e)
+		}
+		return append(dst, ']')
+	case *commonpb.AnyValue_KvlistValue:
+		dst = append(dst, '{')
+		for i, kv := range x.KvlistValue.GetValues() {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendJSONString(dst, kv.GetKey())
+			dst = append(dst, ':')
+			dst = AppendAnyValueJSON(dst, kv.GetValue())
+		}
+		return append(dst, '}')
+	}
+	return append(dst, "null"...)
+}
+
+// appendJSONString quotes s as a JSON string (strconv's \x escapes are not JSON, and
+// encoding/json would also escape <, > and &, which readers of attribute maps do not want).
+func appendJSONString(dst []byte, s string) []byte {
+	const hexdigits = "0123456789abcdef"
+	dst = append(dst, '"')
+	for _, r := range s {
+		switch {
+		case r == '"' || r == '\\':
+			dst = append(dst, '\\', byte(r))
+		case r == '\n':
+			dst = append(dst, '\\', 'n')
+		case r == '\r':
+			dst = append(dst, '\\', 'r')
+		case r == '\t':
+			dst = append(dst, '\\', 't')
+		case r < 0x20:
+			dst = append(dst, '\\', 'u', '0', '0', hexdigits[r>>4], hexdigits[r&0xf])
+		default:
+			dst = utf8.AppendRune(dst, r) // invalid bytes become U+FFFD here
+		}
+	}
+	return append(dst, '"')
+}
+
+// NewProcessRecord describes a process from its Resource message, on first sight. firstSeen dates
+// it when the resource has no process.creation.time.
+func NewProcessRecord(id layout.UUID, resource []byte, firstSeen uint64) (layout.ProcessRecord, error) {
+	var res resourcepb.Resource
+	if err := proto.Unmarshal(resource, &res); err != nil {
+		return layout.ProcessRecord{}, err
+	}
+	attrs := make(map[string]*commonpb.AnyValue, len(res.GetAttributes()))
+	properties := make(map[string]json.RawMessage, len(res.GetAttributes()))
+	for _, kv := range res.GetAttributes() {
+		attrs[kv.GetKey()] = kv.GetValue()
+		properties[kv.GetKey()] = AppendAnyValueJSON(nil, kv.GetValue())
+	}
+	text := func(key string) string {
+		if v, ok := attrs[key]; ok {
+			if s, ok := v.GetValue().(*commonpb.AnyValue_StringValue); ok {
+				return s.StringValue
+			}
+			return string(AppendAnyValueJSON(nil, v))
+		}
+		return ""
+	}
+	exe := text("service.name")
+	if ns := text("service.namespace"); ns != "" {
+		exe = ns + "/" + exe
+	}
+	start := text("process.creation.time")
+	if start == "" && firstSeen != 0 {
+		start = time.Unix(0, int64(firstSeen)).UTC().Format(time.RFC3339Nano)
+	}
+	return layout.ProcessRecord{
+		ProcessID:  id.String(),
+		Exe:        exe,
+		Computer:   text("host.name"),
+		Username:   text("user.name"),
+		Distro:     text("os.description"),
+		CPUBrand:   text("host.cpu.model.name"),
+		StartTime:  start,
+		Properties: properties,
+	}, nil
+}

@@ -1,0 +1,353 @@
+// Package server is the ingester's HTTP side: the OTLP/HTTP routes and the admin listener.
+//
+// A request goes down one straight line, each step a function that returns a *failure mapped to
+// exactly one HTTP answer in answers.go:
+//
+//	route → authenticate → content type and encoding → read, limit and decompress → decode and
+//	split into blocks → create-only store → answer
+//
+// Nothing is read or decompressed for a request that would be refused on its headers, and a 200 is
+// only sent once every block of the request is durable.
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/telemetrylake/telemetrylake/ingester/layout"
+	"github.com/telemetrylake/telemetrylake/ingester/otlpwire"
+	"github.com/telemetrylake/telemetrylake/ingester/store"
+)
+
+// Options configure a Server. Zero durations and limits take the defaults below.
+type Options struct {
+	Store  store.Store
+	Auth   Authenticator
+	Limits Limits
+	// Tenant labels metrics, so that one Prometheus can tell many ingesters apart.
+	Tenant string
+	// StoreTimeout bounds the store writes of one request; past it the answer is 503.
+	StoreTimeout time.Duration
+	// HealthInterval is how often the store is pinged for /readyz.
+	HealthInterval time.Duration
+	// CORSAllowedOrigins lists the browser origins allowed to send; empty disables CORS.
+	CORSAllowedOrigins []string
+	Logger             *slog.Logger
+	Registry           *prometheus.Registry
+}
+
+// Defaults, after the OTLP spec's recommendations where it has one.
+const (
+	DefaultMaxBodyBytes          = 20 << 20
+	DefaultMaxDecompressedBytes  = 64 << 20
+	DefaultMaxDecompressionRatio = 200
+	DefaultMaxInflightBytes      = 64 << 20
+	DefaultStoreTimeout          = 10 * time.Second
+	DefaultHealthInterval        = 2 * time.Second
+	processCacheSize             = 100_000
+)
+
+func (o *Options) setDefaults() {
+	setDefault(&o.Limits.MaxBodyBytes, DefaultMaxBodyBytes)
+	setDefault(&o.Limits.MaxDecompressedBytes, DefaultMaxDecompressedBytes)
+	setDefault(&o.Limits.MaxInflightBytes, DefaultMaxInflightBytes)
+	setDefault(&o.StoreTimeout, DefaultStoreTimeout)
+	setDefault(&o.HealthInterval, DefaultHealthInterval)
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Registry == nil {
+		o.Registry = prometheus.NewRegistry()
+	}
+}
+
+func setDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
+}
+
+// Server serves OTLP/HTTP into a store.
+type Server struct {
+	opts     Options
+	log      *slog.Logger
+	bodies   *bodyReader
+	writer   *blockWriter
+	health   *storeHealth
+	metrics  *metrics
+	draining atomic.Bool
+}
+
+func New(opts Options) *Server {
+	opts.setDefaults()
+	s := &Server{opts: opts, log: opts.Logger, bodies: newBodyReader(opts.Limits)}
+	s.metrics = newMetrics(opts.Registry, s.bodies.inflight)
+	s.health = newStoreHealth(opts.Store, opts.HealthInterval, opts.StoreTimeout, s.metrics.storeUp, opts.Logger)
+	s.writer = &blockWriter{store: opts.Store, metrics: s.metrics, seen: newProcessCache(processCacheSize), health: s.health}
+	return s
+}
+
+// routes maps each OTLP path to its signal. The bare /v1 paths serve SDKs pointed at the host root.
+var routes = map[string]layout.Signal{
+	"/ingestion/otlp/v1/logs":    layout.Logs,
+	"/ingestion/otlp/v1/metrics": layout.Metrics,
+	"/ingestion/otlp/v1/traces":  layout.Traces,
+	"/v1/logs":                   layout.Logs,
+	"/v1/metrics":                layout.Metrics,
+	"/v1/traces":                 layout.Traces,
+}
+
+// exportResult is what a request did, for its log line and metrics.
+type exportResult struct {
+	principal   Principal
+	payload     encoding
+	compression compression
+	wireBytes   int64
+	bodyBytes   int
+	blocks      int
+	records     int
+}
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	answerEnc := answerEncoding(r.Header)
+	signal, routed := routes[r.URL.Path]
+	route := "unknown"
+	if routed {
+		route = string(signal)
+	}
+	var res exportResult
+	var f *failure
+	switch {
+	case !routed:
+		f = fail(notFound, "no OTLP route at %s: use /ingestion/otlp/v1/{logs,metrics,traces}", r.URL.Path)
+	case s.corsPreflight(w, r):
+		return
+	case r.Method != http.MethodPost:
+		f = fail(methodNotAllowed, "method %s is not allowed on %s: use POST", r.Method, r.URL.Path)
+	default:
+		s.allowOrigin(w, r)
+		res, f = s.export(r, signal)
+	}
+	status := http.StatusOK
+	if f != nil {
+		status = writeFailure(w, answerEnc, f)
+	} else {
+		writeSuccess(w, res.payload)
+	}
+	s.observe(r, route, status, answerEnc, res, f, time.Since(start))
+}
+
+// export is the request's whole story.
+func (s *Server) export(r *http.Request, signal layout.Signal) (res exportResult, f *failure) {
+	if res.principal, f = s.authenticate(r, signal); f != nil {
+		return res, f
+	}
+	if res.payload, f = payloadEncoding(r.Header); f != nil {
+		return res, f
+	}
+	if res.compression, f = contentCompression(r.Header); f != nil {
+		return res, f
+	}
+	body, held, f := s.bodies.read(r, res.compression)
+	defer held.release()
+	res.wireBytes, res.bodyBytes = held.wireBytes, len(body)
+	if f != nil {
+		return res, f
+	}
+	blocks, f := decodeBlocks(signal, res.payload, body)
+	if f != nil {
+		return res, f
+	}
+	res.blocks = len(blocks)
+	for i := range blocks {
+		res.records += blocks[i].Meta.Records
+	}
+	return res, s.store(r.Context(), blocks)
+}
+
+func (s *Server) authenticate(r *http.Request, signal layout.Signal) (Principal, *failure) {
+	p, err := s.opts.Auth.Authenticate(r, signal)
+	if err == nil {
+		return p, nil
+	}
+	var ae *AuthError
+	if errors.As(err, &ae) && ae.Forbidden {
+		return p, fail(forbidden, "%s", ae.Message)
+	}
+	if ae != nil {
+		return p, fail(unauthenticated, "%s", ae.Message)
+	}
+	return p, failWith(internalFault, err, "authentication failed")
+}
+
+func decodeBlocks(signal layout.Signal, payload encoding, body []byte) ([]otlpwire.Block, *failure) {
+	if len(body) == 0 {
+		return nil, nil // an empty request: nothing to store, and a 200
+	}
+	if payload == encodingJSON {
+		canonical, err := otlpwire.JSONToProto(signal, body)
+		if err != nil {
+			return nil, &failure{kind: badRequest, message: err.Error()}
+		}
+		body = canonical
+	}
+	blocks, err := otlpwire.Split(signal, body)
+	if err != nil {
+		return nil, &failure{kind: badRequest, message: err.Error()}
+	}
+	return blocks, nil
+}
+
+// store writes the blocks. It outlives a client that hangs up: a write in progress finishes, so
+// that a retry finds it done rather than racing it.
+func (s *Server) store(ctx context.Context, blocks []otlpwire.Block) *failure {
+	if len(blocks) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.StoreTimeout)
+	defer cancel()
+	if err := s.writer.write(ctx, blocks); err != nil {
+		return failWith(storeUnavailable, err, "the lake's storage is unavailable: nothing from this request counts as stored, retry later")
+	}
+	return nil
+}
+
+func (s *Server) observe(r *http.Request, route string, status int, enc encoding, res exportResult, f *failure, took time.Duration) {
+	tenant := s.opts.Tenant
+	s.metrics.requests.WithLabelValues(route, strconv.Itoa(status), enc.String(), tenant).Inc()
+	s.metrics.requestDuration.WithLabelValues(route).Observe(took.Seconds())
+	if res.wireBytes > 0 {
+		s.metrics.receivedBytes.WithLabelValues(route, "wire").Add(float64(res.wireBytes))
+		s.metrics.receivedBytes.WithLabelValues(route, "decompressed").Add(float64(res.bodyBytes))
+	}
+	if f == nil && res.records > 0 {
+		s.metrics.records.WithLabelValues(route).Add(float64(res.records))
+	}
+	level := slog.LevelDebug
+	switch {
+	case status >= 500:
+		level = slog.LevelError
+	case status >= 400:
+		level = slog.LevelInfo
+	}
+	if !s.log.Enabled(r.Context(), level) {
+		return
+	}
+	attrs := []slog.Attr{
+		slog.String("route", route), slog.String("method", r.Method), slog.Int("status", status),
+		slog.String("principal", res.principal.Name), slog.String("encoding", enc.String()),
+		slog.String("compression", string(res.compression)), slog.Int64("wire_bytes", res.wireBytes),
+		slog.Int("body_bytes", res.bodyBytes), slog.Int("blocks", res.blocks), slog.Int("records", res.records),
+		slog.Float64("duration_ms", float64(took.Microseconds())/1000), slog.String("remote", r.RemoteAddr),
+	}
+	if f != nil {
+		attrs = append(attrs, slog.String("error", f.Error()))
+	}
+	s.log.LogAttrs(r.Context(), level, "otlp request", attrs...)
+}
+
+func (s *Server) corsPreflight(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method != http.MethodOptions || !s.originAllowed(r) {
+		return false
+	}
+	s.allowOrigin(w, r)
+	w.Header().Set("Access-Control-Allow-Methods", http.MethodPost)
+	w.Header().Set("Access-Control-Allow-Headers", "Content-Type, Content-Encoding, Authorization")
+	w.Header().Set("Access-Control-Max-Age", "600")
+	w.WriteHeader(http.StatusNoContent)
+	return true
+}
+
+// allowOrigin echoes an allowed origin, never "*": browsers send credentials on these requests.
+func (s *Server) allowOrigin(w http.ResponseWriter, r *http.Request) {
+	if s.originAllowed(r) {
+		w.Header().Set("Access-Control-Allow-Origin", r.Header.Get("Origin"))
+		w.Header().Add("Vary", "Origin")
+	}
+}
+
+func (s *Server) originAllowed(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	return origin != "" && slices.Contains(s.opts.CORSAllowedOrigins, origin)
+}
+
+// AdminHandler serves /metrics, /healthz (the process is alive) and /readyz (it can take traffic:
+// the store answers and it is not shutting down).
+func (s *Server) AdminHandler() http.Handler {
+	mux := http.NewServeMux()
+	s.opts.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.opts.Registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if s.draining.Load() {
+			http.Error(w, "shutting down", http.StatusServiceUnavailable)
+			return
+		}
+		if up, why := s.health.state(); !up {
+			msg := "store unreachable"
+			if why != nil {
+				msg += ": " + why.Error()
+			}
+			http.Error(w, msg, http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ok\n"))
+	})
+	return mux
+}
+
+// Run serves until ctx ends, then drains: /readyz fails at once, new connections are refused and
+// requests in flight get up to grace to finish.
+func (s *Server) Run(ctx context.Context, otlp, admin net.Listener, grace time.Duration) error {
+	healthCtx, stopHealth := context.WithCancel(context.Background())
+	defer stopHealth()
+	go s.health.run(healthCtx)
+
+	otlpSrv := &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       2 * time.Minute,
+		WriteTimeout:      2 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	adminSrv := &http.Server{Handler: s.AdminHandler(), ReadHeaderTimeout: 10 * time.Second}
+	errs := make(chan error, 2)
+	go func() { errs <- otlpSrv.Serve(otlp) }()
+	go func() { errs <- adminSrv.Serve(admin) }()
+	s.log.Info("ingester listening", "otlp", otlp.Addr().String(), "admin", admin.Addr().String(), "store", s.opts.Store.String())
+
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errs:
+	}
+	s.draining.Store(true)
+	s.log.Info("shutting down: draining requests in flight", "grace", grace.String())
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if serr := otlpSrv.Shutdown(shutdownCtx); serr != nil {
+		s.log.Error("requests still in flight at the end of the grace period", "error", serr)
+	}
+	adminSrv.Shutdown(shutdownCtx)
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}

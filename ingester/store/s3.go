@@ -1,0 +1,186 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+)
+
+// S3Store keeps objects in a bucket under a prefix. Create-only is the server's job: PutObject
+// with If-None-Match: * is refused with 412 when the key exists, so two ingesters racing on the
+// same block cannot both write it.
+type S3Store struct {
+	client *s3.Client
+	bucket string
+	prefix string // "" or ending in "/"
+	desc   string
+}
+
+// OpenS3 reads s3://bucket/prefix?endpoint=URL&region=R&path_style=true. Credentials come from
+// the standard AWS chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, a credentials file, ...).
+func OpenS3(ctx context.Context, u *url.URL) (*S3Store, error) {
+	bucket := u.Host
+	if bucket == "" {
+		return nil, fmt.Errorf("storage URL %s: no bucket (want s3://bucket/prefix)", u.Redacted())
+	}
+	q := u.Query()
+	region := q.Get("region")
+	if region == "" {
+		region = "us-east-1"
+	}
+	pathStyle, _ := strconv.ParseBool(q.Get("path_style"))
+	cfg, err := config.LoadDefaultConfig(ctx,
+		config.WithRegion(region),
+		// A few quick retries ride out a blip; anything longer is the client's retry to make,
+		// after our 503, rather than a request held open here.
+		config.WithRetryer(func() aws.Retryer {
+			return retry.NewStandard(func(o *retry.StandardOptions) {
+				o.MaxAttempts = 3
+				o.MaxBackoff = 500 * time.Millisecond
+			})
+		}),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("s3 store: load AWS config: %w", err)
+	}
+	client := s3.NewFromConfig(cfg, func(o *s3.Options) {
+		if ep := q.Get("endpoint"); ep != "" {
+			o.BaseEndpoint = aws.String(ep)
+		}
+		o.UsePathStyle = pathStyle
+		// Checksums only where the API demands them: S3-compatible stores differ in their support
+		// for the newer trailing checksums, and TLS already protects the payload.
+		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
+	})
+	prefix := strings.Trim(u.Path, "/")
+	if prefix != "" {
+		prefix += "/"
+	}
+	desc := "s3://" + bucket + "/" + prefix
+	if ep := q.Get("endpoint"); ep != "" {
+		desc += " at " + ep
+	}
+	return &S3Store{client: client, bucket: bucket, prefix: prefix, desc: desc}, nil
+}
+
+func (s *S3Store) String() string { return s.desc }
+
+func (s *S3Store) Close() error { return nil }
+
+func (s *S3Store) Create(ctx context.Context, key string, data []byte, meta map[string]string) (bool, error) {
+	for attempt := 0; ; attempt++ {
+		_, err := s.client.PutObject(ctx, &s3.PutObjectInput{
+			Bucket:        aws.String(s.bucket),
+			Key:           aws.String(s.prefix + key),
+			Body:          bytes.NewReader(data),
+			ContentLength: aws.Int64(int64(len(data))),
+			IfNoneMatch:   aws.String("*"),
+			Metadata:      meta,
+			ContentType:   aws.String(contentTypeOf(key)),
+		})
+		switch status := httpStatus(err); {
+		case err == nil:
+			return true, nil
+		case status == http.StatusPreconditionFailed:
+			return false, nil
+		case status == http.StatusConflict && attempt < 3:
+			// 409 means a concurrent conditional write to the same key is in progress; once it
+			// settles, our retry turns into a 412 (duplicate) or a success.
+			select {
+			case <-time.After(time.Duration(50<<attempt) * time.Millisecond):
+			case <-ctx.Done():
+				return false, ctx.Err()
+			}
+		default:
+			return false, fmt.Errorf("s3 store: put %s: %w", key, err)
+		}
+	}
+}
+
+func contentTypeOf(key string) string {
+	if strings.HasSuffix(key, ".json") {
+		return "application/json"
+	}
+	return "application/x-protobuf"
+}
+
+func (s *S3Store) Get(ctx context.Context, key string) ([]byte, map[string]string, error) {
+	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(s.prefix + key)})
+	if err != nil {
+		if httpStatus(err) == http.StatusNotFound {
+			return nil, nil, fmt.Errorf("%s: %w", key, ErrNotFound)
+		}
+		return nil, nil, fmt.Errorf("s3 store: get %s: %w", key, err)
+	}
+	defer out.Body.Close()
+	data, err := io.ReadAll(out.Body)
+	if err != nil {
+		return nil, nil, fmt.Errorf("s3 store: get %s: %w", key, err)
+	}
+	return data, out.Metadata, nil
+}
+
+func (s *S3Store) List(ctx context.Context, prefix string, fn func(key string) error) error {
+	pages := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{
+		Bucket: aws.String(s.bucket),
+		Prefix: aws.String(s.prefix + prefix),
+	})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("s3 store: list %s: %w", prefix, err)
+		}
+		for _, obj := range page.Contents {
+			if err := fn(strings.TrimPrefix(aws.ToString(obj.Key), s.prefix)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Ping lists at most one key under the prefix: the cheapest call that a tenant's credentials,
+// scoped to a prefix of a shared bucket, are still allowed to make.
+func (s *S3Store) Ping(ctx context.Context) error {
+	_, err := s.client.ListObjectsV2(ctx, &s3.ListObjectsV2Input{
+		Bucket:  aws.String(s.bucket),
+		Prefix:  aws.String(s.prefix),
+		MaxKeys: aws.Int32(1),
+	})
+	if err != nil {
+		return fmt.Errorf("s3 store: %s: %w", s.desc, err)
+	}
+	return nil
+}
+
+func httpStatus(err error) int {
+	var re *smithyhttp.ResponseError
+	if errors.As(err, &re) {
+		return re.HTTPStatusCode()
+	}
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		switch ae.ErrorCode() {
+		case "PreconditionFailed":
+			return http.StatusPreconditionFailed
+		case "NoSuchKey", "NotFound":
+			return http.StatusNotFound
+		}
+	}
+	return 0
+}

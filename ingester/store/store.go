@@ -1,0 +1,52 @@
+// Package store keeps the lake's objects create-only: an object, once written, is never replaced,
+// so the first write of a content-addressed block wins and every retry is a no-op. It has two real
+// backends, a local directory (file://) and S3 (s3://). It knows nothing of OTLP.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+)
+
+// Store is what the ingester and the lake's readers need from object storage.
+type Store interface {
+	// Create stores data under key unless an object is already there. created is false when one
+	// is (a duplicate), which is not an error. It returns only once the object is durable. meta is
+	// optional metadata kept with the object.
+	Create(ctx context.Context, key string, data []byte, meta map[string]string) (created bool, err error)
+	// Get reads an object and its metadata; a missing key gives an error wrapping ErrNotFound.
+	Get(ctx context.Context, key string) (data []byte, meta map[string]string, err error)
+	// List calls fn with every key under prefix, in no particular order.
+	List(ctx context.Context, prefix string, fn func(key string) error) error
+	// Ping says whether the store can be reached and written to right now.
+	Ping(ctx context.Context) error
+	// String describes the store for logs, without credentials.
+	String() string
+	Close() error
+}
+
+// ErrNotFound is wrapped by Get for a missing key.
+var ErrNotFound = errors.New("object not found")
+
+// Open builds the store a URL names:
+//
+//	file:///var/lib/lake
+//	s3://bucket/prefix?endpoint=http://127.0.0.1:8333&region=us-east-1&path_style=true
+func Open(ctx context.Context, rawURL string) (Store, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("storage URL %q: %w", rawURL, err)
+	}
+	switch u.Scheme {
+	case "file":
+		if u.Host != "" && u.Host != "localhost" {
+			return nil, fmt.Errorf("storage URL %q: a file URL names a local directory, as file:///path", rawURL)
+		}
+		return OpenFile(u.Path)
+	case "s3":
+		return OpenS3(ctx, u)
+	}
+	return nil, fmt.Errorf("storage URL %q: unsupported scheme %q (want file:// or s3://)", rawURL, u.Scheme)
+}
