@@ -2,6 +2,7 @@ package otlpwire
 
 import (
 	"fmt"
+	"unicode/utf8"
 
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
@@ -38,6 +39,10 @@ func JSONToProto(signal layout.Signal, body []byte) ([]byte, error) {
 	req, err := newPdataRequest(signal)
 	if err != nil {
 		return nil, err
+	}
+	// JSON is UTF-8 by definition, and pdata would carry invalid bytes into protobuf strings.
+	if !utf8.Valid(body) {
+		return nil, &DecodeError{Reason: "invalid OTLP/JSON: the body is not valid UTF-8", json: true}
 	}
 	if err := req.UnmarshalJSON(body); err != nil {
 		return nil, &DecodeError{Reason: "invalid OTLP/JSON: " + err.Error(), json: true}

@@ -107,7 +107,7 @@ func Split(signal layout.Signal, body []byte) ([]Block, error) {
 	entriesName := string(schema.request.Fields().ByNumber(requestEntriesField).Name())
 	var blocks []Block
 	for pos := 0; pos < len(body); {
-		num, typ, n := protowire.ConsumeTag(body[pos:])
+		num, typ, n := consumeTag(body[pos:])
 		if n < 0 {
 			return nil, &DecodeError{Offset: pos, Reason: "bad field tag: " + protowire.ParseError(n).Error()}
 		}
@@ -164,14 +164,10 @@ func frameEntry(body []byte, start, end int, entry []byte) []byte {
 // client send the field twice).
 func resourceOf(entry []byte) []byte {
 	var res []byte
-	for pos := 0; pos < len(entry); {
-		num, typ, n := protowire.ConsumeTag(entry[pos:])
-		pos += n
-		m := protowire.ConsumeFieldValue(num, typ, entry[pos:])
+	forEachField(entry, func(num protowire.Number, typ protowire.Type, v []byte) {
 		if num == entryResourceField && typ == protowire.BytesType {
-			res, _ = protowire.ConsumeBytes(entry[pos:])
+			res = v
 		}
-		pos += m
-	}
+	})
 	return res
 }

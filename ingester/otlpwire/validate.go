@@ -74,7 +74,7 @@ func walk(md protoreflect.MessageDescriptor, b []byte, dating recordTime, stats 
 	var times [2]uint64
 	fields := md.Fields()
 	for pos := 0; pos < len(b); {
-		num, typ, n := protowire.ConsumeTag(b[pos:])
+		num, typ, n := consumeTag(b[pos:])
 		if n < 0 {
 			return &DecodeError{Offset: pos, Reason: "bad field tag: " + protowire.ParseError(n).Error()}
 		}
@@ -156,6 +156,16 @@ func checkPacked(fd protoreflect.FieldDescriptor, b []byte) (int, *DecodeError) 
 		pos += m
 	}
 	return n, nil
+}
+
+// consumeTag is protowire.ConsumeTag that also refuses field numbers above the protobuf maximum,
+// which protowire lets through and every protobuf decoder refuses.
+func consumeTag(b []byte) (protowire.Number, protowire.Type, int) {
+	num, typ, n := protowire.ConsumeTag(b)
+	if n >= 0 && num > protowire.MaxValidNumber {
+		return 0, 0, -1
+	}
+	return num, typ, n
 }
 
 func wireTypeOf(k protoreflect.Kind) protowire.Type {
