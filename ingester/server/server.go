@@ -95,7 +95,7 @@ func New(opts Options) *Server {
 	s := &Server{opts: opts, log: opts.Logger, bodies: newBodyReader(opts.Limits)}
 	s.metrics = newMetrics(opts.Registry, s.bodies.inflight)
 	s.health = newStoreHealth(opts.Store, opts.HealthInterval, opts.StoreTimeout, s.metrics.storeUp, opts.Logger)
-	s.writer = &blockWriter{store: opts.Store, metrics: s.metrics, seen: newProcessCache(processCacheSize), health: s.health}
+	s.writer = newBlockWriter(opts.Store, s.metrics, s.health)
 	return s
 }
 

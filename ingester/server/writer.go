@@ -19,6 +19,21 @@ type blockWriter struct {
 	metrics *metrics
 	seen    *processCache
 	health  *storeHealth
+
+	mu       sync.Mutex
+	inFlight map[string]*pendingWrite // by key
+}
+
+// pendingWrite is a store write that other requests for the same key wait on instead of
+// repeating it: retries and fan-in make identical concurrent writes common, and each repeat
+// would cost the store a conditional write that can only fail.
+type pendingWrite struct {
+	done chan struct{}
+	err  error
+}
+
+func newBlockWriter(st store.Store, m *metrics, h *storeHealth) *blockWriter {
+	return &blockWriter{store: st, metrics: m, seen: newProcessCache(processCacheSize), health: h, inFlight: map[string]*pendingWrite{}}
 }
 
 // maxParallelWrites bounds the store calls one request makes at once; most requests carry a single
@@ -96,7 +111,34 @@ func (w *blockWriter) recordProcess(ctx context.Context, b *otlpwire.Block) erro
 	return nil
 }
 
+// create writes one object, or waits for the same write already under way; either way it returns
+// once the object is durable. Only the write that stored it reports created.
 func (w *blockWriter) create(ctx context.Context, key string, data []byte, meta map[string]string) (bool, error) {
+	w.mu.Lock()
+	if p, ok := w.inFlight[key]; ok {
+		w.mu.Unlock()
+		select {
+		case <-p.done:
+			return false, p.err
+		case <-ctx.Done():
+			return false, ctx.Err()
+		}
+	}
+	p := &pendingWrite{done: make(chan struct{})}
+	w.inFlight[key] = p
+	w.mu.Unlock()
+
+	created, err := w.timedCreate(ctx, key, data, meta)
+
+	w.mu.Lock()
+	delete(w.inFlight, key)
+	w.mu.Unlock()
+	p.err = err
+	close(p.done)
+	return created, err
+}
+
+func (w *blockWriter) timedCreate(ctx context.Context, key string, data []byte, meta map[string]string) (bool, error) {
 	start := time.Now()
 	created, err := w.store.Create(ctx, key, data, meta)
 	result := "created"

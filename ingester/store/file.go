@@ -9,24 +9,28 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/sys/unix"
 )
 
 // FileStore keeps objects as files under a root directory.
 //
-// Durability without an fsync per object: a write goes to a temp file, then waits for a group
-// flush (one syncfs shared by every write in flight), is linked to its final name (link fails on an
-// existing name, which makes it create-only and atomic), and waits for a second group flush that
-// makes the new name durable. A link never points at unflushed data, so a crash can leave stray
-// temp files but never a short block under a final name.
+// Durability without an fsync per object: a write goes to an unnamed temp inode, then waits for a
+// group flush (one syncfs shared by every write in flight), is linked to its final name (link fails
+// on an existing name, which makes it create-only and atomic), and waits for a second group flush
+// that makes the new name durable. A name never points at unflushed data, so a crash never leaves
+// a short block under a final name: a retry after a crash finds nothing, or the whole block.
 type FileStore struct {
 	root     string
 	rootDir  *os.File // kept open for syncfs
 	flusher  *groupFlusher
 	madeDirs sync.Map // directories known to exist, to spare a MkdirAll per write
+	// noTmpfile is set once the filesystem turns out not to support O_TMPFILE.
+	noTmpfile atomic.Bool
 }
 
 const (
@@ -82,53 +86,72 @@ func (s *FileStore) Create(ctx context.Context, key string, data []byte, meta ma
 	if err := s.ensureDir(dir); err != nil {
 		return false, err
 	}
-	if _, err := os.Lstat(final); err == nil {
-		// Another writer may have linked it moments ago and still be waiting for its flush; our
-		// answer must not get ahead of that flush.
-		return false, s.flusher.flush(ctx)
-	}
-
-	var sidecar []byte
+	var sidecar *tempFile
 	if meta != nil {
-		if sidecar, err = json.Marshal(meta); err != nil {
+		doc, err := json.Marshal(meta)
+		if err != nil {
 			return false, err
 		}
+		if sidecar, err = s.writeTemp(dir, doc); err != nil {
+			return false, err
+		}
+		defer sidecar.discard()
 	}
-	blockTemp, err := writeTemp(dir, data)
+	block, err := s.writeTemp(dir, data)
 	if err != nil {
 		return false, err
 	}
-	defer os.Remove(blockTemp)
-	var sidecarTemp string
-	if sidecar != nil {
-		if sidecarTemp, err = writeTemp(dir, sidecar); err != nil {
-			return false, err
-		}
-		defer os.Remove(sidecarTemp)
-	}
+	defer block.discard()
+
 	if err := s.flusher.flush(ctx); err != nil {
 		return false, err
 	}
 	// The sidecar goes first so that a reader who finds the block also finds its metadata.
-	if sidecarTemp != "" {
-		if err := os.Link(sidecarTemp, final+sidecarSuffix); err != nil && !errors.Is(err, fs.ErrExist) {
+	if sidecar != nil {
+		if err := sidecar.link(final + sidecarSuffix); err != nil && !errors.Is(err, fs.ErrExist) {
 			return false, fmt.Errorf("file store: %w", err)
 		}
 	}
 	created := true
-	if err := os.Link(blockTemp, final); err != nil {
+	if err := block.link(final); err != nil {
 		if !errors.Is(err, fs.ErrExist) {
 			return false, fmt.Errorf("file store: %w", err)
 		}
+		// Another write's link may still be waiting for its flush; the flush below covers it too,
+		// so a duplicate is never answered before the object it duplicates is durable.
 		created = false
 	}
 	return created, s.flusher.flush(ctx)
 }
 
-func writeTemp(dir string, data []byte) (string, error) {
+// tempFile is written data that has no final name yet.
+type tempFile struct {
+	fd   int    // an O_TMPFILE inode: no name at all until linked
+	name string // or a named temp file, where the filesystem has no O_TMPFILE
+}
+
+// writeTemp writes data to a new unnamed inode in dir. O_TMPFILE spares the create and unlink of
+// a temp name (two directory updates per object) and leaves nothing behind after a crash.
+func (s *FileStore) writeTemp(dir string, data []byte) (*tempFile, error) {
+	if !s.noTmpfile.Load() {
+		fd, err := unix.Open(dir, unix.O_TMPFILE|unix.O_WRONLY|unix.O_CLOEXEC, 0o640)
+		switch {
+		case err == nil:
+			t := &tempFile{fd: fd}
+			if err := writeAll(fd, data); err != nil {
+				t.discard()
+				return nil, fmt.Errorf("file store: %w", err)
+			}
+			return t, nil
+		case errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EISDIR) || errors.Is(err, unix.EINVAL):
+			s.noTmpfile.Store(true)
+		default:
+			return nil, fmt.Errorf("file store: %w", err)
+		}
+	}
 	f, err := os.CreateTemp(dir, tempPrefix)
 	if err != nil {
-		return "", fmt.Errorf("file store: %w", err)
+		return nil, fmt.Errorf("file store: %w", err)
 	}
 	_, err = f.Write(data)
 	if cerr := f.Close(); err == nil {
@@ -136,9 +159,47 @@ func writeTemp(dir string, data []byte) (string, error) {
 	}
 	if err != nil {
 		os.Remove(f.Name())
-		return "", fmt.Errorf("file store: %w", err)
+		return nil, fmt.Errorf("file store: %w", err)
 	}
-	return f.Name(), nil
+	return &tempFile{fd: -1, name: f.Name()}, nil
+}
+
+func writeAll(fd int, data []byte) error {
+	for len(data) > 0 {
+		n, err := unix.Write(fd, data)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		data = data[n:]
+	}
+	return nil
+}
+
+// link gives the data its final name, failing with fs.ErrExist if the name is taken.
+func (t *tempFile) link(final string) error {
+	if t.fd < 0 {
+		return os.Link(t.name, final)
+	}
+	// linkat with AT_EMPTY_PATH needs a capability; the /proc path does not.
+	err := unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(t.fd), unix.AT_FDCWD, final, unix.AT_SYMLINK_FOLLOW)
+	if err != nil {
+		return &fs.PathError{Op: "link", Path: final, Err: err}
+	}
+	return nil
+}
+
+func (t *tempFile) discard() {
+	if t.fd >= 0 {
+		unix.Close(t.fd)
+		t.fd = -1
+	}
+	if t.name != "" {
+		os.Remove(t.name)
+		t.name = ""
+	}
 }
 
 func (s *FileStore) ensureDir(dir string) error {
