@@ -105,17 +105,18 @@ type Limits struct {
 // decompressionRatioFloor lets small bodies of very repetitive telemetry through the ratio check.
 const decompressionRatioFloor = 1 << 20
 
-// inflight counts body bytes held by requests. A request is always admitted when nothing else is
-// in flight, so that one maximal request can never be refused forever.
+// inflight counts body bytes held by requests. A request may always grow while it is the only one
+// holding bytes, so that one maximal request is never refused forever.
 type inflight struct {
 	limit int64
 	used  atomic.Int64
 }
 
-func (b *inflight) reserve(n int64) bool {
+// reserve takes n more bytes for a request that already holds own.
+func (b *inflight) reserve(n, own int64) bool {
 	for {
 		cur := b.used.Load()
-		if cur > 0 && cur+n > b.limit {
+		if cur > own && cur+n > b.limit {
 			return false
 		}
 		if b.used.CompareAndSwap(cur, cur+n) {
@@ -236,7 +237,7 @@ func (r *bodyReader) readAll(src io.Reader, dst *[]byte, declared, limit int64, 
 }
 
 func (r *bodyReader) reserve(held *heldBody, n int64) bool {
-	if !r.inflight.reserve(n) {
+	if !r.inflight.reserve(n, held.reserved) {
 		return false
 	}
 	held.reserved += n

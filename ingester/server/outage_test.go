@@ -1,0 +1,125 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/code"
+	"google.golang.org/protobuf/proto"
+
+	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
+
+	"github.com/telemetrylake/telemetrylake/ingester/layout"
+	"github.com/telemetrylake/telemetrylake/ingester/otlpwire"
+)
+
+// TestStoreOutageAnswers503AndRecovers stops SeaweedFS while a client keeps sending, and checks
+// that no request is ever acknowledged without its blocks being readable afterwards.
+func TestStoreOutageAnswers503AndRecovers(t *testing.T) {
+	sw := startSeaweedFS(t)
+	st := openS3Store(t, sw)
+	ing := startIngester(t, st, func(o *Options) { o.StoreTimeout = 3 * time.Second })
+
+	var (
+		mu       sync.Mutex
+		acked    []string // block keys of every request that got a 200
+		statuses = map[int]int{}
+		seq      int
+	)
+	sendOne := func() response {
+		mu.Lock()
+		seq++
+		n := seq
+		mu.Unlock()
+		body := numberedLogs(t, n)
+		resp := post(t, ing.URL+"/v1/logs", "application/x-protobuf", body)
+		mu.Lock()
+		defer mu.Unlock()
+		statuses[resp.status]++
+		if resp.status == http.StatusOK {
+			blocks, err := otlpwire.Split(layout.Logs, body)
+			if err != nil {
+				t.Error(err)
+			}
+			for _, b := range blocks {
+				acked = append(acked, b.Key())
+			}
+		}
+		return resp
+	}
+
+	// A steady sender throughout the outage, as an SDK's exporter would be.
+	stop := make(chan struct{})
+	var senders sync.WaitGroup
+	senders.Add(1)
+	go func() {
+		defer senders.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				sendOne()
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+	}()
+
+	waitFor(t, 10*time.Second, "some acknowledged requests", func() bool { mu.Lock(); defer mu.Unlock(); return len(acked) > 5 })
+	sw.Stop(t)
+
+	var outage response
+	waitFor(t, 15*time.Second, "a 503 while the store is down", func() bool {
+		outage = sendOne()
+		return outage.status == http.StatusServiceUnavailable
+	})
+	if ra, err := strconv.Atoi(outage.header.Get("Retry-After")); err != nil || ra <= 0 {
+		t.Errorf("503 without integer Retry-After: %q", outage.header.Get("Retry-After"))
+	}
+	if st := outage.rpcStatus(t); code.Code(st.Code) != code.Code_UNAVAILABLE {
+		t.Errorf("503 carries code %v, want UNAVAILABLE (14)", code.Code(st.Code))
+	}
+	waitFor(t, 10*time.Second, "/readyz to fail", func() bool { return !ing.ready() })
+
+	sw.Start(t)
+	waitFor(t, 30*time.Second, "/readyz to recover on its own", ing.ready)
+	waitFor(t, 30*time.Second, "a 200 after recovery", func() bool { return sendOne().status == http.StatusOK })
+	close(stop)
+	senders.Wait()
+
+	mu.Lock()
+	defer mu.Unlock()
+	t.Logf("answers during the test: %v", statuses)
+	for _, key := range acked {
+		if _, _, err := st.Get(context.Background(), key); err != nil {
+			t.Errorf("acknowledged block %s is not readable: %v", key, err)
+		}
+	}
+	for status := range statuses {
+		if status != http.StatusOK && status != http.StatusServiceUnavailable {
+			t.Errorf("got %d answers of %d: an outage must only ever give 503", statuses[status], status)
+		}
+	}
+}
+
+// numberedLogs is a distinct one-record request per n.
+func numberedLogs(t *testing.T, n int) []byte {
+	req := &collogspb.ExportLogsServiceRequest{ResourceLogs: []*logspb.ResourceLogs{{
+		ScopeLogs: []*logspb.ScopeLogs{{LogRecords: []*logspb.LogRecord{{
+			TimeUnixNano: uint64(time.Now().UnixNano()),
+			Body:         &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: fmt.Sprintf("event %d", n)}},
+		}}}},
+	}}}
+	b, err := proto.Marshal(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
