@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# Functions are also invoked indirectly (via with_lock and build_tool).
+# shellcheck disable=SC2317
 # hack/tools.sh — build pinned third-party tools from the Go module proxy and
 # cache them by version.
 #
@@ -140,7 +142,7 @@ write_toolsgo() {
 build_weed() {
   local out="$1" dir
   dir="$(build_dir weed "$WEED_VERSION")"
-  log "building weed $WEED_VERSION (first time takes ~4 min)…"
+  log "building weed $WEED_VERSION (first time takes ~4–7 min)…"
   with_lock "$BUILD_ROOT/.weed-$WEED_VERSION.lock" _build_weed "$dir" "$out"
 }
 _build_weed() {
@@ -163,7 +165,7 @@ EOF
 build_ocb() {
   local out="$1" dir
   dir="$(build_dir ocb "$OTEL_VERSION")"
-  log "building ocb $OTEL_VERSION (~1 min)…"
+  log "building ocb $OTEL_VERSION (first time ~1 min)…"
   with_lock "$BUILD_ROOT/.ocb-$OTEL_VERSION.lock" _build_ocb "$dir" "$out"
 }
 _build_ocb() {
@@ -180,7 +182,7 @@ build_otelcol() {
   local out="$1" dir ocb
   ocb="$(ensure_tool ocb)"
   dir="$(build_dir otelcol "$OTEL_VERSION")"
-  log "building otelcol $OTEL_VERSION with ocb (~3 min)…"
+  log "building otelcol $OTEL_VERSION with ocb (first time ~2 min)…"
   with_lock "$BUILD_ROOT/.otelcol-$OTEL_VERSION.lock" _build_otelcol "$dir" "$out" "$ocb"
 }
 _build_otelcol() {
@@ -212,11 +214,13 @@ EOF
 # with ./staging/src/… directories, which are ignored when it is a dependency.
 # We therefore read that replace block from the downloaded go.mod and replace
 # each staging module with its published v0.Y.Z release (same minor/patch as
-# the v1.Y.Z kubernetes release).
+# the v1.Y.Z kubernetes release). A few listed modules are not published
+# (k8s.io/sample-controller, k8s.io/sample-cli-plugin); that is harmless, as
+# the go command only resolves replacements of modules in the build graph.
 build_kube() {
   local tool="$1" out="$2" dir
   dir="$(build_dir kubernetes "$KUBE_VERSION")"
-  log "building $tool $KUBE_VERSION (niced; first time takes ~10+ min)…"
+  log "building $tool $KUBE_VERSION (niced; the first kube binary takes ~8–10 min, the others reuse its build cache)…"
   with_lock "$BUILD_ROOT/.kubernetes-$KUBE_VERSION.lock" _build_kube "$dir" "$tool" "$out"
 }
 _build_kube() {
@@ -272,7 +276,7 @@ _build_kube() {
 build_etcd() {
   local out="$1" dir
   dir="$(build_dir etcd "$ETCD_VERSION")"
-  log "building etcd $ETCD_VERSION (niced; ~3 min)…"
+  log "building etcd $ETCD_VERSION (niced; ~20 s after kube, a few min on its own)…"
   with_lock "$BUILD_ROOT/.etcd-$ETCD_VERSION.lock" _build_etcd "$dir" "$out"
 }
 _build_etcd() {
@@ -288,7 +292,7 @@ _build_etcd() {
 build_kwok() {
   local tool="$1" out="$2" dir
   dir="$(build_dir kwok "$KWOK_VERSION")"
-  log "building $tool $KWOK_VERSION (niced; ~3 min)…"
+  log "building $tool $KWOK_VERSION (niced; first time ~1–2 min)…"
   with_lock "$BUILD_ROOT/.kwok-$KWOK_VERSION.lock" _build_kwok "$dir" "$tool" "$out"
 }
 _build_kwok() {
@@ -339,6 +343,10 @@ ensure_tool() {
   fi
   echo "$bin"
 }
+on_build_exit() {
+  rm -f "$3"
+  [[ $1 -eq 0 ]] || log "error: building $2 failed"
+}
 _ensure_locked() {
   local tool="$1" bin="$2"
   # Another process may have finished the build while we waited for the lock.
@@ -346,7 +354,7 @@ _ensure_locked() {
   local tmp start
   tmp="$(mktemp "$bin.build.XXXXXX")"
   # Not `build_tool … || die`: that would disable set -e inside the recipe.
-  trap 'rc=$?; rm -f "$tmp"; [[ $rc -eq 0 ]] || log "error: building $tool failed"' EXIT
+  trap 'on_build_exit $? "$tool" "$tmp"' EXIT
   start=$SECONDS
   build_tool "$tool" "$tmp"
   chmod 0755 "$tmp"

@@ -27,6 +27,7 @@ func serve(args []string) error {
 	maxBody := fs.Int64("max-body-bytes", server.DefaultMaxBodyBytes, "limit on a request body as sent (compressed)")
 	allowAnonymous := fs.Bool("allow-anonymous", false, "accept requests without credentials (local development only)")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	profiling := fs.Bool("enable-pprof", false, "serve /debug/pprof on the admin listener")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -95,6 +96,7 @@ func serve(args []string) error {
 		Tenant:             cfg.Tenant,
 		StoreTimeout:       cfg.StoreTimeout.Duration,
 		CORSAllowedOrigins: cfg.CORS.AllowedOrigins,
+		Profiling:          *profiling,
 		Logger:             log,
 	})
 	otlpLn, err := net.Listen("tcp", cfg.Listen)

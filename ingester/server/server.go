@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"slices"
 	"strconv"
 	"sync/atomic"
@@ -43,8 +44,10 @@ type Options struct {
 	HealthInterval time.Duration
 	// CORSAllowedOrigins lists the browser origins allowed to send; empty disables CORS.
 	CORSAllowedOrigins []string
-	Logger             *slog.Logger
-	Registry           *prometheus.Registry
+	// Profiling serves net/http/pprof on the admin listener.
+	Profiling bool
+	Logger    *slog.Logger
+	Registry  *prometheus.Registry
 }
 
 // Defaults, after the OTLP spec's recommendations where it has one.
@@ -290,6 +293,11 @@ func (s *Server) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
 	s.opts.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.opts.Registry, promhttp.HandlerOpts{}))
+	if s.opts.Profiling {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("ok\n"))
 	})
