@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 	"strings"
@@ -20,7 +21,9 @@ import (
 
 // blocks is how a user checks what landed: `blocks list` walks the layout, `blocks show` prints
 // one block as OTLP/JSON.
-func blocks(args []string) error {
+func blocks(args []string) error { return runBlocks(args, os.Stdout) }
+
+func runBlocks(args []string, out io.Writer) error {
 	if len(args) == 0 {
 		return errors.New("blocks: want 'list' or 'show'")
 	}
@@ -59,12 +62,12 @@ func blocks(args []string) error {
 				return err
 			}
 		}
-		return listBlocks(ctx, st, signals, from)
+		return listBlocks(ctx, out, st, signals, from)
 	case "show":
 		if fs.NArg() != 1 {
 			return errors.New("blocks show: want exactly one BLOCK_ID")
 		}
-		return showBlock(ctx, st, signals, fs.Arg(0))
+		return showBlock(ctx, out, st, signals, fs.Arg(0))
 	}
 	return fmt.Errorf("blocks: unknown command %q: want 'list' or 'show'", sub)
 }
@@ -97,7 +100,7 @@ func findBlocks(ctx context.Context, st store.Store, signals []layout.Signal, ke
 	return refs, nil
 }
 
-func listBlocks(ctx context.Context, st store.Store, signals []layout.Signal, from time.Time) error {
+func listBlocks(ctx context.Context, out io.Writer, st store.Store, signals []layout.Signal, from time.Time) error {
 	refs, err := findBlocks(ctx, st, signals, func(ref layout.BlockRef) bool {
 		if from.IsZero() {
 			return true
@@ -109,7 +112,7 @@ func listBlocks(ctx context.Context, st store.Store, signals []layout.Signal, fr
 	if err != nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "BLOCK_ID\tSIGNAL\tPARTITION\tKEY")
 	for _, ref := range refs {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", ref.ID, ref.Signal, ref.Partition, ref.Key)
@@ -117,7 +120,7 @@ func listBlocks(ctx context.Context, st store.Store, signals []layout.Signal, fr
 	return tw.Flush()
 }
 
-func showBlock(ctx context.Context, st store.Store, signals []layout.Signal, id string) error {
+func showBlock(ctx context.Context, out io.Writer, st store.Store, signals []layout.Signal, id string) error {
 	id = strings.ToLower(strings.TrimSpace(id))
 	refs, err := findBlocks(ctx, st, signals, func(ref layout.BlockRef) bool { return ref.ID == id })
 	if err != nil {
@@ -130,15 +133,15 @@ func showBlock(ctx context.Context, st store.Store, signals []layout.Signal, id 
 	if err != nil {
 		return err
 	}
-	out, err := otlpwire.ProtoToJSON(refs[0].Signal, data)
+	doc, err := otlpwire.ProtoToJSON(refs[0].Signal, data)
 	if err != nil {
 		return fmt.Errorf("block %s: %w", refs[0].Key, err)
 	}
 	var pretty bytes.Buffer
-	if err := json.Indent(&pretty, out, "", "  "); err != nil {
+	if err := json.Indent(&pretty, doc, "", "  "); err != nil {
 		return err
 	}
 	pretty.WriteByte('\n')
-	_, err = os.Stdout.Write(pretty.Bytes())
+	_, err = out.Write(pretty.Bytes())
 	return err
 }

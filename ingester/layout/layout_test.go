@@ -1,0 +1,93 @@
+package layout
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// The ids are a public contract: a change here means every retry after an upgrade would write a
+// second copy of its block. These golden values pin them.
+func TestIDsAreStable(t *testing.T) {
+	if got := BlockID(Logs, []byte("hello")).String(); got != "e1c41daa-b1db-5452-8249-f537197b0668" {
+		t.Errorf("BlockID = %s", got)
+	}
+	pid := ProcessID(func(k string) string {
+		return map[string]string{"service.name": "claude-code", "host.name": "box", "process.pid": "42"}[k]
+	})
+	if got := pid.String(); got != "cce43db7-01d5-5343-9ee7-c0fede2af2b0" {
+		t.Errorf("ProcessID = %s", got)
+	}
+}
+
+// uuidV5 must agree with an independent implementation of RFC 4122 name-based UUIDs.
+func TestIDsAgreeWithRFC4122(t *testing.T) {
+	block := []byte("a block's bytes")
+	want := uuid.NewSHA1(uuid.UUID(blockNamespace), append([]byte("traces\x1f"), block...))
+	if got := BlockID(Traces, block); got != UUID(want) {
+		t.Errorf("BlockID = %s, RFC 4122 says %s", got, want)
+	}
+}
+
+func TestUUIDsAreVersion5(t *testing.T) {
+	u := BlockID(Traces, nil)
+	if u[6]>>4 != 5 || u[8]>>6 != 2 {
+		t.Errorf("%s is not an RFC 4122 version 5 UUID", u)
+	}
+	if BlockID(Traces, []byte("x")) == BlockID(Logs, []byte("x")) {
+		t.Error("the signal is not part of the block id")
+	}
+}
+
+func TestProcessIDNormalizesAllButPidAndCreationTime(t *testing.T) {
+	id := func(attrs map[string]string) UUID { return ProcessID(func(k string) string { return attrs[k] }) }
+	if id(map[string]string{"host.name": " Box "}) != id(map[string]string{"host.name": "box"}) {
+		t.Error("host.name is not lower-cased and trimmed")
+	}
+	if id(map[string]string{"process.creation.time": "2026-01-01T00:00:00Z "}) == id(map[string]string{"process.creation.time": "2026-01-01T00:00:00Z"}) {
+		t.Error("process.creation.time was normalized; it must be taken verbatim")
+	}
+}
+
+func TestBlockKeysFollowTheLayout(t *testing.T) {
+	id := BlockID(Metrics, []byte("b"))
+	when := uint64(time.Date(2026, 11, 27, 13, 59, 59, 0, time.UTC).UnixNano())
+	for _, tc := range []struct {
+		minTime uint64
+		want    string
+	}{
+		{when, "blocks/metrics/2026-11-27/13/" + id.String() + ".pb"},
+		{0, "blocks/metrics/undated/" + id.String() + ".pb"},
+		{1 << 63, "blocks/metrics/undated/" + id.String() + ".pb"},
+	} {
+		key := BlockKey(Metrics, tc.minTime, id)
+		if key != tc.want {
+			t.Errorf("BlockKey(%d) = %s, want %s", tc.minTime, key, tc.want)
+		}
+		ref, ok := ParseBlockKey(key)
+		if !ok || ref.ID != id.String() || ref.Signal != Metrics || ref.Key != key {
+			t.Errorf("ParseBlockKey(%s) = %+v, %v", key, ref, ok)
+		}
+	}
+	if ref, _ := ParseBlockKey(BlockKey(Logs, when, id)); ref.Partition != "2026-11-27/13" {
+		t.Errorf("partition %q", ref.Partition)
+	} else if hour, ok := ref.PartitionTime(); !ok || !hour.Equal(time.Date(2026, 11, 27, 13, 0, 0, 0, time.UTC)) {
+		t.Errorf("partition time %v %v", hour, ok)
+	}
+}
+
+func TestParseBlockKeyRefusesWhatIsNotABlock(t *testing.T) {
+	for _, key := range []string{
+		"processes/x.json",
+		"blocks/logs/2026-11-27/13/x.pb.meta.json",
+		"blocks/profiles/2026-11-27/13/x.pb",
+		"blocks/logs/x.pb",
+		"blocks/logs/2026-11-27/x.pb",
+		"tables/log_entries/date=2026-11-27/hour=13/p.parquet",
+	} {
+		if ref, ok := ParseBlockKey(key); ok {
+			t.Errorf("%s parsed as a block: %+v", key, ref)
+		}
+	}
+}
