@@ -39,9 +39,10 @@ OTEL_VERSION=v0.165.0                           # collector release train (pdata
 KUBE_VERSION=v1.37.2                            # k8s.io/kubernetes (staging modules: v0.Y.Z)
 ETCD_VERSION=v3.7.3                             # go.etcd.io/etcd/server/v3 (kube v1.37 uses etcd 3.7)
 KWOK_VERSION=v0.8.0                             # sigs.k8s.io/kwok
+CONTROLLER_TOOLS_VERSION=v0.23.0                # sigs.k8s.io/controller-tools (CRDs, RBAC, deepcopy)
 
 # tool name -> version, in the order --list prints them.
-TOOLS=(weed ocb otelcol kube-apiserver kube-controller-manager kube-scheduler kubectl etcd kwok kwokctl)
+TOOLS=(weed ocb otelcol controller-gen kube-apiserver kube-controller-manager kube-scheduler kubectl etcd kwok kwokctl)
 tool_version() {
   case "$1" in
     weed) echo "$WEED_VERSION" ;;
@@ -49,6 +50,7 @@ tool_version() {
     kube-apiserver | kube-controller-manager | kube-scheduler | kubectl) echo "$KUBE_VERSION" ;;
     etcd) echo "$ETCD_VERSION" ;;
     kwok | kwokctl) echo "$KWOK_VERSION" ;;
+    controller-gen) echo "$CONTROLLER_TOOLS_VERSION" ;;
     *) return 1 ;;
   esac
 }
@@ -174,6 +176,21 @@ _build_ocb() {
   printf '\nrequire go.opentelemetry.io/collector/cmd/builder %s\n' "$OTEL_VERSION" >>"$dir/go.mod"
   write_toolsgo "$dir" go.opentelemetry.io/collector/cmd/builder
   (cd "$dir" && "$GO" mod tidy >&2 && "$GO" build -trimpath -o "$out" go.opentelemetry.io/collector/cmd/builder)
+}
+
+# controller-gen: generates the CRDs, RBAC and deepcopy code from api/ and controllers/ markers.
+build_controller_gen() {
+  local out="$1" dir
+  dir="$(build_dir controller-gen "$CONTROLLER_TOOLS_VERSION")"
+  log "building controller-gen $CONTROLLER_TOOLS_VERSION (first time ~1 min)…"
+  with_lock "$BUILD_ROOT/.controller-gen-$CONTROLLER_TOOLS_VERSION.lock" _build_controller_gen "$dir" "$out"
+}
+_build_controller_gen() {
+  local dir="$1" out="$2"
+  write_gomod "$dir"
+  printf '\nrequire sigs.k8s.io/controller-tools %s\n' "$CONTROLLER_TOOLS_VERSION" >>"$dir/go.mod"
+  write_toolsgo "$dir" sigs.k8s.io/controller-tools/cmd/controller-gen
+  (cd "$dir" && "$GO" mod tidy >&2 && "$GO" build -trimpath -o "$out" sigs.k8s.io/controller-tools/cmd/controller-gen)
 }
 
 # otelcol: a minimal collector from core modules only (OTLP in, nop out) — enough
@@ -315,6 +332,7 @@ build_tool() {
     weed) build_weed "$out" ;;
     ocb) build_ocb "$out" ;;
     otelcol) build_otelcol "$out" ;;
+    controller-gen) build_controller_gen "$out" ;;
     kube-apiserver | kube-controller-manager | kube-scheduler | kubectl)
       NICE=(nice -n 19)
       build_kube "$tool" "$out"

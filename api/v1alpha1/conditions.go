@@ -1,0 +1,48 @@
+package v1alpha1
+
+// Condition types of a TelemetryLake. Ready summarises the others.
+const (
+	// ConditionReady: the ingester pods of the current generation are available and everything
+	// they need is in place.
+	ConditionReady = "Ready"
+	// ConditionStorageReady: the bucket (or prefix, or volume) exists with its retention rule.
+	ConditionStorageReady = "StorageReady"
+	// ConditionCredentialsReady: the scoped storage credentials and the token Secrets exist.
+	ConditionCredentialsReady = "CredentialsReady"
+	// ConditionIngesterAvailable: the ingester Deployment has rolled out the current template.
+	ConditionIngesterAvailable = "IngesterAvailable"
+)
+
+// Condition reasons. They are a stable vocabulary: alerts and Argo CD health checks match on them.
+const (
+	// ReasonReady: all is in place.
+	ReasonReady = "Ready"
+	// ReasonStorageClassNotFound: the named LakeStorageClass, or a default one, does not exist.
+	ReasonStorageClassNotFound = "StorageClassNotFound"
+	// ReasonAdminCredentialsNotFound: the class's admin credentials Secret is missing or
+	// incomplete.
+	ReasonAdminCredentialsNotFound = "AdminCredentialsNotFound"
+	// ReasonStoreUnreachable: the object store or its IAM API did not answer; retried with backoff.
+	ReasonStoreUnreachable = "StoreUnreachable"
+	// ReasonStoreDenied: the object store refused the admin credentials; an admin must act.
+	ReasonStoreDenied = "StoreDenied"
+	// ReasonProvisioningFailed: the object store refused the request for another reason.
+	ReasonProvisioningFailed = "ProvisioningFailed"
+	// ReasonInvalidSpec: the spec cannot be carried out as written (the message says why).
+	ReasonInvalidSpec = "InvalidSpec"
+	// ReasonRollingOut: the ingester Deployment is rolling out the current template.
+	ReasonRollingOut = "RollingOut"
+	// ReasonUnavailable: the Deployment has rolled out but too few pods are available.
+	ReasonUnavailable = "Unavailable"
+	// ReasonWaitingForStorage, ReasonWaitingForCredentials: an earlier step is not done.
+	ReasonWaitingForStorage     = "WaitingForStorage"
+	ReasonWaitingForCredentials = "WaitingForCredentials"
+	// ReasonDeleting: the finalizer is cleaning up.
+	ReasonDeleting = "Deleting"
+)
+
+// TerminalReasons need a person to act; retrying alone will not help. Argo CD's health check
+// reports Degraded for them.
+var TerminalReasons = []string{
+	ReasonStorageClassNotFound, ReasonAdminCredentialsNotFound, ReasonStoreDenied, ReasonInvalidSpec,
+}

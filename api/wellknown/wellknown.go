@@ -1,0 +1,83 @@
+// Package wellknown holds the names that the operator and the ingester must agree on: ports,
+// label and annotation keys, Secret keys, mount paths and the field owner. It is the one place for
+// each of them, and it imports nothing, so the static ingester can use it too.
+package wellknown
+
+// Ports of the ingester, and the Service port names that expose them.
+const (
+	OTLPHTTPPort     = 4318
+	OTLPHTTPPortName = "otlp-http"
+	MetricsPort      = 9090
+	MetricsPortName  = "metrics"
+)
+
+// OTLPBasePath is what SDKs append /v1/<signal> to.
+const OTLPBasePath = "/ingestion/otlp"
+
+// Labels on every object the operator creates. Nothing is copied from the TelemetryLake's own
+// labels, so that GitOps tools tracking it by label are not confused by its children.
+const (
+	LabelName      = "app.kubernetes.io/name"
+	LabelInstance  = "app.kubernetes.io/instance"
+	LabelManagedBy = "app.kubernetes.io/managed-by"
+	LabelComponent = "app.kubernetes.io/component"
+
+	AppName   = "telemetrylake"
+	ManagedBy = "telemetrylake-operator"
+
+	ComponentIngester = "ingester"
+	ComponentStorage  = "storage"
+	ComponentAuth     = "auth"
+	ComponentToken    = "token"
+	ComponentConfig   = "config"
+)
+
+// Annotations.
+const (
+	// AnnotationDefaultClass marks the LakeStorageClass used when a TelemetryLake names none.
+	AnnotationDefaultClass = "lake.telemetrylake.io/is-default-class"
+	// AnnotationRotateToken on a TelemetryLake names a token to rotate.
+	AnnotationRotateToken = "lake.telemetrylake.io/rotate-token"
+	// AnnotationConfigHash on the ingester pod template rolls the pods when their config or
+	// credentials change.
+	AnnotationConfigHash = "lake.telemetrylake.io/config-hash"
+	// AnnotationTokenIssuedAt and AnnotationTokenSuperseded on a token Secret date it and, during
+	// a rotation, say when the previous token stops being valid.
+	AnnotationTokenIssuedAt = "lake.telemetrylake.io/issued-at"
+)
+
+// FieldOwner is the server-side apply field manager of everything the operator writes.
+const FieldOwner = "telemetrylake-operator"
+
+// Finalizer guards a TelemetryLake until its credentials are revoked (and, with the Delete
+// policy, its data removed).
+const Finalizer = "lake.telemetrylake.io/cleanup"
+
+// Secret keys.
+const (
+	// Of a token Secret, ready for envFrom.
+	SecretKeyToken        = "token"
+	SecretKeyOTLPEndpoint = "OTEL_EXPORTER_OTLP_ENDPOINT"
+	SecretKeyOTLPHeaders  = "OTEL_EXPORTER_OTLP_HEADERS"
+	// Of storage credentials (the admin Secret and a tenant's <name>-storage), as the AWS SDKs read
+	// them from the environment.
+	SecretKeyAccessKeyID     = "AWS_ACCESS_KEY_ID"
+	SecretKeySecretAccessKey = "AWS_SECRET_ACCESS_KEY"
+	// Of a CA Secret.
+	SecretKeyCA = "ca.crt"
+	// Of the ingester's config Secret and its auth Secret.
+	SecretKeyConfig = "config.yaml"
+	SecretKeyTokens = "tokens.yaml"
+)
+
+// Paths inside the ingester container.
+const (
+	ConfigMountPath = "/etc/telemetrylake"
+	ConfigFile      = ConfigMountPath + "/" + SecretKeyConfig
+	AuthMountPath   = "/etc/telemetrylake/auth"
+	TokenFile       = AuthMountPath + "/" + SecretKeyTokens
+	DataMountPath   = "/var/lib/telemetrylake"
+)
+
+// ServiceAccountAudience is the audience of projected service-account tokens the ingester accepts.
+const ServiceAccountAudience = "telemetrylake"
