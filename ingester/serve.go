@@ -13,6 +13,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/telemetrylake/telemetrylake/ingester/auth"
 	"github.com/telemetrylake/telemetrylake/ingester/config"
 	"github.com/telemetrylake/telemetrylake/ingester/server"
 	"github.com/telemetrylake/telemetrylake/ingester/store"
@@ -26,6 +29,7 @@ func serve(args []string) error {
 	storage := fs.String("storage", "", "store URL: file:///dir or s3://bucket/prefix?endpoint=URL&region=R&path_style=true")
 	maxBody := fs.Int64("max-body-bytes", server.DefaultMaxBodyBytes, "limit on a request body as sent (compressed)")
 	allowAnonymous := fs.Bool("allow-anonymous", false, "accept requests without credentials (local development only)")
+	tokenFile := fs.String("token-file", "", "bearer-token file (see `ingester token new`); overrides auth.tokenFile in --config")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	profiling := fs.Bool("enable-pprof", false, "serve /debug/pprof on the admin listener")
 	if err := fs.Parse(args); err != nil {
@@ -60,6 +64,7 @@ func serve(args []string) error {
 	if set["allow-anonymous"] {
 		cfg.AllowAnonymous = *allowAnonymous
 	}
+	override("token-file", &cfg.Auth.TokenFile, *tokenFile)
 	if cfg.ShutdownGracePeriod.Duration == 0 {
 		cfg.ShutdownGracePeriod.Duration = 30 * time.Second
 	}
@@ -71,13 +76,20 @@ func serve(args []string) error {
 	if cfg.Storage == "" {
 		return errors.New("no storage: pass --storage file:///dir or s3://bucket/prefix?..., or set storage in --config")
 	}
-	if !cfg.AllowAnonymous {
-		return errors.New("no authentication is configured: pass --allow-anonymous for local development (bearer tokens and OIDC are not available in this build yet)")
+	if !cfg.AllowAnonymous && !cfg.Auth.Configured() {
+		return errors.New("no authentication is configured: set auth.tokenFile (tokens from `ingester token new`), auth.oidc or auth.kubernetes in --config, or pass --token-file; for local development only, --allow-anonymous accepts every request")
 	}
-	log.Warn("ANONYMOUS ACCESS: every request is accepted without credentials; anyone who can reach " + cfg.Listen + " can write into " + redactStorage(cfg.Storage))
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	registry := prometheus.NewRegistry()
+	// Not ctx: token reloads and OIDC discovery must go on while draining after SIGTERM.
+	authCtx, stopAuth := context.WithCancel(context.Background())
+	defer stopAuth()
+	authn, err := newAuthenticator(authCtx, cfg, registry, log)
+	if err != nil {
+		return err
+	}
 	st, err := store.Open(ctx, cfg.Storage)
 	if err != nil {
 		return err
@@ -86,7 +98,7 @@ func serve(args []string) error {
 
 	srv := server.New(server.Options{
 		Store: st,
-		Auth:  server.AllowAnonymous{},
+		Auth:  authn,
 		Limits: server.Limits{
 			MaxBodyBytes:          cfg.Limits.MaxBodyBytes,
 			MaxDecompressedBytes:  cfg.Limits.MaxDecompressedBytes,
@@ -98,6 +110,7 @@ func serve(args []string) error {
 		CORSAllowedOrigins: cfg.CORS.AllowedOrigins,
 		Profiling:          *profiling,
 		Logger:             log,
+		Registry:           registry,
 	})
 	otlpLn, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -109,6 +122,22 @@ func serve(args []string) error {
 	}
 	fmt.Fprintf(os.Stderr, "OTLP/HTTP on http://%s\n  export OTEL_EXPORTER_OTLP_ENDPOINT=http://%s/ingestion/otlp\n", otlpLn.Addr(), printableAddr(otlpLn.Addr()))
 	return srv.Run(delayed(ctx, cfg.ShutdownDelay.Duration, log), otlpLn, adminLn, cfg.ShutdownGracePeriod.Duration)
+}
+
+// newAuthenticator builds the auth chain, or, with nothing but allowAnonymous configured, accepts
+// everyone. Anonymous access is logged loudly either way.
+func newAuthenticator(ctx context.Context, cfg config.Config, registry *prometheus.Registry, log *slog.Logger) (server.Authenticator, error) {
+	if cfg.AllowAnonymous {
+		what := "every request is accepted without credentials"
+		if cfg.Auth.Configured() {
+			what = "requests without an Authorization header are accepted"
+		}
+		log.Warn("ANONYMOUS ACCESS: " + what + "; anyone who can reach " + cfg.Listen + " can write into " + redactStorage(cfg.Storage))
+	}
+	if !cfg.Auth.Configured() {
+		return server.AllowAnonymous{}, nil
+	}
+	return auth.New(ctx, cfg.Auth, auth.Options{AllowAnonymous: cfg.AllowAnonymous, Logger: log, Registerer: registry})
 }
 
 func orDefault(v, def int64) int64 {

@@ -54,3 +54,51 @@ func TestLoadRefusesMistakes(t *testing.T) {
 		})
 	}
 }
+
+func TestAuthSectionIsValidated(t *testing.T) {
+	const kube = `
+auth:
+  kubernetes:
+  - name: prod
+    issuerURL: https://kubernetes.default.svc.cluster.local
+    audiences: [telemetrylake]
+    caFile: /var/run/secrets/kubernetes.io/serviceaccount/ca.crt
+    tokenFile: /var/run/secrets/kubernetes.io/serviceaccount/token
+`
+	cases := []struct {
+		name, yaml, err string
+	}{
+		{"a token file alone is enough", "auth:\n  tokenFile: /etc/tokens/tokens.yaml\n", ""},
+		{"an OIDC issuer with audiences is accepted",
+			"auth:\n  oidc:\n  - name: corp\n    issuerURL: https://login.example.com\n    audiences: [telemetrylake]\n    requiredClaims: {email_verified: \"true\"}\n    signals: [traces]\n", ""},
+		{"a cluster with service accounts and namespaces is accepted",
+			kube + "    serviceAccounts: [system:serviceaccount:shop:checkout]\n    namespaces: [observability]\n", ""},
+		{"a cluster that allows nobody is refused", kube, "list the serviceAccounts or namespaces"},
+		{"a service account not written as a subject is refused",
+			kube + "    serviceAccounts: [shop/checkout]\n", "system:serviceaccount:<namespace>:<name>"},
+		{"an issuer without audiences is refused",
+			"auth:\n  oidc:\n  - name: corp\n    issuerURL: https://login.example.com\n", "audiences"},
+		{"an http issuer is refused",
+			"auth:\n  oidc:\n  - name: corp\n    issuerURL: http://login.example.com\n    audiences: [a]\n", "https"},
+		{"an issuer without a name is refused",
+			"auth:\n  oidc:\n  - issuerURL: https://login.example.com\n    audiences: [a]\n", "needs a name"},
+		{"two issuers with one name are refused",
+			"auth:\n  oidc:\n  - {name: a, issuerURL: \"https://x.example\", audiences: [a]}\n  - {name: a, issuerURL: \"https://y.example\", audiences: [a]}\n", "used twice"},
+		{"an unknown signal is refused",
+			"auth:\n  oidc:\n  - {name: a, issuerURL: \"https://x.example\", audiences: [a], signals: [profiles]}\n", "unknown signal"},
+		{"a misspelt field is refused", "auth:\n  tokensFile: /etc/tokens.yaml\n", "unknown field"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := Load(write(t, tc.yaml))
+			switch {
+			case tc.err == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tc.err == "" && !cfg.Auth.Configured():
+				t.Fatal("loaded, but Auth.Configured() is false")
+			case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+				t.Fatalf("error %v, want one that says %q", err, tc.err)
+			}
+		})
+	}
+}
