@@ -1,0 +1,371 @@
+package provision
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"reflect"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+)
+
+// policyName is the one inline policy of a tenant's IAM user.
+const policyName = "telemetrylake"
+
+func (s *s3iam) EnsureCredentials(ctx context.Context, t Tenant, p Placement, existing *Credentials) (Credentials, error) {
+	if err := checkPlacement(p); err != nil {
+		return Credentials{}, err
+	}
+	if p.Owner != t {
+		return Credentials{}, invalidf("placement %s was made for tenant %s, not %s", p, p.Owner, t)
+	}
+	user := UserName(t)
+	if err := s.ensureUser(ctx, t, user); err != nil {
+		return Credentials{}, err
+	}
+	// The policy goes in before a key is handed out, so no key ever works with a stale one.
+	if err := s.ensurePolicy(ctx, user, p); err != nil {
+		return Credentials{}, err
+	}
+	return s.ensureAccessKey(ctx, user, existing)
+}
+
+func (s *s3iam) RevokeCredentials(ctx context.Context, t Tenant) error {
+	user := UserName(t)
+	_, err := s.iam.GetUser(ctx, &iam.GetUserInput{UserName: aws.String(user)})
+	if isCode(err, "NoSuchEntity") {
+		return nil
+	}
+	if err != nil {
+		return s.fail(call{"IAM", "GetUser", userTarget(user), "iam:GetUser"}, err, "")
+	}
+	owner, err := s.userOwner(ctx, user)
+	if err != nil {
+		return err
+	}
+	if owner != "" && owner != t.String() {
+		// Another tenant's user of the same name: this tenant never had one (EnsureCredentials
+		// refused it), so there is nothing of its to revoke.
+		return nil
+	}
+	keys, err := s.accessKeys(ctx, user)
+	if err != nil {
+		return err
+	}
+	for _, id := range keys {
+		if err := s.deleteAccessKey(ctx, user, id); err != nil {
+			return err
+		}
+	}
+	policies, err := s.inlinePolicies(ctx, user)
+	if err != nil {
+		return err
+	}
+	for _, name := range policies {
+		if err := s.deleteInlinePolicy(ctx, user, name); err != nil {
+			return err
+		}
+	}
+	_, err = s.iam.DeleteUser(ctx, &iam.DeleteUserInput{UserName: aws.String(user)})
+	switch {
+	case err == nil || isCode(err, "NoSuchEntity"):
+		return nil
+	case isCode(err, "DeleteConflict"):
+		return s.fail(call{"IAM", "DeleteUser", userTarget(user), "iam:DeleteUser"}, err,
+			"TelemetryLake removes only the access keys and inline policy it made; detach the user's managed policies and remove it from its groups, and the operator will retry")
+	default:
+		return s.fail(call{"IAM", "DeleteUser", userTarget(user), "iam:DeleteUser"}, err, "")
+	}
+}
+
+func userTarget(user string) string { return fmt.Sprintf("user %q", user) }
+
+// ensureUser creates the tenant's IAM user if it is missing, and makes sure it is the tenant's.
+func (s *s3iam) ensureUser(ctx context.Context, t Tenant, user string) error {
+	_, err := s.iam.GetUser(ctx, &iam.GetUserInput{UserName: aws.String(user)})
+	switch {
+	case err == nil:
+	case isCode(err, "NoSuchEntity"):
+		_, err = s.iam.CreateUser(ctx, &iam.CreateUserInput{
+			UserName: aws.String(user),
+			// On AWS the tag is part of the creation, so no user of ours is ever untagged there.
+			Tags: []iamtypes.Tag{{Key: aws.String(ownerTag), Value: aws.String(t.String())}},
+		})
+		// EntityAlreadyExists: a concurrent call made it; claimUser sorts out whose it is.
+		if err != nil && !isCode(err, "EntityAlreadyExists") {
+			return s.fail(call{"IAM", "CreateUser", userTarget(user), "iam:CreateUser and iam:TagUser"}, err, "")
+		}
+	default:
+		return s.fail(call{"IAM", "GetUser", userTarget(user), "iam:GetUser"}, err, "")
+	}
+	return s.claimUser(ctx, t, user)
+}
+
+// claimUser tags the user with its tenant, or fails with ErrConflict if it is another tenant's.
+// An untagged user is adopted, as stores that ignore tags on CreateUser (SeaweedFS) leave it so.
+func (s *s3iam) claimUser(ctx context.Context, t Tenant, user string) error {
+	owner, err := s.userOwner(ctx, user)
+	switch {
+	case err != nil:
+		return err
+	case owner == t.String():
+		return nil
+	case owner != "":
+		return &provisionError{kind: ErrConflict, msg: fmt.Sprintf(
+			"IAM user %q at %s belongs to tenant %s, not %s: both TelemetryLakes give the same user name (tl-<namespace>-<name>); rename one of them",
+			user, s.where, owner, t)}
+	}
+	_, err = s.iam.TagUser(ctx, &iam.TagUserInput{
+		UserName: aws.String(user),
+		Tags:     []iamtypes.Tag{{Key: aws.String(ownerTag), Value: aws.String(t.String())}},
+	})
+	if kind, _ := classify(err); err != nil && kind != ErrUnsupported {
+		return s.fail(call{"IAM", "TagUser", userTarget(user), "iam:TagUser"}, err, "")
+	}
+	return nil
+}
+
+// userOwner is the tenant a user is tagged for, or "" if none (or the store has no user tags).
+func (s *s3iam) userOwner(ctx context.Context, user string) (string, error) {
+	pages := iam.NewListUserTagsPaginator(s.iam, &iam.ListUserTagsInput{UserName: aws.String(user)})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if kind, _ := classify(err); err != nil && kind == ErrUnsupported {
+			return "", nil
+		}
+		if err != nil {
+			return "", s.fail(call{"IAM", "ListUserTags", userTarget(user), "iam:ListUserTags"}, err, "")
+		}
+		for _, tag := range page.Tags {
+			if aws.ToString(tag.Key) == ownerTag {
+				return aws.ToString(tag.Value), nil
+			}
+		}
+	}
+	return "", nil
+}
+
+// ensurePolicy makes policyFor(p) the user's one inline policy, writing it only if it differs.
+func (s *s3iam) ensurePolicy(ctx context.Context, user string, p Placement) error {
+	want := policyFor(p)
+	names, err := s.inlinePolicies(ctx, user)
+	if err != nil {
+		return err
+	}
+	// Any other inline policy was added behind our back and could grant more than the
+	// tenant's own objects.
+	for _, name := range names {
+		if name == policyName {
+			continue
+		}
+		if err := s.deleteInlinePolicy(ctx, user, name); err != nil {
+			return err
+		}
+	}
+	if slices.Contains(names, policyName) {
+		out, err := s.iam.GetUserPolicy(ctx, &iam.GetUserPolicyInput{UserName: aws.String(user), PolicyName: aws.String(policyName)})
+		if err != nil && !isCode(err, "NoSuchEntity") {
+			return s.fail(call{"IAM", "GetUserPolicy", userTarget(user), "iam:GetUserPolicy"}, err, "")
+		}
+		if err == nil && samePolicy(aws.ToString(out.PolicyDocument), want) {
+			return nil
+		}
+	}
+	doc, err := json.Marshal(want)
+	if err != nil { // cannot happen: the document is plain strings
+		return &provisionError{kind: ErrInvalid, msg: fmt.Sprintf("encoding the policy of user %q: %v", user, err), cause: err}
+	}
+	_, err = s.iam.PutUserPolicy(ctx, &iam.PutUserPolicyInput{
+		UserName:       aws.String(user),
+		PolicyName:     aws.String(policyName),
+		PolicyDocument: aws.String(string(doc)),
+	})
+	if err != nil {
+		return s.fail(call{"IAM", "PutUserPolicy", userTarget(user), "iam:PutUserPolicy"}, err, "")
+	}
+	return nil
+}
+
+// ensureAccessKey keeps the caller's key if the user still has it, else makes a new one, and
+// deletes every other key of the user. Those are keys that were made but never reached the
+// caller (a crash between CreateAccessKey and storing the Secret, or a retried request), or
+// keys the caller has replaced; AWS allows only two per user, so they must not pile up.
+func (s *s3iam) ensureAccessKey(ctx context.Context, user string, existing *Credentials) (Credentials, error) {
+	keys, err := s.accessKeys(ctx, user)
+	if err != nil {
+		return Credentials{}, err
+	}
+	keep := ""
+	if existing != nil && existing.SecretAccessKey != "" && (existing.UserName == "" || existing.UserName == user) &&
+		slices.Contains(keys, existing.AccessKeyID) {
+		keep = existing.AccessKeyID
+	}
+	for _, id := range keys {
+		if id == keep {
+			continue
+		}
+		if err := s.deleteAccessKey(ctx, user, id); err != nil {
+			return Credentials{}, err
+		}
+	}
+	if keep != "" {
+		return Credentials{AccessKeyID: keep, SecretAccessKey: existing.SecretAccessKey, UserName: user}, nil
+	}
+	out, err := s.iam.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String(user)})
+	if err != nil {
+		return Credentials{}, s.fail(call{"IAM", "CreateAccessKey", userTarget(user), "iam:CreateAccessKey"}, err, "")
+	}
+	return Credentials{
+		AccessKeyID:     aws.ToString(out.AccessKey.AccessKeyId),
+		SecretAccessKey: aws.ToString(out.AccessKey.SecretAccessKey),
+		UserName:        user,
+	}, nil
+}
+
+func (s *s3iam) accessKeys(ctx context.Context, user string) ([]string, error) {
+	var ids []string
+	pages := iam.NewListAccessKeysPaginator(s.iam, &iam.ListAccessKeysInput{UserName: aws.String(user)})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return nil, s.fail(call{"IAM", "ListAccessKeys", userTarget(user), "iam:ListAccessKeys"}, err, "")
+		}
+		for _, k := range page.AccessKeyMetadata {
+			ids = append(ids, aws.ToString(k.AccessKeyId))
+		}
+	}
+	return ids, nil
+}
+
+func (s *s3iam) deleteAccessKey(ctx context.Context, user, id string) error {
+	_, err := s.iam.DeleteAccessKey(ctx, &iam.DeleteAccessKeyInput{UserName: aws.String(user), AccessKeyId: aws.String(id)})
+	if err != nil && !isCode(err, "NoSuchEntity") {
+		return s.fail(call{"IAM", "DeleteAccessKey", fmt.Sprintf("access key %s of user %q", id, user), "iam:DeleteAccessKey"}, err, "")
+	}
+	return nil
+}
+
+func (s *s3iam) inlinePolicies(ctx context.Context, user string) ([]string, error) {
+	var names []string
+	pages := iam.NewListUserPoliciesPaginator(s.iam, &iam.ListUserPoliciesInput{UserName: aws.String(user)})
+	for pages.HasMorePages() {
+		page, err := pages.NextPage(ctx)
+		if err != nil {
+			return nil, s.fail(call{"IAM", "ListUserPolicies", userTarget(user), "iam:ListUserPolicies"}, err, "")
+		}
+		names = append(names, page.PolicyNames...)
+	}
+	return names, nil
+}
+
+func (s *s3iam) deleteInlinePolicy(ctx context.Context, user, name string) error {
+	_, err := s.iam.DeleteUserPolicy(ctx, &iam.DeleteUserPolicyInput{UserName: aws.String(user), PolicyName: aws.String(name)})
+	if err != nil && !isCode(err, "NoSuchEntity") {
+		return s.fail(call{"IAM", "DeleteUserPolicy", fmt.Sprintf("inline policy %q of user %q", name, user), "iam:DeleteUserPolicy"}, err, "")
+	}
+	return nil
+}
+
+// policyDocument is the subset of the IAM policy language that a tenant's policy uses.
+type policyDocument struct {
+	Version   string
+	Statement []policyStatement
+}
+
+type policyStatement struct {
+	Sid       string `json:",omitempty"`
+	Effect    string
+	Action    stringList
+	Resource  stringList
+	Condition map[string]map[string]stringList `json:",omitempty"`
+}
+
+// stringList is a policy value that may be written as one string or as a list of them.
+type stringList []string
+
+func (l *stringList) UnmarshalJSON(b []byte) error {
+	var one string
+	if err := json.Unmarshal(b, &one); err == nil {
+		*l = stringList{one}
+		return nil
+	}
+	return json.Unmarshal(b, (*[]string)(l))
+}
+
+// policyFor allows reading and writing the objects under p, and listing them, and nothing else.
+// The ingester needs exactly these: PutObject (with If-None-Match), GetObject (and HeadObject,
+// which S3 authorises as GetObject), and ListObjectsV2 under its prefix.
+func policyFor(p Placement) policyDocument {
+	list := policyStatement{
+		Sid:      "ListOwnObjects",
+		Effect:   "Allow",
+		Action:   stringList{"s3:ListBucket"},
+		Resource: stringList{"arn:aws:s3:::" + p.Bucket},
+	}
+	if p.Prefix != "" {
+		list.Condition = map[string]map[string]stringList{"StringLike": {"s3:prefix": {p.Prefix + "*"}}}
+	}
+	return policyDocument{
+		Version: "2012-10-17",
+		Statement: []policyStatement{{
+			Sid:      "ReadWriteOwnObjects",
+			Effect:   "Allow",
+			Action:   stringList{"s3:PutObject", "s3:GetObject"},
+			Resource: stringList{"arn:aws:s3:::" + p.Bucket + "/" + p.Prefix + "*"},
+		}, list},
+	}
+}
+
+// samePolicy reports whether the document IAM returned grants what want grants. Stores return
+// it in their own spelling: AWS URL-encodes it, SeaweedFS re-marshals it, either may write a
+// one-element list as a string or reorder it. Statement ids do not matter.
+func samePolicy(got string, want policyDocument) bool {
+	if !strings.HasPrefix(strings.TrimSpace(got), "{") {
+		if unescaped, err := url.PathUnescape(got); err == nil {
+			got = unescaped
+		}
+	}
+	var doc policyDocument
+	if err := json.Unmarshal([]byte(got), &doc); err != nil {
+		return false
+	}
+	return reflect.DeepEqual(normalizePolicy(doc), normalizePolicy(want))
+}
+
+func normalizePolicy(doc policyDocument) []string {
+	statements := make([]string, len(doc.Statement))
+	for i, st := range doc.Statement {
+		st.Sid = ""
+		st.Action = sortedCopy(st.Action)
+		st.Resource = sortedCopy(st.Resource)
+		var cond map[string]map[string]stringList
+		for op, byKey := range st.Condition {
+			for k, v := range byKey {
+				if cond == nil {
+					cond = map[string]map[string]stringList{}
+				}
+				if cond[op] == nil {
+					cond[op] = map[string]stringList{}
+				}
+				cond[op][k] = sortedCopy(v)
+			}
+		}
+		st.Condition = cond
+		b, _ := json.Marshal(st) // map keys are marshalled in sorted order
+		statements[i] = string(b)
+	}
+	sort.Strings(statements)
+	return append(statements, "Version:"+doc.Version)
+}
+
+func sortedCopy(l stringList) stringList {
+	c := slices.Clone(l)
+	sort.Strings(c)
+	return c
+}
