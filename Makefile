@@ -10,7 +10,7 @@ RUN_DIR ?= $(CURDIR)/tmp/lake
 FUZZTIME ?= 60s
 TEST_TIMEOUT ?= 30m
 
-.PHONY: all build run test lint tools fuzz bench clean
+.PHONY: all build run test lint tools fuzz bench clean manifests generate verify-generated
 
 all: build
 
@@ -23,22 +23,36 @@ run: build ## run the ingester in the foreground on the embedded file store
 		--storage file://$(RUN_DIR) --allow-anonymous
 
 tools: ## build the pinned tools the tests start (cached under ~/.cache/telemetrylake)
-	hack/tools.sh weed >/dev/null
+	hack/tools.sh weed controller-gen kube-apiserver etcd >/dev/null
+
+CONTROLLER_GEN = hack/tools.sh controller-gen
+
+manifests: ## CRDs and RBAC from the markers in api/ and controllers/
+	$$($(CONTROLLER_GEN)) crd rbac:roleName=telemetrylake-operator paths=./api/... paths=./controllers/... \
+		output:crd:artifacts:config=config/crd/bases output:rbac:artifacts:config=config/rbac
+
+generate: ## deepcopy code for api/
+	$$($(CONTROLLER_GEN)) object:headerFile=hack/boilerplate.go.txt paths=./api/...
+
+# The generated files are committed; this fails when they are stale.
+verify-generated: manifests generate
+	@git diff --exit-code -- api config || { echo "generated files are stale: run 'make manifests generate' and commit"; exit 1; }
 
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
 	if [[ -n "$$unformatted" ]]; then echo "gofmt would change: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 
-test: tools lint ## every test, against real servers the tests start themselves
+test: tools verify-generated lint ## every test, against real servers the tests start themselves
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 fuzz: ## run each fuzz target for FUZZTIME
 	$(GO) test ./ingester/otlpwire -run '^$$' -fuzz '^FuzzSplit$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./ingester/otlpwire -run '^$$' -fuzz '^FuzzJSONToProto$$' -fuzztime $(FUZZTIME)
 
-bench: ## measure the ingester beside the OTel Collector and a bare HTTP server
+bench: ## measure the ingester beside the OTel Collector and a bare HTTP server, and auth per request
 	$(GO) run ./test/bench
+	$(GO) test -run '^$$' -bench 'BenchmarkTokenAuth' -benchmem ./ingester/auth
 
 clean:
 	rm -rf bin tmp

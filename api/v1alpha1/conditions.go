@@ -26,6 +26,11 @@ const (
 	ReasonStoreUnreachable = "StoreUnreachable"
 	// ReasonStoreDenied: the object store refused the admin credentials; an admin must act.
 	ReasonStoreDenied = "StoreDenied"
+	// ReasonStorageConflict: the tenant's bucket or IAM user name is taken by another tenant or
+	// account, or a bucket to delete is versioned or not empty.
+	ReasonStorageConflict = "StorageConflict"
+	// ReasonUnsupported: the object store lacks an API the class needs (IAM, lifecycle rules).
+	ReasonUnsupported = "Unsupported"
 	// ReasonProvisioningFailed: the object store refused the request for another reason.
 	ReasonProvisioningFailed = "ProvisioningFailed"
 	// ReasonInvalidSpec: the spec cannot be carried out as written (the message says why).
@@ -45,4 +50,5 @@ const (
 // reports Degraded for them.
 var TerminalReasons = []string{
 	ReasonStorageClassNotFound, ReasonAdminCredentialsNotFound, ReasonStoreDenied, ReasonInvalidSpec,
+	ReasonStorageConflict, ReasonUnsupported,
 }

@@ -41,9 +41,13 @@ const (
 	// AnnotationConfigHash on the ingester pod template rolls the pods when their config or
 	// credentials change.
 	AnnotationConfigHash = "lake.telemetrylake.io/config-hash"
-	// AnnotationTokenIssuedAt and AnnotationTokenSuperseded on a token Secret date it and, during
-	// a rotation, say when the previous token stops being valid.
-	AnnotationTokenIssuedAt = "lake.telemetrylake.io/issued-at"
+	// A token's state lives on its Secret, so the controller can read it back: when it was issued,
+	// and during a rotation the hash of the token it replaced and when that one stops being valid
+	// (RFC 3339), and which rotate-token request it answered, so that one request rotates once.
+	AnnotationTokenIssuedAt         = "lake.telemetrylake.io/issued-at"
+	AnnotationTokenPreviousSHA256   = "lake.telemetrylake.io/previous-sha256"
+	AnnotationTokenPreviousNotAfter = "lake.telemetrylake.io/previous-not-after"
+	AnnotationTokenRotationHandled  = "lake.telemetrylake.io/rotation-handled"
 )
 
 // FieldOwner is the server-side apply field manager of everything the operator writes.

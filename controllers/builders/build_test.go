@@ -1,0 +1,132 @@
+package builders
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+func kinds(objs []client.Object) []string {
+	var out []string
+	for _, o := range objs {
+		out = append(out, strings.TrimPrefix(fmt.Sprintf("%T", o), "*v1.")+" "+o.GetName())
+	}
+	return out
+}
+
+func TestBuild(t *testing.T) {
+	cases := []struct {
+		variant     string
+		apply       []string
+		remove      []string
+		wantedPiece string
+	}{
+		{
+			variantMinimal,
+			[]string{"Secret team-a-ingester-config", "Secret team-a-ingester-auth", "Secret team-a-storage", "ServiceAccount team-a-ingester", "Service team-a-ingester", "Deployment team-a-ingester", "PodDisruptionBudget team-a-ingester"},
+			[]string{"*v2.HorizontalPodAutoscaler team-a-ingester", "Ingress team-a-ingester"},
+			"",
+		},
+		{
+			variantAutoscaling,
+			[]string{"Secret team-a-ingester-config", "Secret team-a-ingester-auth", "Secret team-a-storage", "ServiceAccount team-a-ingester", "Service team-a-ingester", "Deployment team-a-ingester", "PodDisruptionBudget team-a-ingester", "*v2.HorizontalPodAutoscaler team-a-ingester"},
+			[]string{"Ingress team-a-ingester"},
+			"",
+		},
+		{
+			variantFilesystem,
+			[]string{"Secret team-a-ingester-config", "Secret team-a-ingester-auth", "PersistentVolumeClaim team-a-data", "ServiceAccount team-a-ingester", "Service team-a-ingester", "Deployment team-a-ingester"},
+			[]string{"Secret team-a-storage", "PodDisruptionBudget team-a-ingester", "*v2.HorizontalPodAutoscaler team-a-ingester", "Ingress team-a-ingester"},
+			"",
+		},
+		{
+			variantAuth,
+			[]string{"Secret team-a-ingester-config", "Secret team-a-ingester-auth", "Secret team-a-token-claude", "Secret team-a-token-checkout", "Secret team-a-storage", "ServiceAccount team-a-ingester", "Service team-a-ingester", "Deployment team-a-ingester", "PodDisruptionBudget team-a-ingester"},
+			[]string{"*v2.HorizontalPodAutoscaler team-a-ingester", "Ingress team-a-ingester"},
+			"",
+		},
+		{
+			variantIngressTLS,
+			[]string{"Secret team-a-ingester-config", "Secret team-a-ingester-auth", "Secret team-a-storage", "ServiceAccount team-a-ingester", "Service team-a-ingester", "Deployment team-a-ingester", "PodDisruptionBudget team-a-ingester", "Ingress team-a-ingester"},
+			[]string{"*v2.HorizontalPodAutoscaler team-a-ingester"},
+			"",
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.variant, func(t *testing.T) {
+			objs, err := Build(inputs(c.variant))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := kinds(objs.Apply); !slices.Equal(got, c.apply) {
+				t.Errorf("Apply = %q\nwant    %q", got, c.apply)
+			}
+			if got := kinds(objs.Remove); !slices.Equal(got, c.remove) {
+				t.Errorf("Remove = %q\nwant     %q", got, c.remove)
+			}
+			for _, o := range objs.Remove {
+				if o.GetNamespace() != "shop" || o.GetName() == "" {
+					t.Errorf("Remove %T names %s/%s", o, o.GetNamespace(), o.GetName())
+				}
+			}
+			if want := "app.kubernetes.io/component=ingester,app.kubernetes.io/instance=team-a"; objs.Selector != want {
+				t.Errorf("Selector = %q, want %q", objs.Selector, want)
+			}
+		})
+	}
+}
+
+// Apply and Remove are complementary in every variant, and the data volume is never removed.
+func TestBuildNeverRemovesWhatItApplies(t *testing.T) {
+	for _, variant := range allVariants {
+		t.Run(variant, func(t *testing.T) {
+			objs, err := Build(inputs(variant))
+			if err != nil {
+				t.Fatal(err)
+			}
+			applied := kinds(objs.Apply)
+			for _, r := range kinds(objs.Remove) {
+				if slices.Contains(applied, r) {
+					t.Errorf("%s is both applied and removed", r)
+				}
+				if strings.HasPrefix(r, "PersistentVolumeClaim") {
+					t.Errorf("%s would be removed, and the tenant's data with it", r)
+				}
+			}
+		})
+	}
+}
+
+func TestBuildRefusesWhatThePodsCouldNotStartWith(t *testing.T) {
+	cases := []struct {
+		name   string
+		change func(*Inputs)
+		want   string
+	}{
+		{"an OIDC CA Secret that was not found", func(in *Inputs) { delete(in.OIDCCAs, "corp-ca") },
+			"TelemetryLake shop/team-a: Secret corp-ca named by spec.auth.oidc[0].caSecretRef was not found"},
+		{"S3 storage without credentials", func(in *Inputs) { in.Credentials = nil }, "no storage credentials"},
+		{"a class CA that was not resolved", func(in *Inputs) { in.Credentials.CA = nil }, "LakeStorageClass rgw trusts a CA (spec.s3.caSecretRef) but no CA was resolved"},
+		{"a config the ingester refuses", func(in *Inputs) { in.ServiceAccountIssuer = "" }, "service-account issuer is not known"},
+		{"a filesystem class with a bad size", func(in *Inputs) {
+			*in = inputs(variantFilesystem)
+			in.Class.Spec.Filesystem.Size = "lots"
+		}, "spec.filesystem.size"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			in := inputs(variantAuth)
+			c.change(&in)
+			objs, err := Build(in)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err = %v, want one containing %q", err, c.want)
+			}
+			if len(objs.Apply) > 0 || len(objs.Remove) > 0 {
+				t.Error("Build returned objects with its error")
+			}
+		})
+	}
+}

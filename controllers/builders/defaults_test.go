@@ -1,0 +1,73 @@
+package builders
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/yaml"
+)
+
+// The builders' fallbacks for unset fields must be the CRD's defaults, which the markers in
+// api/v1alpha1 define and controller-gen writes into config/crd/bases.
+func TestDefaultsMatchTheCRDs(t *testing.T) {
+	lake := crdSpecSchema(t, "lake.telemetrylake.io_telemetrylakes.yaml")
+	class := crdSpecSchema(t, "lake.telemetrylake.io_lakestorageclasses.yaml")
+	cases := []struct {
+		schema map[string]any
+		path   string
+		want   any
+	}{
+		{lake, "ingester.replicas", defaultReplicas},
+		{lake, "ingester.autoscaling.minReplicas", defaultMinReplicas},
+		{lake, "ingester.autoscaling.targetCPUUtilizationPercentage", defaultTargetCPUPercent},
+		{lake, "ingester.maxRequestBodyBytes", defaultMaxRequestBodyBytes},
+		{lake, "ingester.logLevel", defaultLogLevel},
+		{lake, "service.type", string(defaultServiceType)},
+		{class, "filesystem.size", defaultFilesystemSize},
+		{class, "deletionPolicy", string(defaultDeletionPolicy)},
+	}
+	for _, c := range cases {
+		t.Run(c.path, func(t *testing.T) {
+			prop := c.schema
+			for _, name := range strings.Split(c.path, ".") {
+				next, ok := prop["properties"].(map[string]any)[name].(map[string]any)
+				if !ok {
+					t.Fatalf("the CRD has no spec.%s", c.path)
+				}
+				prop = next
+			}
+			got := fmt.Sprint(prop["default"])
+			if f, isNumber := prop["default"].(float64); isNumber {
+				got = strconv.FormatFloat(f, 'f', -1, 64)
+			}
+			if want := fmt.Sprint(c.want); got != want {
+				t.Errorf("the CRD defaults spec.%s to %s, the builders to %s", c.path, got, want)
+			}
+		})
+	}
+}
+
+func crdSpecSchema(t *testing.T, file string) map[string]any {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("..", "..", "config", "crd", "bases", file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var crd struct {
+		Spec struct {
+			Versions []struct {
+				Schema struct {
+					OpenAPIV3Schema map[string]any `json:"openAPIV3Schema"`
+				} `json:"schema"`
+			} `json:"versions"`
+		} `json:"spec"`
+	}
+	if err := yaml.Unmarshal(raw, &crd); err != nil {
+		t.Fatal(err)
+	}
+	return crd.Spec.Versions[0].Schema.OpenAPIV3Schema["properties"].(map[string]any)["spec"].(map[string]any)
+}

@@ -1,0 +1,7 @@
+package builders
+
+import "testing"
+
+func TestServiceAccount(t *testing.T) {
+	checkGolden(t, "serviceaccount", variantMinimal, ServiceAccount(inputs(variantMinimal).Lake))
+}

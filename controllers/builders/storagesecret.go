@@ -1,0 +1,41 @@
+package builders
+
+import (
+	"bytes"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/telemetrylake/telemetrylake/api/v1alpha1"
+	"github.com/telemetrylake/telemetrylake/api/wellknown"
+)
+
+// StorageCredentials are the tenant's credentials for its bucket or prefix: an IAM user's access
+// key (s3-iam) or a copy of the class's (s3-static).
+type StorageCredentials struct {
+	AccessKeyID     string
+	SecretAccessKey string
+	// CA is the PEM bundle that signs the object store's certificate, copied from the class's
+	// s3.caSecretRef (which lives in the operator's namespace, out of the tenant pods' reach).
+	// Empty when the class has none.
+	CA []byte
+}
+
+// StorageSecret is the Secret <name>-storage with the tenant's storage credentials under the names
+// the AWS SDKs read from the environment, and the store's CA under ca.crt if it has one. The
+// filesystem provisioner has none.
+func StorageSecret(lake *v1alpha1.TelemetryLake, creds StorageCredentials) *corev1.Secret {
+	data := map[string][]byte{
+		wellknown.SecretKeyAccessKeyID:     []byte(creds.AccessKeyID),
+		wellknown.SecretKeySecretAccessKey: []byte(creds.SecretAccessKey),
+	}
+	if len(creds.CA) > 0 {
+		data[wellknown.SecretKeyCA] = bytes.Clone(creds.CA)
+	}
+	return &corev1.Secret{
+		TypeMeta:   metav1.TypeMeta{APIVersion: corev1.SchemeGroupVersion.String(), Kind: "Secret"},
+		ObjectMeta: objectMeta(lake, NamesFor(lake).StorageSecret, wellknown.ComponentStorage),
+		Type:       corev1.SecretTypeOpaque,
+		Data:       data,
+	}
+}

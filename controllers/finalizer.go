@@ -1,0 +1,85 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+
+	lakev1 "github.com/telemetrylake/telemetrylake/api/v1alpha1"
+	"github.com/telemetrylake/telemetrylake/api/wellknown"
+	"github.com/telemetrylake/telemetrylake/controllers/provision"
+)
+
+// finalize revokes a deleted lake's credentials and, under the Delete policy, removes its data,
+// before letting the object go. Children go with it through their owner references. A failure
+// is retried with backoff and said in an event; the finalizer stays until cleanup succeeds.
+func (r *TelemetryLakeReconciler) finalize(ctx context.Context, lake *lakev1.TelemetryLake) (ctrl.Result, error) {
+	if !controllerutil.ContainsFinalizer(lake, wellknown.Finalizer) {
+		return ctrl.Result{}, nil
+	}
+	if err := r.cleanUp(ctx, lake); err != nil {
+		r.Events.Eventf(lake, nil, corev1.EventTypeWarning, "CleanupFailed", "Delete", "%v (retrying)", err)
+		r.setDeleting(ctx, lake, err.Error())
+		return ctrl.Result{}, err
+	}
+	patch := client.MergeFrom(lake.DeepCopy())
+	controllerutil.RemoveFinalizer(lake, wellknown.Finalizer)
+	return ctrl.Result{}, r.Client.Patch(ctx, lake, patch)
+}
+
+func (r *TelemetryLakeReconciler) cleanUp(ctx context.Context, lake *lakev1.TelemetryLake) error {
+	class, st := r.resolveStorageClass(ctx, lake)
+	if !st.done {
+		// With no class there is nothing the operator made outside the cluster that it can reach.
+		r.Events.Eventf(lake, nil, corev1.EventTypeWarning, "CleanupSkipped", "Delete", "%s: no external storage to clean up", st.message)
+		return nil
+	}
+	if class.Spec.Provisioner == lakev1.ProvisionerFilesystem {
+		return nil // the PVC is owned by the lake and goes with it
+	}
+	ep, st := r.adminEndpoint(ctx, class)
+	if !st.done {
+		return fmt.Errorf("%s", st.message)
+	}
+	prov, err := r.provisioner(ctx, ep)
+	if err != nil {
+		return err
+	}
+	tenant := provision.Tenant{Namespace: lake.Namespace, Name: lake.Name}
+	if class.Spec.Provisioner == lakev1.ProvisionerS3IAM {
+		if err := prov.RevokeCredentials(ctx, tenant); err != nil {
+			return fmt.Errorf("revoking the IAM user of %s/%s: %w", lake.Namespace, lake.Name, err)
+		}
+		r.Events.Eventf(lake, nil, corev1.EventTypeNormal, "CredentialsRevoked", "Delete", "revoked the tenant's IAM user and keys")
+	}
+	placement, err := provision.PlacementFor(string(class.Spec.Bucket.Mode), class.Spec.Bucket.NameTemplate, class.Spec.Bucket.SharedBucketName, tenant)
+	if err != nil {
+		return err
+	}
+	if deletionPolicy(lake, class) != lakev1.DeletionDelete {
+		r.Events.Eventf(lake, nil, corev1.EventTypeNormal, "DataRetained", "Delete", "deletionPolicy Retain: the data stays in s3://%s/%s", placement.Bucket, placement.Prefix)
+		return nil
+	}
+	deleteBucket := class.Spec.Bucket.Mode != lakev1.SharedBucket
+	if err := prov.DeleteData(ctx, placement, deleteBucket); err != nil {
+		return fmt.Errorf("deleting s3://%s/%s: %w", placement.Bucket, placement.Prefix, err)
+	}
+	r.Events.Eventf(lake, nil, corev1.EventTypeNormal, "DataDeleted", "Delete", "deletionPolicy Delete: removed s3://%s/%s", placement.Bucket, placement.Prefix)
+	return nil
+}
+
+// setDeleting says in the status why deletion is held up.
+func (r *TelemetryLakeReconciler) setDeleting(ctx context.Context, lake *lakev1.TelemetryLake, why string) {
+	patch := client.MergeFrom(lake.DeepCopy())
+	meta.SetStatusCondition(&lake.Status.Conditions, metav1.Condition{
+		Type: lakev1.ConditionReady, Status: metav1.ConditionFalse, Reason: lakev1.ReasonDeleting,
+		Message: "cleanup failed, retrying: " + why, ObservedGeneration: lake.Generation,
+	})
+	_ = r.Client.Status().Patch(ctx, lake, patch)
+}

@@ -1,0 +1,205 @@
+package controllers
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	lakev1 "github.com/telemetrylake/telemetrylake/api/v1alpha1"
+	"github.com/telemetrylake/telemetrylake/api/wellknown"
+	"github.com/telemetrylake/telemetrylake/controllers/builders"
+	"github.com/telemetrylake/telemetrylake/controllers/provision"
+)
+
+// storageFacts is what provisioning found or made for a lake: where its data goes and how its
+// ingester reaches it.
+type storageFacts struct {
+	class     *lakev1.LakeStorageClass
+	placement provision.Placement
+	// credentials are the tenant's scoped keys (s3-iam), or a copy of the class's (s3-static),
+	// with the store's CA; nil for the filesystem provisioner.
+	credentials *builders.StorageCredentials
+	// url is the ingester's --storage URL.
+	url string
+}
+
+// resolveStorageClass finds the lake's class: the named one, or the one annotated default.
+func (r *TelemetryLakeReconciler) resolveStorageClass(ctx context.Context, lake *lakev1.TelemetryLake) (*lakev1.LakeStorageClass, step) {
+	if name := lake.Spec.StorageClassName; name != "" {
+		class := &lakev1.LakeStorageClass{}
+		err := r.Client.Get(ctx, client.ObjectKey{Name: name}, class)
+		if apierrors.IsNotFound(err) {
+			return nil, stepFailed(lakev1.ReasonStorageClassNotFound, "LakeStorageClass %s not found: create it or fix spec.storageClassName", name)
+		}
+		if err != nil {
+			return nil, stepFailed(lakev1.ReasonProvisioningFailed, "reading LakeStorageClass %s: %v", name, err)
+		}
+		return class, stepDone()
+	}
+	var classes lakev1.LakeStorageClassList
+	if err := r.Client.List(ctx, &classes); err != nil {
+		return nil, stepFailed(lakev1.ReasonProvisioningFailed, "listing LakeStorageClasses: %v", err)
+	}
+	var defaults []*lakev1.LakeStorageClass
+	for i := range classes.Items {
+		if classes.Items[i].Annotations[wellknown.AnnotationDefaultClass] == "true" {
+			defaults = append(defaults, &classes.Items[i])
+		}
+	}
+	switch len(defaults) {
+	case 0:
+		return nil, stepFailed(lakev1.ReasonStorageClassNotFound, "spec.storageClassName is empty and no LakeStorageClass is annotated %s: \"true\": name a class or mark one default", wellknown.AnnotationDefaultClass)
+	case 1:
+		return defaults[0], stepDone()
+	}
+	return nil, stepFailed(lakev1.ReasonInvalidSpec, "%d LakeStorageClasses are marked default: set spec.storageClassName, or leave one default", len(defaults))
+}
+
+// adminEndpoint reads the class's admin credentials and CA from the operator's namespace.
+func (r *TelemetryLakeReconciler) adminEndpoint(ctx context.Context, class *lakev1.LakeStorageClass) (provision.Endpoint, step) {
+	s3 := class.Spec.S3
+	ep := provision.Endpoint{URL: s3.Endpoint, Region: s3.Region, PathStyle: s3.PathStyle}
+	ref := s3.AdminCredentialsSecretRef.Name
+	var secret corev1.Secret
+	err := r.Client.Get(ctx, client.ObjectKey{Namespace: r.OperatorNamespace, Name: ref}, &secret)
+	if apierrors.IsNotFound(err) {
+		return ep, stepFailed(lakev1.ReasonAdminCredentialsNotFound, "Secret %s not found in namespace %s: create it with %s and %s, or fix spec.s3.adminCredentialsSecretRef of LakeStorageClass %s",
+			ref, r.OperatorNamespace, wellknown.SecretKeyAccessKeyID, wellknown.SecretKeySecretAccessKey, class.Name)
+	}
+	if err != nil {
+		return ep, stepFailed(lakev1.ReasonProvisioningFailed, "reading Secret %s/%s: %v", r.OperatorNamespace, ref, err)
+	}
+	ep.AccessKeyID = string(secret.Data[wellknown.SecretKeyAccessKeyID])
+	ep.SecretAccessKey = string(secret.Data[wellknown.SecretKeySecretAccessKey])
+	if ep.AccessKeyID == "" || ep.SecretAccessKey == "" {
+		return ep, stepFailed(lakev1.ReasonAdminCredentialsNotFound, "Secret %s/%s lacks %s or %s", r.OperatorNamespace, ref, wellknown.SecretKeyAccessKeyID, wellknown.SecretKeySecretAccessKey)
+	}
+	if ca := s3.CASecretRef; ca != nil {
+		var caSecret corev1.Secret
+		if err := r.Client.Get(ctx, client.ObjectKey{Namespace: r.OperatorNamespace, Name: ca.Name}, &caSecret); err != nil {
+			return ep, stepFailed(lakev1.ReasonAdminCredentialsNotFound, "CA Secret %s/%s of LakeStorageClass %s: %v", r.OperatorNamespace, ca.Name, class.Name, err)
+		}
+		ep.CABundle = caSecret.Data[wellknown.SecretKeyCA]
+	}
+	return ep, stepDone()
+}
+
+// provisionStorage makes the lake's bucket or prefix and its scoped credentials. Every call is
+// idempotent and keyed by names derived from the lake, so a crash halfway is repaired by the next
+// reconcile.
+func (r *TelemetryLakeReconciler) provisionStorage(ctx context.Context, lake *lakev1.TelemetryLake, class *lakev1.LakeStorageClass, existing *provision.Credentials) (storageFacts, step, step) {
+	facts := storageFacts{class: class}
+	if class.Spec.Provisioner == lakev1.ProvisionerFilesystem {
+		facts.url = "file://" + wellknown.DataMountPath
+		return facts, stepDone(), stepDone()
+	}
+	tenant := provision.Tenant{Namespace: lake.Namespace, Name: lake.Name}
+	placement, err := provision.PlacementFor(string(class.Spec.Bucket.Mode), class.Spec.Bucket.NameTemplate, class.Spec.Bucket.SharedBucketName, tenant)
+	if err != nil {
+		return facts, stepFailed(lakev1.ReasonInvalidSpec, "placing %s/%s in LakeStorageClass %s: %v", lake.Namespace, lake.Name, class.Name, err), step{}
+	}
+	facts.placement = placement
+	facts.url = builders.S3StorageURL(placement.Bucket, placement.Prefix, class.Spec.S3)
+
+	ep, st := r.adminEndpoint(ctx, class)
+	if !st.done {
+		return facts, st, step{}
+	}
+	prov, err := r.provisioner(ctx, ep)
+	if err != nil {
+		return facts, provisionFailure("connecting to the object store", err), step{}
+	}
+	if err := prov.EnsureStorage(ctx, placement, retentionDays(lake, class)); err != nil {
+		return facts, provisionFailure("creating bucket "+placement.Bucket, err), step{}
+	}
+	facts.credentials = &builders.StorageCredentials{AccessKeyID: ep.AccessKeyID, SecretAccessKey: ep.SecretAccessKey, CA: ep.CABundle}
+	if class.Spec.Provisioner == lakev1.ProvisionerS3IAM {
+		creds, err := prov.EnsureCredentials(ctx, tenant, placement, existing)
+		if err != nil {
+			return facts, stepDone(), provisionFailure("issuing the tenant's IAM credentials", err)
+		}
+		facts.credentials.AccessKeyID, facts.credentials.SecretAccessKey = creds.AccessKeyID, creds.SecretAccessKey
+	}
+	return facts, stepDone(), stepDone()
+}
+
+// provisionFailure turns a provisioner error into a condition whose reason says who must act.
+func provisionFailure(doing string, err error) step {
+	switch {
+	case errors.Is(err, provision.ErrUnreachable):
+		return stepFailed(lakev1.ReasonStoreUnreachable, "%s: %v (retrying with backoff)", doing, err)
+	case errors.Is(err, provision.ErrDenied):
+		return stepFailed(lakev1.ReasonStoreDenied, "%s: %v", doing, err)
+	case errors.Is(err, provision.ErrInvalid):
+		return stepFailed(lakev1.ReasonInvalidSpec, "%s: %v", doing, err)
+	case errors.Is(err, provision.ErrConflict):
+		return stepFailed(lakev1.ReasonStorageConflict, "%s: %v", doing, err)
+	case errors.Is(err, provision.ErrUnsupported):
+		return stepFailed(lakev1.ReasonUnsupported, "%s: %v", doing, err)
+	}
+	return stepFailed(lakev1.ReasonProvisioningFailed, "%s: %v", doing, err)
+}
+
+func retentionDays(lake *lakev1.TelemetryLake, class *lakev1.LakeStorageClass) int32 {
+	if lake.Spec.RetentionDays != nil {
+		return *lake.Spec.RetentionDays
+	}
+	if class.Spec.RetentionDays != nil {
+		return *class.Spec.RetentionDays
+	}
+	return 0
+}
+
+func deletionPolicy(lake *lakev1.TelemetryLake, class *lakev1.LakeStorageClass) lakev1.DeletionPolicy {
+	if lake.Spec.DeletionPolicy != "" {
+		return lake.Spec.DeletionPolicy
+	}
+	if class != nil && class.Spec.DeletionPolicy != "" {
+		return class.Spec.DeletionPolicy
+	}
+	return lakev1.DeletionRetain
+}
+
+// oidcCAs reads the CA bundles that spec.auth.oidc names, from the lake's namespace. Tenants'
+// own Secrets are not cached, so this reads through the API server.
+func (r *TelemetryLakeReconciler) oidcCAs(ctx context.Context, lake *lakev1.TelemetryLake) (map[string][]byte, step) {
+	cas := map[string][]byte{}
+	for _, issuer := range lake.Spec.Auth.OIDC {
+		ref := issuer.CASecretRef
+		if ref == nil || cas[ref.Name] != nil {
+			continue
+		}
+		var s corev1.Secret
+		if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: lake.Namespace, Name: ref.Name}, &s); err != nil {
+			return nil, stepFailed(lakev1.ReasonInvalidSpec, "CA Secret %s/%s of OIDC issuer %s: %v: create it with key %s or fix spec.auth.oidc[].caSecretRef",
+				lake.Namespace, ref.Name, issuer.IssuerURL, err, wellknown.SecretKeyCA)
+		}
+		cas[ref.Name] = s.Data[wellknown.SecretKeyCA]
+	}
+	return cas, stepDone()
+}
+
+// provisioner reuses one client per object store and admin identity: each holds a connection
+// pool, and the shared-bucket lifecycle edits are serialized inside it.
+func (r *TelemetryLakeReconciler) provisioner(ctx context.Context, ep provision.Endpoint) (provision.BucketProvisioner, error) {
+	key := sha256.Sum256(fmt.Appendf(nil, "%s\x00%s\x00%t\x00%s\x00%s\x00%x", ep.URL, ep.Region, ep.PathStyle, ep.AccessKeyID, ep.SecretAccessKey, ep.CABundle))
+	r.provisionersMu.Lock()
+	defer r.provisionersMu.Unlock()
+	if p, ok := r.provisioners[key]; ok {
+		return p, nil
+	}
+	p, err := r.NewProvisioner(ctx, ep)
+	if err != nil {
+		return nil, err
+	}
+	if r.provisioners == nil {
+		r.provisioners = map[[32]byte]provision.BucketProvisioner{}
+	}
+	r.provisioners[key] = p
+	return p, nil
+}

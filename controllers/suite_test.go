@@ -1,0 +1,176 @@
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	lakev1 "github.com/telemetrylake/telemetrylake/api/v1alpha1"
+	"github.com/telemetrylake/telemetrylake/api/wellknown"
+	"github.com/telemetrylake/telemetrylake/controllers/provision"
+	"github.com/telemetrylake/telemetrylake/test/harness"
+)
+
+const operatorNamespace = "telemetrylake-system"
+
+// cluster is a real kube-apiserver and etcd with the CRDs installed, a real SeaweedFS, and the
+// operator's manager running in this process against them.
+type cluster struct {
+	api    *harness.KubeAPIServer
+	s3     *harness.SeaweedFS
+	client client.Client // the test's own, uncached
+	// managerWrites counts the manager's write requests to the API server.
+	managerWrites atomic.Int64
+	stop          func()
+}
+
+func startCluster(t *testing.T) *cluster {
+	t.Helper()
+	c := &cluster{api: harness.StartKubeAPIServer(t), s3: harness.StartSeaweedFS(t)}
+	root, err := harness.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := envtest.InstallCRDs(c.api.Config, envtest.CRDInstallOptions{
+		Paths: []string{filepath.Join(root, "config", "crd", "bases")}, ErrorIfPathMissing: true,
+	}); err != nil {
+		t.Fatalf("installing CRDs: %v", err)
+	}
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	if err := lakev1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	c.client, err = client.New(c.api.Config, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.createNamespace(t, operatorNamespace)
+
+	ctrl.SetLogger(zap.New(zap.UseDevMode(true), zap.WriteTo(testWriter{t})))
+	cfg := rest.CopyConfig(c.api.Config)
+	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return writeCounter{rt, &c.managerWrites} })
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:  scheme,
+		Metrics: metricsserver.Options{BindAddress: "0"},
+		Cache:   CacheOptions(operatorNamespace),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &TelemetryLakeReconciler{
+		Client:               mgr.GetClient(),
+		Scheme:               scheme,
+		Events:               mgr.GetEventRecorder(wellknown.ManagedBy),
+		OperatorNamespace:    operatorNamespace,
+		IngesterImage:        "ghcr.io/telemetrylake/ingester:test",
+		ServiceAccountIssuer: c.api.IssuerURL,
+		NewProvisioner:       provision.NewS3IAM,
+		APIReader:            mgr.GetAPIReader(),
+	}
+	if err := r.SetupWithManager(mgr); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := mgr.Start(ctx); err != nil {
+			t.Errorf("manager: %v", err)
+		}
+	}()
+	c.stop = func() { cancel(); wg.Wait() }
+	t.Cleanup(c.stop)
+	return c
+}
+
+// writeCounter counts the requests that change something.
+type writeCounter struct {
+	next   http.RoundTripper
+	writes *atomic.Int64
+}
+
+func (w writeCounter) RoundTrip(req *http.Request) (*http.Response, error) {
+	switch req.Method {
+	case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
+		w.writes.Add(1)
+	}
+	return w.next.RoundTrip(req)
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(string(p))
+	return len(p), nil
+}
+
+func (c *cluster) createNamespace(t *testing.T, name string) {
+	t.Helper()
+	err := c.client.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+}
+
+// eventually polls cond until it holds or the timeout passes, then fails with its last message.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last string
+	for {
+		ok, msg := cond()
+		if ok {
+			return
+		}
+		last = msg
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s: %s", timeout, what, last)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (c *cluster) lake(t *testing.T, ns, name string) *lakev1.TelemetryLake {
+	t.Helper()
+	l := &lakev1.TelemetryLake{}
+	if err := c.client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, l); err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+func condition(l *lakev1.TelemetryLake, typ string) metav1.Condition {
+	if c := findCondition(l.Status.Conditions, typ); c != nil {
+		return *c
+	}
+	return metav1.Condition{Type: typ, Status: "Missing"}
+}
+
+func describe(l *lakev1.TelemetryLake) string {
+	s := fmt.Sprintf("generation %d, observed %d:", l.Generation, l.Status.ObservedGeneration)
+	for _, c := range l.Status.Conditions {
+		s += fmt.Sprintf(" %s=%s(%s: %s, gen %d)", c.Type, c.Status, c.Reason, c.Message, c.ObservedGeneration)
+	}
+	return s
+}

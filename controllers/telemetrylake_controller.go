@@ -1,0 +1,296 @@
+// Package controllers holds the operator's reconcilers: one per resource kind. Desired child
+// objects come from the pure functions in builders/; external state (buckets, IAM users) from
+// provision/. The reconcilers only orchestrate, and they write a TelemetryLake's status and
+// finalizer, never its spec.
+package controllers
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	lakev1 "github.com/telemetrylake/telemetrylake/api/v1alpha1"
+	"github.com/telemetrylake/telemetrylake/api/wellknown"
+	"github.com/telemetrylake/telemetrylake/controllers/builders"
+	"github.com/telemetrylake/telemetrylake/controllers/provision"
+)
+
+// TelemetryLakeReconciler provisions a tenant's whole stack from its TelemetryLake.
+type TelemetryLakeReconciler struct {
+	Client client.Client
+	Scheme *runtime.Scheme
+	Events events.EventRecorder
+	// OperatorNamespace holds the LakeStorageClasses' admin Secrets.
+	OperatorNamespace string
+	// IngesterImage is the image the ingester runs unless a lake overrides it.
+	IngesterImage string
+	// ServiceAccountIssuer is the cluster's service-account token issuer, for in-cluster callers.
+	ServiceAccountIssuer string
+	// NewProvisioner reaches an object store with admin credentials.
+	NewProvisioner func(ctx context.Context, ep provision.Endpoint) (provision.BucketProvisioner, error)
+	// APIReader reads what the cache does not hold: tenants' own Secrets (OIDC CAs).
+	APIReader client.Reader
+	// Now is the clock; tests may set it.
+	Now func() time.Time
+
+	provisionersMu sync.Mutex
+	provisioners   map[[32]byte]provision.BucketProvisioner
+}
+
+// RBAC, and why each rule exists:
+// - lakes: read and watch them; patch only to add or remove the cleanup finalizer (the spec is never
+//   written); status is the controller's report; finalizers/update lets children carry
+//   blockOwnerDeletion owner references.
+// +kubebuilder:rbac:groups=lake.telemetrylake.io,resources=telemetrylakes,verbs=get;list;watch;patch
+// +kubebuilder:rbac:groups=lake.telemetrylake.io,resources=telemetrylakes/status,verbs=get;patch
+// +kubebuilder:rbac:groups=lake.telemetrylake.io,resources=telemetrylakes/finalizers,verbs=update
+// - storage classes: read and watch, to resolve a lake's class and follow its changes.
+// +kubebuilder:rbac:groups=lake.telemetrylake.io,resources=lakestorageclasses,verbs=get;list;watch
+// - children, in any tenant namespace: server-side apply (patch, and create for a new object),
+//   delete for those the spec stops asking for, and list/watch to notice drift. Secrets are the
+//   one kind whose reads reach beyond the operator's own objects: the admin credentials in its
+//   namespace, and the OIDC CA Secrets a lake names (read one by one, never listed there).
+// +kubebuilder:rbac:groups="",resources=secrets;services;serviceaccounts;persistentvolumeclaims,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=autoscaling,resources=horizontalpodautoscalers,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses,verbs=get;list;watch;create;patch;delete
+// - events: the story of every provisioning step and failure.
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile reads as the story of one tenant: load the lake, handle deletion, find its storage
+// class, provision storage and credentials, issue tokens, apply the children, and report.
+func (r *TelemetryLakeReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	lake := &lakev1.TelemetryLake{}
+	if err := r.Client.Get(ctx, req.NamespacedName, lake); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !lake.DeletionTimestamp.IsZero() {
+		return r.finalize(ctx, lake)
+	}
+	if !controllerutil.ContainsFinalizer(lake, wellknown.Finalizer) {
+		patch := client.MergeFrom(lake.DeepCopy())
+		controllerutil.AddFinalizer(lake, wellknown.Finalizer)
+		if err := r.Client.Patch(ctx, lake, patch); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+
+	obs := observed{generation: lake.Generation, endpoint: builders.Endpoint(lake)}
+	class, st := r.resolveStorageClass(ctx, lake)
+	if !st.done {
+		obs.storage = st
+		return r.report(ctx, lake, obs, time.Time{})
+	}
+	existing, err := r.existingCredentials(ctx, lake)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	facts, storageStep, credentialsStep := r.provisionStorage(ctx, lake, class, existing)
+	obs.storage, obs.credentials = storageStep, credentialsStep
+	obs.placement = placementStatus(lake, facts)
+	if !storageStep.done || !credentialsStep.done {
+		return r.report(ctx, lake, obs, time.Time{})
+	}
+
+	tokens, wakeAt, err := r.issueTokens(ctx, lake, r.Now())
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	cas, st := r.oidcCAs(ctx, lake)
+	if !st.done {
+		obs.credentials = st
+		return r.report(ctx, lake, obs, time.Time{})
+	}
+	desired, err := builders.Build(builders.Inputs{
+		Lake:                 lake,
+		Class:                class,
+		StorageURL:           facts.url,
+		Credentials:          facts.credentials,
+		Tokens:               tokens,
+		IngesterImage:        r.IngesterImage,
+		ServiceAccountIssuer: r.ServiceAccountIssuer,
+		OIDCCAs:              cas,
+	})
+	if err != nil {
+		obs.credentials = stepFailed(lakev1.ReasonInvalidSpec, "%v", err)
+		return r.report(ctx, lake, obs, time.Time{})
+	}
+	deployment, err := r.applyChildren(ctx, lake, desired)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if err := r.removeRetiredTokens(ctx, lake); err != nil {
+		return ctrl.Result{}, err
+	}
+	obs.deployment = deployment
+	obs.tokens = tokenStatuses(lake, tokens)
+	obs.selector = desired.Selector
+	return r.report(ctx, lake, obs, wakeAt)
+}
+
+// existingCredentials reads the tenant's storage Secret, so that provisioning keeps its key.
+func (r *TelemetryLakeReconciler) existingCredentials(ctx context.Context, lake *lakev1.TelemetryLake) (*provision.Credentials, error) {
+	var secret corev1.Secret
+	err := r.Client.Get(ctx, client.ObjectKey{Namespace: lake.Namespace, Name: builders.NamesFor(lake).StorageSecret}, &secret)
+	if apierrors.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &provision.Credentials{
+		AccessKeyID:     string(secret.Data[wellknown.SecretKeyAccessKeyID]),
+		SecretAccessKey: string(secret.Data[wellknown.SecretKeySecretAccessKey]),
+	}, nil
+}
+
+// applyChildren applies every desired child, removes those the spec no longer wants, and returns
+// the Deployment as it stands.
+func (r *TelemetryLakeReconciler) applyChildren(ctx context.Context, lake *lakev1.TelemetryLake, desired builders.Objects) (*appsv1.Deployment, error) {
+	a := &applier{client: r.Client, scheme: r.Scheme}
+	for _, obj := range desired.Apply {
+		wrote, err := a.apply(ctx, obj)
+		if err != nil {
+			r.Events.Eventf(lake, nil, corev1.EventTypeWarning, "ApplyFailed", "Apply", "%v", err)
+			return nil, err
+		}
+		if wrote {
+			log.FromContext(ctx).Info("applied", "kind", fmt.Sprintf("%T", obj), "name", obj.GetName())
+		}
+	}
+	for _, obj := range desired.Remove {
+		if removed, err := a.remove(ctx, obj); err != nil {
+			return nil, err
+		} else if removed {
+			r.Events.Eventf(lake, nil, corev1.EventTypeNormal, "Removed", "Remove", "removed %T %s, which the spec no longer asks for", obj, obj.GetName())
+		}
+	}
+	var deployment appsv1.Deployment
+	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: lake.Namespace, Name: builders.NamesFor(lake).Ingester}, &deployment); err != nil {
+		return nil, err
+	}
+	return &deployment, nil
+}
+
+// report computes the status from what this reconcile observed and writes it only if it changed.
+// A failed step is retried with the controller's backoff; a token whose validity changes later
+// brings the reconcile back at that time.
+func (r *TelemetryLakeReconciler) report(ctx context.Context, lake *lakev1.TelemetryLake, obs observed, wakeAt time.Time) (ctrl.Result, error) {
+	status := computeStatus(lake.Status, obs)
+	r.announce(lake, lake.Status, status)
+	if !equality.Semantic.DeepEqual(status, lake.Status) {
+		patch := client.MergeFrom(lake.DeepCopy())
+		lake.Status = status
+		if err := r.Client.Status().Patch(ctx, lake, patch); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
+	for _, s := range []step{obs.storage, obs.credentials} {
+		if s.reason != "" {
+			provisioningFailures.WithLabelValues(s.reason).Inc()
+		}
+		if s.reason != "" && !isTerminal(s.reason) {
+			return ctrl.Result{}, fmt.Errorf("%s: %s", s.reason, s.message)
+		}
+	}
+	if !wakeAt.IsZero() {
+		return ctrl.Result{RequeueAfter: wakeAt.Sub(r.Now()) + time.Second}, nil
+	}
+	return ctrl.Result{}, nil
+}
+
+// announce sends an event for every condition that changed, so `kubectl describe` tells the
+// story of provisioning and of every failure.
+func (r *TelemetryLakeReconciler) announce(lake *lakev1.TelemetryLake, before, after lakev1.TelemetryLakeStatus) {
+	for _, c := range after.Conditions {
+		old := findCondition(before.Conditions, c.Type)
+		if old != nil && old.Status == c.Status && old.Reason == c.Reason && old.Message == c.Message {
+			continue
+		}
+		kind := corev1.EventTypeNormal
+		if c.Status != metav1.ConditionTrue && isTerminal(c.Reason) {
+			kind = corev1.EventTypeWarning
+		}
+		r.Events.Eventf(lake, nil, kind, c.Reason, c.Type, "%s=%s: %s", c.Type, c.Status, c.Message)
+	}
+}
+
+func findCondition(conds []metav1.Condition, typ string) *metav1.Condition {
+	for i := range conds {
+		if conds[i].Type == typ {
+			return &conds[i]
+		}
+	}
+	return nil
+}
+
+func isTerminal(reason string) bool {
+	for _, t := range lakev1.TerminalReasons {
+		if t == reason {
+			return true
+		}
+	}
+	return false
+}
+
+func placementStatus(lake *lakev1.TelemetryLake, facts storageFacts) *lakev1.StorageStatus {
+	if facts.class == nil || facts.class.Spec.Provisioner == lakev1.ProvisionerFilesystem {
+		return &lakev1.StorageStatus{CredentialsSecretName: ""}
+	}
+	return &lakev1.StorageStatus{
+		Bucket:                facts.placement.Bucket,
+		Prefix:                facts.placement.Prefix,
+		CredentialsSecretName: builders.NamesFor(lake).StorageSecret,
+	}
+}
+
+func tokenStatuses(lake *lakev1.TelemetryLake, tokens []builders.IssuedToken) []lakev1.TokenStatus {
+	names := builders.NamesFor(lake)
+	var out []lakev1.TokenStatus
+	for _, t := range tokens {
+		ts := lakev1.TokenStatus{Name: t.Spec.Name, SecretName: names.TokenSecret(t.Spec.Name)}
+		if exp := t.ExpiresAt(); !exp.IsZero() {
+			ts.ExpiresAt = &metav1.Time{Time: exp}
+		}
+		out = append(out, ts)
+	}
+	return out
+}
+
+// SetupWithManager watches the lakes, every child they own, the storage classes they use and the
+// Secrets those classes reference.
+func (r *TelemetryLakeReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	if r.Now == nil {
+		r.Now = time.Now
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&lakev1.TelemetryLake{}).
+		Owns(&appsv1.Deployment{}).
+		Owns(&corev1.Service{}).
+		Owns(&corev1.Secret{}).
+		Owns(&corev1.ServiceAccount{}).
+		Owns(&corev1.PersistentVolumeClaim{}).
+		Owns(&policyv1.PodDisruptionBudget{}).
+		Owns(&autoscalingv2.HorizontalPodAutoscaler{}).
+		Owns(&networkingv1.Ingress{}).
+		Watches(&lakev1.LakeStorageClass{}, r.lakesOfClass()).
+		Watches(&corev1.Secret{}, r.lakesOfAdminSecret()).
+		Complete(r)
+}

@@ -1,0 +1,90 @@
+// Command manager is the TelemetryLake operator: it turns each TelemetryLake into a tenant's
+// bucket, credentials, tokens and ingester.
+package main
+
+import (
+	"flag"
+	"os"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	lakev1 "github.com/telemetrylake/telemetrylake/api/v1alpha1"
+	"github.com/telemetrylake/telemetrylake/api/wellknown"
+	"github.com/telemetrylake/telemetrylake/controllers"
+	"github.com/telemetrylake/telemetrylake/controllers/provision"
+)
+
+// defaultIngesterImage is the ingester the operator deploys unless a lake names another.
+const defaultIngesterImage = "ghcr.io/telemetrylake/ingester:v0.1.0"
+
+func main() {
+	var (
+		metricsAddr, probeAddr, namespace, image, issuer string
+		leaderElect                                      bool
+	)
+	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "address of the operator's /metrics")
+	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
+	flag.BoolVar(&leaderElect, "leader-elect", false, "elect a leader, so that only one replica reconciles")
+	flag.StringVar(&namespace, "operator-namespace", os.Getenv("POD_NAMESPACE"), "namespace of the LakeStorageClasses' admin Secrets (default $POD_NAMESPACE)")
+	flag.StringVar(&image, "ingester-image", defaultIngesterImage, "image of the ingester")
+	flag.StringVar(&issuer, "service-account-issuer", "https://kubernetes.default.svc.cluster.local", "the cluster's service-account token issuer, trusted for in-cluster callers")
+	opts := zap.Options{}
+	opts.BindFlags(flag.CommandLine)
+	flag.Parse()
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
+	log := ctrl.Log.WithName("setup")
+	if namespace == "" {
+		log.Error(nil, "the operator's namespace is unknown: set POD_NAMESPACE or pass --operator-namespace")
+		os.Exit(2)
+	}
+
+	scheme := runtime.NewScheme()
+	must(clientgoscheme.AddToScheme(scheme))
+	must(lakev1.AddToScheme(scheme))
+
+	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+		Scheme:                 scheme,
+		Metrics:                metricsserver.Options{BindAddress: metricsAddr},
+		HealthProbeBindAddress: probeAddr,
+		LeaderElection:         leaderElect,
+		LeaderElectionID:       "telemetrylake-operator.lake.telemetrylake.io",
+		Cache:                  controllers.CacheOptions(namespace),
+	})
+	if err != nil {
+		log.Error(err, "creating the manager")
+		os.Exit(1)
+	}
+	if err := (&controllers.TelemetryLakeReconciler{
+		Client:               mgr.GetClient(),
+		Scheme:               scheme,
+		Events:               mgr.GetEventRecorder(wellknown.ManagedBy),
+		OperatorNamespace:    namespace,
+		IngesterImage:        image,
+		ServiceAccountIssuer: issuer,
+		NewProvisioner:       provision.NewS3IAM,
+		APIReader:            mgr.GetAPIReader(),
+	}).SetupWithManager(mgr); err != nil {
+		log.Error(err, "setting up the TelemetryLake controller")
+		os.Exit(1)
+	}
+	must(controllers.RegisterTenantsMetric(mgr.GetClient()))
+	must(mgr.AddHealthzCheck("healthz", healthz.Ping))
+	must(mgr.AddReadyzCheck("readyz", healthz.Ping))
+	log.Info("starting the operator", "namespace", namespace, "ingesterImage", image)
+	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+		log.Error(err, "the manager stopped")
+		os.Exit(1)
+	}
+}
+
+func must(err error) {
+	if err != nil {
+		ctrl.Log.Error(err, "setup")
+		os.Exit(1)
+	}
+}
