@@ -111,7 +111,7 @@ type SecretReference struct {
 }
 
 // BucketPlacement says where each tenant's data goes.
-// +kubebuilder:validation:XValidation:rule="self.mode != 'SharedBucket' || (has(self.sharedBucketName) && self.sharedBucketName != ”)",message="sharedBucketName is required when mode is SharedBucket"
+// +kubebuilder:validation:XValidation:rule="self.mode != 'SharedBucket' || (has(self.sharedBucketName) && size(self.sharedBucketName) > 0)",message="sharedBucketName is required when mode is SharedBucket"
 type BucketPlacement struct {
 	// mode: BucketPerTenant gives each tenant its own bucket; SharedBucket gives each tenant the
 	// prefix <namespace>/<name>/ of one bucket.
