@@ -72,6 +72,10 @@ func main() {
 		log.Error(err, "setting up the TelemetryLake controller")
 		os.Exit(1)
 	}
+	if err := (&controllers.LakeStorageClassReconciler{Client: mgr.GetClient(), OperatorNamespace: namespace}).SetupWithManager(mgr); err != nil {
+		log.Error(err, "setting up the LakeStorageClass controller")
+		os.Exit(1)
+	}
 	must(controllers.RegisterTenantsMetric(mgr.GetClient()))
 	must(mgr.AddHealthzCheck("healthz", healthz.Ping))
 	must(mgr.AddReadyzCheck("readyz", healthz.Ping))

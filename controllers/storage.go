@@ -62,27 +62,31 @@ func (r *TelemetryLakeReconciler) resolveStorageClass(ctx context.Context, lake 
 
 // adminEndpoint reads the class's admin credentials and CA from the operator's namespace.
 func (r *TelemetryLakeReconciler) adminEndpoint(ctx context.Context, class *lakev1.LakeStorageClass) (provision.Endpoint, step) {
+	return readAdminEndpoint(ctx, r.Client, r.OperatorNamespace, class)
+}
+
+func readAdminEndpoint(ctx context.Context, c client.Reader, namespace string, class *lakev1.LakeStorageClass) (provision.Endpoint, step) {
 	s3 := class.Spec.S3
 	ep := provision.Endpoint{URL: s3.Endpoint, Region: s3.Region, PathStyle: s3.PathStyle}
 	ref := s3.AdminCredentialsSecretRef.Name
 	var secret corev1.Secret
-	err := r.Client.Get(ctx, client.ObjectKey{Namespace: r.OperatorNamespace, Name: ref}, &secret)
+	err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: ref}, &secret)
 	if apierrors.IsNotFound(err) {
 		return ep, stepFailed(lakev1.ReasonAdminCredentialsNotFound, "Secret %s not found in namespace %s: create it with %s and %s, or fix spec.s3.adminCredentialsSecretRef of LakeStorageClass %s",
-			ref, r.OperatorNamespace, wellknown.SecretKeyAccessKeyID, wellknown.SecretKeySecretAccessKey, class.Name)
+			ref, namespace, wellknown.SecretKeyAccessKeyID, wellknown.SecretKeySecretAccessKey, class.Name)
 	}
 	if err != nil {
-		return ep, stepFailed(lakev1.ReasonProvisioningFailed, "reading Secret %s/%s: %v", r.OperatorNamespace, ref, err)
+		return ep, stepFailed(lakev1.ReasonProvisioningFailed, "reading Secret %s/%s: %v", namespace, ref, err)
 	}
 	ep.AccessKeyID = string(secret.Data[wellknown.SecretKeyAccessKeyID])
 	ep.SecretAccessKey = string(secret.Data[wellknown.SecretKeySecretAccessKey])
 	if ep.AccessKeyID == "" || ep.SecretAccessKey == "" {
-		return ep, stepFailed(lakev1.ReasonAdminCredentialsNotFound, "Secret %s/%s lacks %s or %s", r.OperatorNamespace, ref, wellknown.SecretKeyAccessKeyID, wellknown.SecretKeySecretAccessKey)
+		return ep, stepFailed(lakev1.ReasonAdminCredentialsNotFound, "Secret %s/%s lacks %s or %s", namespace, ref, wellknown.SecretKeyAccessKeyID, wellknown.SecretKeySecretAccessKey)
 	}
 	if ca := s3.CASecretRef; ca != nil {
 		var caSecret corev1.Secret
-		if err := r.Client.Get(ctx, client.ObjectKey{Namespace: r.OperatorNamespace, Name: ca.Name}, &caSecret); err != nil {
-			return ep, stepFailed(lakev1.ReasonAdminCredentialsNotFound, "CA Secret %s/%s of LakeStorageClass %s: %v", r.OperatorNamespace, ca.Name, class.Name, err)
+		if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: ca.Name}, &caSecret); err != nil {
+			return ep, stepFailed(lakev1.ReasonAdminCredentialsNotFound, "CA Secret %s/%s of LakeStorageClass %s: %v", namespace, ca.Name, class.Name, err)
 		}
 		ep.CABundle = caSecret.Data[wellknown.SecretKeyCA]
 	}

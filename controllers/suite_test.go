@@ -90,6 +90,9 @@ func startCluster(t *testing.T) *cluster {
 	if err := r.SetupWithManager(mgr); err != nil {
 		t.Fatal(err)
 	}
+	if err := (&LakeStorageClassReconciler{Client: mgr.GetClient(), OperatorNamespace: operatorNamespace}).SetupWithManager(mgr); err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)

@@ -62,7 +62,15 @@ func TestOperator(t *testing.T) {
 	t.Run("a lake gets its bucket, scoped credentials, token Secrets and ingester", func(t *testing.T) {
 		c.waitCondition(t, "team-a", "team-a", lakev1.ConditionCredentialsReady, metav1.ConditionTrue)
 		c.waitCondition(t, "team-b", "team-b", lakev1.ConditionCredentialsReady, metav1.ConditionTrue)
+		eventually(t, 20*time.Second, "the class with its admin Secret in place to be Ready", func() (bool, string) {
+			class := &lakev1.LakeStorageClass{}
+			c.get(t, "", "seaweedfs", class)
+			return meta.IsStatusConditionTrue(class.Status.Conditions, lakev1.ConditionReady), fmt.Sprintf("%+v", class.Status)
+		})
 		l := c.lake(t, "team-a", "team-a")
+		if _, err := c.admin(t).HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String("tl-team-a-team-a")}); err != nil {
+			t.Errorf("the bucket does not exist: %v", err)
+		}
 		if l.Status.Storage == nil || l.Status.Storage.Bucket != "tl-team-a-team-a" {
 			t.Fatalf("status.storage = %+v", l.Status.Storage)
 		}
@@ -237,6 +245,12 @@ func TestOperator(t *testing.T) {
 			t.Fatal(err)
 		}
 		c.waitReason(t, "team-c", "orphan", lakev1.ConditionReady, lakev1.ReasonAdminCredentialsNotFound)
+		eventually(t, 20*time.Second, "the class itself to say its Secret is missing", func() (bool, string) {
+			class := &lakev1.LakeStorageClass{}
+			c.get(t, "", "no-admin-secret", class)
+			cond := findCondition(class.Status.Conditions, lakev1.ConditionReady)
+			return cond != nil && cond.Reason == lakev1.ReasonAdminCredentialsNotFound && class.Status.ObservedGeneration == class.Generation, fmt.Sprintf("%+v", class.Status)
+		})
 		if !strings.Contains(condition(c.lake(t, "team-c", "orphan"), lakev1.ConditionReady).Message, "missing-secret") {
 			t.Error("the message does not name the missing Secret")
 		}
@@ -268,9 +282,16 @@ func TestOperator(t *testing.T) {
 				t.Errorf("%s: Create = %v, want the API server to refuse it", name, err)
 			}
 		}
-		badClass := &lakev1.LakeStorageClass{ObjectMeta: metav1.ObjectMeta{Name: "bad"}, Spec: lakev1.LakeStorageClassSpec{Provisioner: lakev1.ProvisionerS3IAM}}
-		if err := c.client.Create(ctx, badClass); !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), "s3 is required") {
-			t.Errorf("an s3-iam class without s3: %v", err)
+		for want, spec := range map[string]lakev1.LakeStorageClassSpec{
+			"s3 is required": {Provisioner: lakev1.ProvisionerS3IAM},
+			"sharedBucketName is required": {Provisioner: lakev1.ProvisionerS3IAM,
+				S3:     &lakev1.S3Settings{AdminCredentialsSecretRef: lakev1.SecretReference{Name: "lake-admin"}},
+				Bucket: lakev1.BucketPlacement{Mode: lakev1.SharedBucket}},
+		} {
+			badClass := &lakev1.LakeStorageClass{ObjectMeta: metav1.ObjectMeta{Name: "bad"}, Spec: spec}
+			if err := c.client.Create(ctx, badClass); !apierrors.IsInvalid(err) || !strings.Contains(err.Error(), want) {
+				t.Errorf("a class the schema must refuse with %q: %v", want, err)
+			}
 		}
 	})
 

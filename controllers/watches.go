@@ -35,7 +35,7 @@ func (r *TelemetryLakeReconciler) lakesOfAdminSecret() handler.EventHandler {
 		using := map[string]bool{}
 		var defaultUses bool
 		for _, c := range classes.Items {
-			if s3 := c.Spec.S3; s3 != nil && (s3.AdminCredentialsSecretRef.Name == obj.GetName() || (s3.CASecretRef != nil && s3.CASecretRef.Name == obj.GetName())) {
+			if referencesSecret(&c, obj.GetName()) {
 				using[c.Name] = true
 				defaultUses = defaultUses || c.Annotations[wellknown.AnnotationDefaultClass] == "true"
 			}

@@ -148,7 +148,8 @@ type LakeStorageClassStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// conditions: Ready says whether the admin credentials are found and the endpoint answers.
+	// conditions: Ready says whether the admin credentials (and CA) are in place in the operator's
+	// namespace. Whether the store answers shows on the lakes that use the class.
 	// +listType=map
 	// +listMapKey=type
 	// +optional
