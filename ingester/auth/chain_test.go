@@ -33,8 +33,8 @@ func TestChainAnswersThroughTheServer(t *testing.T) {
 	vol := newSecretVolume(t, map[string]string{"tokens.yaml": tokenFileYAML(validEntry, logsOnlyEntry, expiredEntry, revokedEntry)})
 	chain, reg := newChain(t, config.Auth{TokenFile: vol.path("tokens.yaml")}, Options{})
 	ing := startIngester(t, chain)
-	if got := export(t, ing, layout.Traces, "Bearer "+revoked, false); got.status != http.StatusOK {
-		t.Fatalf("the token to revoke did not work before its removal: %d %s", got.status, got.body)
+	if got := export(t, ing, layout.Traces, "Bearer "+revoked, false); got.Status != http.StatusOK {
+		t.Fatalf("the token to revoke did not work before its removal: %d %s", got.Status, got.Body)
 	}
 	vol.update(map[string]string{"tokens.yaml": tokenFileYAML(validEntry, logsOnlyEntry, expiredEntry)})
 	waitFor(t, 2*time.Second, "the revocation to take effect", func() bool {
@@ -84,8 +84,8 @@ func TestChainAnswersThroughTheServer(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			before := len(storedBlocks(t, ing.Store))
 			got := export(t, ing, tc.signal, tc.authorization, tc.json)
-			if got.status != tc.status {
-				t.Fatalf("status %d (%s), want %d", got.status, got.body, tc.status)
+			if got.Status != tc.status {
+				t.Fatalf("status %d (%s), want %d", got.Status, got.Body, tc.status)
 			}
 			after := len(storedBlocks(t, ing.Store))
 			if tc.status == http.StatusOK {
@@ -97,10 +97,10 @@ func TestChainAnswersThroughTheServer(t *testing.T) {
 			if after != before {
 				t.Errorf("a refused request stored %d blocks", after-before)
 			}
-			if ct := got.header.Get("Content-Type"); tc.json != strings.HasPrefix(ct, "application/json") {
+			if ct := got.Header.Get("Content-Type"); tc.json != strings.HasPrefix(ct, "application/json") {
 				t.Errorf("Content-Type %q for a request that was json=%v", ct, tc.json)
 			}
-			st := got.rpcStatus(t)
+			st := got.RPCStatus(t)
 			wantCode := code.Code_UNAUTHENTICATED
 			if tc.status == http.StatusForbidden {
 				wantCode = code.Code_PERMISSION_DENIED
@@ -115,7 +115,7 @@ func TestChainAnswersThroughTheServer(t *testing.T) {
 			if tc.status == http.StatusUnauthorized {
 				wantChallenge = challenge
 			}
-			if h := got.header.Get("WWW-Authenticate"); h != wantChallenge {
+			if h := got.Header.Get("WWW-Authenticate"); h != wantChallenge {
 				t.Errorf("WWW-Authenticate %q, want %q", h, wantChallenge)
 			}
 			for _, secret := range []string{valid, logsOnly, expired, revoked, unknown, validEntry.SHA256} {

@@ -4,21 +4,17 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	statuspb "google.golang.org/genproto/googleapis/rpc/status"
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
@@ -30,6 +26,7 @@ import (
 	"github.com/telemetrylake/telemetrylake/ingester/layout"
 	"github.com/telemetrylake/telemetrylake/ingester/server"
 	"github.com/telemetrylake/telemetrylake/ingester/store"
+	"github.com/telemetrylake/telemetrylake/test/harness"
 )
 
 func TestMain(m *testing.M) {
@@ -151,14 +148,7 @@ func writeFile(t testing.TB, path, content string) {
 }
 
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	harness.WaitFor(t, timeout, what, cond)
 }
 
 // newTestToken makes a token and its file entry, and registers both as secrets.
@@ -243,16 +233,9 @@ func (v *secretVolume) update(files map[string]string) {
 	}
 }
 
-// response is what a client saw.
-type response struct {
-	status int
-	header http.Header
-	body   []byte
-}
-
 // export sends one small trace request (or another signal's route, with an empty body of that
 // signal) with the given Authorization header value; "" sends none.
-func export(t *testing.T, ing *testIngester, signal layout.Signal, authorization string, jsonBody bool) response {
+func export(t *testing.T, ing *testIngester, signal layout.Signal, authorization string, jsonBody bool) harness.Response {
 	t.Helper()
 	body, contentType := traceRequest(t, "auth-test"), "application/x-protobuf"
 	if signal != layout.Traces {
@@ -269,32 +252,7 @@ func export(t *testing.T, ing *testIngester, signal layout.Signal, authorization
 	if authorization != "" {
 		req.Header.Set("Authorization", authorization)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return response{status: resp.StatusCode, header: resp.Header, body: b}
-}
-
-// rpcStatus decodes an error body in the encoding the response declares.
-func (r response) rpcStatus(t *testing.T) *statuspb.Status {
-	t.Helper()
-	st := &statuspb.Status{}
-	var err error
-	if strings.HasPrefix(r.header.Get("Content-Type"), "application/json") {
-		err = protojson.Unmarshal(r.body, st)
-	} else {
-		err = proto.Unmarshal(r.body, st)
-	}
-	if err != nil {
-		t.Fatalf("error body %q is not a google.rpc.Status: %v", r.body, err)
-	}
-	return st
+	return harness.Do(t, req)
 }
 
 func traceRequest(t *testing.T, spanName string) []byte {
@@ -322,15 +280,11 @@ func traceRequest(t *testing.T, spanName string) []byte {
 func storedBlocks(t *testing.T, st store.Store) []string {
 	t.Helper()
 	var keys []string
-	if err := st.List(context.Background(), "", func(k string) error {
+	for _, k := range harness.StoredKeys(t, st) {
 		if _, ok := layout.ParseBlockKey(k); ok {
 			keys = append(keys, k)
 		}
-		return nil
-	}); err != nil {
-		t.Fatal(err)
 	}
-	sort.Strings(keys)
 	return keys
 }
 

@@ -115,8 +115,8 @@ func TestServiceAccountTokensFromARealKubeAPIServer(t *testing.T) {
 			clockOffset.Store(int64(tc.ahead))
 			got := export(t, ing, tc.signal, "Bearer "+token, false)
 			clockOffset.Store(0)
-			if got.status != tc.status {
-				t.Fatalf("status %d (%s), want %d", got.status, got.body, tc.status)
+			if got.Status != tc.status {
+				t.Fatalf("status %d (%s), want %d", got.Status, got.Body, tc.status)
 			}
 			after := len(storedBlocks(t, ing.Store))
 			if tc.status == http.StatusOK {
@@ -128,7 +128,7 @@ func TestServiceAccountTokensFromARealKubeAPIServer(t *testing.T) {
 			if after != before {
 				t.Errorf("a refused request stored %d blocks", after-before)
 			}
-			st := got.rpcStatus(t)
+			st := got.RPCStatus(t)
 			wantCode := code.Code_UNAUTHENTICATED
 			if tc.status == http.StatusForbidden {
 				wantCode = code.Code_PERMISSION_DENIED
@@ -144,8 +144,8 @@ func TestServiceAccountTokensFromARealKubeAPIServer(t *testing.T) {
 
 	t.Run("a rotated signing key is fetched and accepted", func(t *testing.T) {
 		corp.rotate(t)
-		if got := export(t, ing, layout.Traces, "Bearer "+corp.sign(t, verified), false); got.status != http.StatusOK {
-			t.Fatalf("status %d (%s)", got.status, got.body)
+		if got := export(t, ing, layout.Traces, "Bearer "+corp.sign(t, verified), false); got.Status != http.StatusOK {
+			t.Fatalf("status %d (%s)", got.Status, got.Body)
 		}
 	})
 
@@ -186,8 +186,8 @@ func TestIssuerOutages(t *testing.T) {
 		jwt := unsignedJWT(`{"iss":"` + downURL + `","sub":"x"}`)
 		start := time.Now()
 		got := export(t, ing, layout.Traces, "Bearer "+jwt, false)
-		if got.status != http.StatusUnauthorized || !strings.Contains(got.rpcStatus(t).Message, `issuer "down" is not available`) {
-			t.Fatalf("status %d %s", got.status, got.body)
+		if got.Status != http.StatusUnauthorized || !strings.Contains(got.RPCStatus(t).Message, `issuer "down" is not available`) {
+			t.Fatalf("status %d %s", got.Status, got.Body)
 		}
 		if took := time.Since(start); took > 500*time.Millisecond {
 			t.Errorf("took %v", took)
@@ -205,15 +205,15 @@ func TestIssuerOutages(t *testing.T) {
 		var jwtTook time.Duration
 		wg.Go(func() {
 			start := time.Now()
-			jwtStatus = export(t, ing, layout.Traces, "Bearer "+jwt, false).status
+			jwtStatus = export(t, ing, layout.Traces, "Bearer "+jwt, false).Status
 			jwtTook = time.Since(start)
 		})
 		time.Sleep(100 * time.Millisecond) // the JWT request is now waiting on the key set
 		var slowest time.Duration
 		for range 20 {
 			start := time.Now()
-			if got := export(t, ing, layout.Traces, "Bearer "+bearer, false); got.status != http.StatusOK {
-				t.Fatalf("a bearer token during the outage: %d %s", got.status, got.body)
+			if got := export(t, ing, layout.Traces, "Bearer "+bearer, false); got.Status != http.StatusOK {
+				t.Fatalf("a bearer token during the outage: %d %s", got.Status, got.Body)
 			}
 			slowest = max(slowest, time.Since(start))
 		}
@@ -230,14 +230,14 @@ func TestIssuerOutages(t *testing.T) {
 	t.Run("JWTs with cached keys still work while the key set hangs", func(t *testing.T) {
 		corp.setHanging(false)
 		// This fetches the key set once more, so that the newest key is cached.
-		if got := export(t, ing, layout.Traces, "Bearer "+corp.sign(t, nil), false); got.status != http.StatusOK {
-			t.Fatalf("with the key set back: %d %s", got.status, got.body)
+		if got := export(t, ing, layout.Traces, "Bearer "+corp.sign(t, nil), false); got.Status != http.StatusOK {
+			t.Fatalf("with the key set back: %d %s", got.Status, got.Body)
 		}
 		corp.setHanging(true)
 		defer corp.setHanging(false)
 		start := time.Now()
-		if got := export(t, ing, layout.Traces, "Bearer "+corp.sign(t, nil), false); got.status != http.StatusOK {
-			t.Fatalf("with a cached key during the outage: %d %s", got.status, got.body)
+		if got := export(t, ing, layout.Traces, "Bearer "+corp.sign(t, nil), false); got.Status != http.StatusOK {
+			t.Fatalf("with a cached key during the outage: %d %s", got.Status, got.Body)
 		}
 		if took := time.Since(start); took > 500*time.Millisecond {
 			t.Errorf("took %v", took)

@@ -22,7 +22,7 @@ func TestTokenRotationThroughASecretVolume(t *testing.T) {
 	vol := newSecretVolume(t, map[string]string{"tokens.yaml": tokenFileYAML(oldEntry)})
 	chain, _ := newChain(t, config.Auth{TokenFile: vol.path("tokens.yaml")}, Options{TokenFilePollInterval: DefaultTokenFilePollInterval})
 	ing := startIngester(t, chain)
-	status := func(token string) int { return export(t, ing, layout.Traces, "Bearer "+token, false).status }
+	status := func(token string) int { return export(t, ing, layout.Traces, "Bearer "+token, false).Status }
 
 	// keepSending checks that a token keeps working while something else happens.
 	keepSending := func(t *testing.T, token string) (stop func()) {

@@ -134,11 +134,11 @@ func TestBadInputGetsItsExactAnswerAndStoresNothing(t *testing.T) {
 			if grew := mem.TotalAlloc - allocBefore; grew > 256<<20 {
 				t.Errorf("answering took %d MiB of allocations", grew>>20)
 			}
-			if resp.status != tc.wantStatus {
-				t.Fatalf("status %d, want %d (body %q)", resp.status, tc.wantStatus, resp.body)
+			if resp.Status != tc.wantStatus {
+				t.Fatalf("status %d, want %d (body %q)", resp.Status, tc.wantStatus, resp.Body)
 			}
 			for k, v := range tc.wantHeaders {
-				if got := resp.header.Get(k); got != v {
+				if got := resp.Header.Get(k); got != v {
 					t.Errorf("header %s = %q, want %q", k, got, v)
 				}
 			}
@@ -146,15 +146,15 @@ func TestBadInputGetsItsExactAnswerAndStoresNothing(t *testing.T) {
 			if strings.HasPrefix(tc.contentType, "application/json") {
 				wantType = "application/json"
 			}
-			if got := resp.header.Get("Content-Type"); got != wantType {
+			if got := resp.Header.Get("Content-Type"); got != wantType {
 				t.Errorf("answer Content-Type %q, want %q, the request's encoding", got, wantType)
 			}
 			if tc.wantStatus == 200 {
-				if wantType == "application/json" && string(resp.body) != "{}" || wantType != "application/json" && len(resp.body) != 0 {
-					t.Errorf("success body %q is not an empty Export*ServiceResponse", resp.body)
+				if wantType == "application/json" && string(resp.Body) != "{}" || wantType != "application/json" && len(resp.Body) != 0 {
+					t.Errorf("success body %q is not an empty Export*ServiceResponse", resp.Body)
 				}
 			} else {
-				st := resp.rpcStatus(t)
+				st := resp.RPCStatus(t)
 				if code.Code(st.Code) != tc.wantCode || !strings.Contains(st.Message, tc.wantMessage) {
 					t.Errorf("status {%v %q}, want {%v …%q…}", code.Code(st.Code), st.Message, tc.wantCode, tc.wantMessage)
 				}
@@ -215,8 +215,8 @@ func TestBodyLimitIsInclusive(t *testing.T) {
 		{append(slices.Clone(body), 0x0a, 0x00), true, 413},
 	} {
 		resp := send(t, ing.URL, exchange{body: tc.body, chunked: tc.chunked})
-		if resp.status != tc.want {
-			t.Errorf("%d bytes (chunked %v, limit %d): status %d, want %d", len(tc.body), tc.chunked, limit, resp.status, tc.want)
+		if resp.Status != tc.want {
+			t.Errorf("%d bytes (chunked %v, limit %d): status %d, want %d", len(tc.body), tc.chunked, limit, resp.Status, tc.want)
 		}
 	}
 }
@@ -235,10 +235,10 @@ func TestInflightBoundAnswers429WithRetryAfter(t *testing.T) {
 		return ing.srv.bodies.inflight.used.Load() > 0
 	})
 	resp := post(t, ing.URL+"/v1/logs", "application/x-protobuf", make([]byte, 100<<10))
-	if resp.status != http.StatusTooManyRequests || resp.header.Get("Retry-After") != fmt.Sprint(overloadedRetryAfterSeconds) {
-		t.Fatalf("status %d Retry-After %q, want 429 with integer seconds", resp.status, resp.header.Get("Retry-After"))
+	if resp.Status != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != fmt.Sprint(overloadedRetryAfterSeconds) {
+		t.Fatalf("status %d Retry-After %q, want 429 with integer seconds", resp.Status, resp.Header.Get("Retry-After"))
 	}
-	if st := resp.rpcStatus(t); code.Code(st.Code) != code.Code_RESOURCE_EXHAUSTED {
+	if st := resp.RPCStatus(t); code.Code(st.Code) != code.Code_RESOURCE_EXHAUSTED {
 		t.Errorf("code %v, want RESOURCE_EXHAUSTED (8)", code.Code(st.Code))
 	}
 }

@@ -4,22 +4,17 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
-	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
-	statuspb "google.golang.org/genproto/googleapis/rpc/status"
-	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/telemetrylake/telemetrylake/ingester/layout"
 	"github.com/telemetrylake/telemetrylake/ingester/store"
@@ -129,13 +124,6 @@ func matches(m *dto.Metric, labels map[string]string) bool {
 	return true
 }
 
-// response is what a client saw.
-type response struct {
-	status int
-	header http.Header
-	body   []byte
-}
-
 func post(t *testing.T, url, contentType string, body []byte, headers ...string) response {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
@@ -149,45 +137,14 @@ func post(t *testing.T, url, contentType string, body []byte, headers ...string)
 	return do(t, req)
 }
 
-func do(t *testing.T, req *http.Request) response {
-	t.Helper()
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return response{status: resp.StatusCode, header: resp.Header, body: b}
-}
+type response = harness.Response
 
-// rpcStatus decodes an error body in the encoding the response declares.
-func (r response) rpcStatus(t *testing.T) *statuspb.Status {
-	t.Helper()
-	st := &statuspb.Status{}
-	var err error
-	if strings.HasPrefix(r.header.Get("Content-Type"), "application/json") {
-		err = protojson.Unmarshal(r.body, st)
-	} else {
-		err = proto.Unmarshal(r.body, st)
-	}
-	if err != nil {
-		t.Fatalf("error body %q is not a google.rpc.Status: %v", r.body, err)
-	}
-	return st
-}
+func do(t *testing.T, req *http.Request) response { return harness.Do(t, req) }
 
-// storedKeys lists every object in a store, sorted.
-func storedKeys(t *testing.T, st store.Store) []string {
-	t.Helper()
-	var keys []string
-	if err := st.List(context.Background(), "", func(k string) error { keys = append(keys, k); return nil }); err != nil {
-		t.Fatal(err)
-	}
-	sort.Strings(keys)
-	return keys
+func storedKeys(t *testing.T, st store.Store) []string { return harness.StoredKeys(t, st) }
+
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	harness.WaitFor(t, timeout, what, cond)
 }
 
 func blockKeys(t *testing.T, st store.Store) []string {
@@ -198,17 +155,6 @@ func blockKeys(t *testing.T, st store.Store) []string {
 		}
 	}
 	return blocks
-}
-
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // backend is a real store the same test runs against.

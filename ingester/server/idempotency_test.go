@@ -47,7 +47,7 @@ func TestTheSameBodyPostedConcurrentlyIsStoredOnce(t *testing.T) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					statuses[i] = post(t, ing.URL+"/ingestion/otlp/v1/logs", "application/x-protobuf", body).status
+					statuses[i] = post(t, ing.URL+"/ingestion/otlp/v1/logs", "application/x-protobuf", body).Status
 				}()
 			}
 			wg.Wait()
@@ -72,8 +72,8 @@ func TestTheSameBodyPostedConcurrentlyIsStoredOnce(t *testing.T) {
 			zw := gzip.NewWriter(&gz)
 			zw.Write(body)
 			zw.Close()
-			if r := post(t, ing.URL+"/v1/logs", "application/x-protobuf", gz.Bytes(), "Content-Encoding", "gzip"); r.status != 200 {
-				t.Fatalf("gzipped repeat got %d", r.status)
+			if r := post(t, ing.URL+"/v1/logs", "application/x-protobuf", gz.Bytes(), "Content-Encoding", "gzip"); r.Status != 200 {
+				t.Fatalf("gzipped repeat got %d", r.Status)
 			}
 			if got := blockKeys(t, ing.Store); len(got) != 3 {
 				t.Errorf("a gzipped repeat added blocks: %v", got)

@@ -42,8 +42,8 @@ func TestStoreOutageAnswers503AndRecovers(t *testing.T) {
 		resp := post(t, ing.URL+"/v1/logs", "application/x-protobuf", body)
 		mu.Lock()
 		defer mu.Unlock()
-		statuses[resp.status]++
-		if resp.status == http.StatusOK {
+		statuses[resp.Status]++
+		if resp.Status == http.StatusOK {
 			blocks, err := otlpwire.Split(layout.Logs, body)
 			if err != nil {
 				t.Error(err)
@@ -78,19 +78,19 @@ func TestStoreOutageAnswers503AndRecovers(t *testing.T) {
 	var outage response
 	waitFor(t, 15*time.Second, "a 503 while the store is down", func() bool {
 		outage = sendOne()
-		return outage.status == http.StatusServiceUnavailable
+		return outage.Status == http.StatusServiceUnavailable
 	})
-	if ra, err := strconv.Atoi(outage.header.Get("Retry-After")); err != nil || ra <= 0 {
-		t.Errorf("503 without integer Retry-After: %q", outage.header.Get("Retry-After"))
+	if ra, err := strconv.Atoi(outage.Header.Get("Retry-After")); err != nil || ra <= 0 {
+		t.Errorf("503 without integer Retry-After: %q", outage.Header.Get("Retry-After"))
 	}
-	if st := outage.rpcStatus(t); code.Code(st.Code) != code.Code_UNAVAILABLE {
+	if st := outage.RPCStatus(t); code.Code(st.Code) != code.Code_UNAVAILABLE {
 		t.Errorf("503 carries code %v, want UNAVAILABLE (14)", code.Code(st.Code))
 	}
 	waitFor(t, 10*time.Second, "/readyz to fail", func() bool { return !ing.ready() })
 
 	sw.Start(t)
 	waitFor(t, 30*time.Second, "/readyz to recover on its own", ing.ready)
-	waitFor(t, 30*time.Second, "a 200 after recovery", func() bool { return sendOne().status == http.StatusOK })
+	waitFor(t, 30*time.Second, "a 200 after recovery", func() bool { return sendOne().Status == http.StatusOK })
 	close(stop)
 	senders.Wait()
 
