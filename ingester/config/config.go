@@ -31,18 +31,18 @@ type Config struct {
 	// credentials is still checked.
 	AllowAnonymous bool `json:"allowAnonymous,omitempty"`
 	// Auth is how clients prove who they are. One chain serves every signal.
-	Auth Auth `json:"auth,omitempty"`
+	Auth Auth `json:"auth,omitzero"`
 	// Limits bound what requests may cost.
-	Limits Limits `json:"limits,omitempty"`
+	Limits Limits `json:"limits,omitzero"`
 	// StoreTimeout bounds the store writes of one request, default 10s.
-	StoreTimeout Duration `json:"storeTimeout,omitempty"`
+	StoreTimeout Duration `json:"storeTimeout,omitzero"`
 	// ShutdownDelay keeps serving after SIGTERM, with /readyz failing, so that load balancers
 	// stop sending before the listener closes. Default 0.
-	ShutdownDelay Duration `json:"shutdownDelay,omitempty"`
+	ShutdownDelay Duration `json:"shutdownDelay,omitzero"`
 	// ShutdownGracePeriod is how long requests in flight may take to finish on shutdown, default 30s.
-	ShutdownGracePeriod Duration `json:"shutdownGracePeriod,omitempty"`
+	ShutdownGracePeriod Duration `json:"shutdownGracePeriod,omitzero"`
 	// CORS lets browser SDKs send from the listed origins.
-	CORS CORS `json:"cors,omitempty"`
+	CORS CORS `json:"cors,omitzero"`
 }
 
 // Limits are in bytes.
