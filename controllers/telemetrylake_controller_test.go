@@ -282,6 +282,12 @@ func TestOperator(t *testing.T) {
 				t.Errorf("%s: Create = %v, want the API server to refuse it", name, err)
 			}
 		}
+		for _, name := range []string{"9lives", strings.Repeat("a", 55)} {
+			bad := &lakev1.TelemetryLake{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "team-c"}}
+			if err := c.client.Create(ctx, bad); !apierrors.IsInvalid(err) {
+				t.Errorf("%s: Create = %v, want the API server to refuse it", name, err)
+			}
+		}
 		for want, spec := range map[string]lakev1.LakeStorageClassSpec{
 			"s3 is required": {Provisioner: lakev1.ProvisionerS3IAM},
 			"sharedBucketName is required": {Provisioner: lakev1.ProvisionerS3IAM,

@@ -221,6 +221,11 @@ type IngressSpec struct {
 	// tlsSecretName holds the certificate for host; empty serves plain HTTP.
 	// +optional
 	TLSSecretName string `json:"tlsSecretName,omitempty"`
+
+	// annotations on the Ingress, e.g. to raise the controller's body size limit to the
+	// ingester's (ingress-nginx: nginx.ingress.kubernetes.io/proxy-body-size: 20m).
+	// +optional
+	Annotations map[string]string `json:"annotations,omitempty"`
 }
 
 // TelemetryLakeStatus is what the operator last observed.
@@ -288,6 +293,7 @@ type StorageStatus struct {
 // TelemetryLake is a tenant's OpenTelemetry ingestion lake: an authenticated OTLP/HTTP endpoint
 // and the bucket its data lands in.
 // +kubebuilder:object:root=true
+// +kubebuilder:validation:XValidation:rule="size(self.metadata.name) <= 54 && self.metadata.name.matches('^[a-z]')",message="a TelemetryLake name must start with a letter and have at most 54 characters: its Service, <name>-ingester, must be a DNS label"
 // +kubebuilder:resource:shortName=tl
 // +kubebuilder:subresource:status
 // +kubebuilder:subresource:scale:specpath=.spec.ingester.replicas,statuspath=.status.replicas,selectorpath=.status.selector

@@ -82,7 +82,8 @@ func inputs(variant string) Inputs {
 			spec.DeletionPolicy = v1alpha1.DeletionDelete
 		}
 	case variantIngressTLS:
-		spec.Ingress = &v1alpha1.IngressSpec{Host: "otlp.team-a.example.com", ClassName: "nginx", TLSSecretName: "otlp-team-a-tls"}
+		spec.Ingress = &v1alpha1.IngressSpec{Host: "otlp.team-a.example.com", ClassName: "nginx", TLSSecretName: "otlp-team-a-tls",
+			Annotations: map[string]string{"nginx.ingress.kubernetes.io/proxy-body-size": "20m"}}
 		spec.Service = v1alpha1.ServiceSpec{
 			Type: corev1.ServiceTypeLoadBalancer,
 			Annotations: map[string]string{

@@ -4,6 +4,7 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+	"maps"
 
 	"github.com/telemetrylake/telemetrylake/api/v1alpha1"
 	"github.com/telemetrylake/telemetrylake/api/wellknown"
@@ -19,9 +20,11 @@ func Ingress(lake *v1alpha1.TelemetryLake) *networkingv1.Ingress {
 		return nil
 	}
 	name := NamesFor(lake).Ingester
+	meta := objectMeta(lake, name, wellknown.ComponentIngester)
+	meta.Annotations = maps.Clone(spec.Annotations)
 	ing := &networkingv1.Ingress{
 		TypeMeta:   metav1.TypeMeta{APIVersion: networkingv1.SchemeGroupVersion.String(), Kind: "Ingress"},
-		ObjectMeta: objectMeta(lake, name, wellknown.ComponentIngester),
+		ObjectMeta: meta,
 		Spec: networkingv1.IngressSpec{
 			Rules: []networkingv1.IngressRule{{
 				Host: spec.Host,
