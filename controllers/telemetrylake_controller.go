@@ -21,9 +21,11 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	lakev1 "github.com/telemetrylake/telemetrylake/api/v1alpha1"
 	"github.com/telemetrylake/telemetrylake/api/wellknown"
@@ -280,6 +282,18 @@ func (r *TelemetryLakeReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.Now == nil {
 		r.Now = time.Now
 	}
+	// The manager's cache holds only the Secrets the operator manages (see CacheOptions), so the
+	// OIDC CA Secrets that tenants create are watched through a cache of their metadata alone:
+	// their data never sits in the operator's memory, and is read on demand.
+	tenantSecrets, err := cache.New(mgr.GetConfig(), cache.Options{Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper()})
+	if err != nil {
+		return err
+	}
+	if err := mgr.Add(tenantSecrets); err != nil {
+		return err
+	}
+	secretMeta := &metav1.PartialObjectMetadata{}
+	secretMeta.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&lakev1.TelemetryLake{}).
 		Owns(&appsv1.Deployment{}).
@@ -292,5 +306,6 @@ func (r *TelemetryLakeReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&networkingv1.Ingress{}).
 		Watches(&lakev1.LakeStorageClass{}, r.lakesOfClass()).
 		Watches(&corev1.Secret{}, r.lakesOfAdminSecret()).
+		WatchesRawSource(source.Kind(tenantSecrets, client.Object(secretMeta), r.lakesOfOIDCCA())).
 		Complete(r)
 }

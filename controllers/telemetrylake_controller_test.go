@@ -205,6 +205,43 @@ func TestOperator(t *testing.T) {
 		}
 	})
 
+	t.Run("a new CA for an OIDC issuer rolls the ingester", func(t *testing.T) {
+		ca := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "idp-ca", Namespace: "team-a"}, StringData: map[string]string{wellknown.SecretKeyCA: "first CA"}}
+		if err := c.client.Create(ctx, ca); err != nil {
+			t.Fatal(err)
+		}
+		c.update(t, c.lake(t, "team-a", "team-a"), func(l *lakev1.TelemetryLake) {
+			l.Spec.Auth.OIDC = []lakev1.OIDCIssuer{{IssuerURL: "https://idp.example.com", Audiences: []string{"telemetrylake"}, CASecretRef: &corev1.LocalObjectReference{Name: "idp-ca"}}}
+		})
+		hash := func() string {
+			return c.deployment(t, "team-a", "team-a-ingester").Spec.Template.Annotations[wellknown.AnnotationConfigHash]
+		}
+		var before string
+		eventually(t, 20*time.Second, "the issuer to reach the Deployment", func() (bool, string) {
+			d := c.deployment(t, "team-a", "team-a-ingester")
+			for _, v := range d.Spec.Template.Spec.Volumes {
+				if v.Projected != nil {
+					for _, src := range v.Projected.Sources {
+						if src.Secret != nil && src.Secret.Name == "idp-ca" {
+							before = hash()
+							return true, ""
+						}
+					}
+				}
+			}
+			return false, "no volume source for idp-ca"
+		})
+		ca.StringData = map[string]string{wellknown.SecretKeyCA: "second CA"}
+		if err := c.client.Update(ctx, ca); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 20*time.Second, "a new config hash after the CA changed", func() (bool, string) {
+			return hash() != before, "hash unchanged: " + before
+		})
+		c.rollOut(t, "team-a", "team-a-ingester")
+		c.waitCondition(t, "team-a", "team-a", lakev1.ConditionReady, metav1.ConditionTrue)
+	})
+
 	t.Run("a rotated token overlaps with its successor, then expires", func(t *testing.T) {
 		old := string(c.secret(t, "team-a", "team-a-token-claude").Data[wellknown.SecretKeyToken])
 		l := c.lake(t, "team-a", "team-a")

@@ -62,3 +62,24 @@ func (r *TelemetryLakeReconciler) lakesWhere(ctx context.Context, match func(*la
 	}
 	return reqs
 }
+
+// lakesOfOIDCCA maps a change to a Secret in a tenant's namespace to the lakes there whose OIDC
+// issuers name it as their CA: a new CA must roll the ingester pods.
+func (r *TelemetryLakeReconciler) lakesOfOIDCCA() handler.EventHandler {
+	return handler.EnqueueRequestsFromMapFunc(func(ctx context.Context, obj client.Object) []reconcile.Request {
+		var lakes lakev1.TelemetryLakeList
+		if err := r.Client.List(ctx, &lakes, client.InNamespace(obj.GetNamespace())); err != nil {
+			return nil
+		}
+		var reqs []reconcile.Request
+		for i := range lakes.Items {
+			for _, issuer := range lakes.Items[i].Spec.Auth.OIDC {
+				if issuer.CASecretRef != nil && issuer.CASecretRef.Name == obj.GetName() {
+					reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&lakes.Items[i])})
+					break
+				}
+			}
+		}
+		return reqs
+	})
+}
