@@ -23,7 +23,7 @@ run: build ## run the ingester in the foreground on the embedded file store
 		--storage file://$(RUN_DIR) --allow-anonymous
 
 tools: ## build the pinned tools the tests start (cached under ~/.cache/telemetrylake)
-	hack/tools.sh weed controller-gen kube-apiserver etcd >/dev/null
+	hack/tools.sh weed controller-gen helm kube-apiserver etcd >/dev/null
 
 CONTROLLER_GEN = hack/tools.sh controller-gen
 

@@ -64,12 +64,15 @@ type TelemetryLakeReconciler struct {
 // +kubebuilder:rbac:groups=lake.telemetrylake.io,resources=telemetrylakes/finalizers,verbs=update
 // - storage classes: read and watch, to resolve a lake's class and follow its changes.
 // +kubebuilder:rbac:groups=lake.telemetrylake.io,resources=lakestorageclasses,verbs=get;list;watch
-// - children, in any tenant namespace: server-side apply (patch, and create for a new object),
-//   delete for those the spec stops asking for, and list/watch to notice drift. Secrets are the
-//   one kind whose reads reach beyond the operator's own objects: the admin credentials in its
-//   namespace, and the OIDC CA Secrets a lake names (read one by one, never listed there).
-// +kubebuilder:rbac:groups="",resources=secrets;services;serviceaccounts;persistentvolumeclaims,verbs=get;list;watch;create;patch;delete
-// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;patch;delete
+// - children, in any tenant namespace: server-side apply (patch, and create for a new object) and
+//   list/watch to notice drift. Delete only for the kinds the spec can stop asking for (token and
+//   storage Secrets, PDB, HPA, Ingress); the rest go with the lake through owner references.
+//   Secrets are the one kind whose reads reach beyond the operator's own objects: the admin
+//   credentials in its namespace, and the OIDC CA Secrets a lake names (their data read one by one;
+//   only their metadata is watched).
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups="",resources=services;serviceaccounts;persistentvolumeclaims,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;patch
 // +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=autoscaling,resources=horizontalpodautoscalers,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses,verbs=get;list;watch;create;patch;delete

@@ -40,9 +40,10 @@ KUBE_VERSION=v1.37.2                            # k8s.io/kubernetes (staging mod
 ETCD_VERSION=v3.7.3                             # go.etcd.io/etcd/server/v3 (kube v1.37 uses etcd 3.7)
 KWOK_VERSION=v0.8.0                             # sigs.k8s.io/kwok
 CONTROLLER_TOOLS_VERSION=v0.23.0                # sigs.k8s.io/controller-tools (CRDs, RBAC, deepcopy)
+HELM_VERSION=v3.22.0                            # helm.sh/helm/v3 (chart lint and template tests)
 
 # tool name -> version, in the order --list prints them.
-TOOLS=(weed ocb otelcol controller-gen kube-apiserver kube-controller-manager kube-scheduler kubectl etcd kwok kwokctl)
+TOOLS=(weed ocb otelcol controller-gen helm kube-apiserver kube-controller-manager kube-scheduler kubectl etcd kwok kwokctl)
 tool_version() {
   case "$1" in
     weed) echo "$WEED_VERSION" ;;
@@ -51,6 +52,7 @@ tool_version() {
     etcd) echo "$ETCD_VERSION" ;;
     kwok | kwokctl) echo "$KWOK_VERSION" ;;
     controller-gen) echo "$CONTROLLER_TOOLS_VERSION" ;;
+    helm) echo "$HELM_VERSION" ;;
     *) return 1 ;;
   esac
 }
@@ -135,6 +137,22 @@ write_toolsgo() {
   } >"$dir/tools.go"
 }
 
+# build_module_tool OUT NAME VERSION MODULE PACKAGE [LDFLAGS] is the common recipe: a throwaway
+# module NAME-VERSION that requires MODULE@VERSION, then `go build PACKAGE` to OUT.
+build_module_tool() {
+  local out="$1" name="$2" version="$3" module="$4" pkg="$5" ldflags="${6:-}" dir
+  dir="$(build_dir "$name" "$version")"
+  with_lock "$BUILD_ROOT/.$name-$version.lock" _build_module_tool "$dir" "$out" "$module" "$version" "$pkg" "$ldflags"
+}
+_build_module_tool() {
+  local dir="$1" out="$2" module="$3" version="$4" pkg="$5" ldflags="$6"
+  write_gomod "$dir"
+  printf '\nrequire %s %s\n' "$module" "$version" >>"$dir/go.mod"
+  write_toolsgo "$dir" "$pkg"
+  (cd "$dir" && nice_build "$GO" mod tidy >&2 &&
+    nice_build "$GO" build -trimpath -ldflags "$ldflags" -o "$out" "$pkg")
+}
+
 # ---------------------------------------------------------------------------
 # Recipes: build_<tool> OUT builds the tool's binary to the file OUT.
 # They run with the tool's lock held and in a subshell.
@@ -165,32 +183,22 @@ EOF
 
 # ocb: the official OpenTelemetry Collector Builder, used to assemble otelcol.
 build_ocb() {
-  local out="$1" dir
-  dir="$(build_dir ocb "$OTEL_VERSION")"
   log "building ocb $OTEL_VERSION (first time ~1 min)…"
-  with_lock "$BUILD_ROOT/.ocb-$OTEL_VERSION.lock" _build_ocb "$dir" "$out"
-}
-_build_ocb() {
-  local dir="$1" out="$2"
-  write_gomod "$dir"
-  printf '\nrequire go.opentelemetry.io/collector/cmd/builder %s\n' "$OTEL_VERSION" >>"$dir/go.mod"
-  write_toolsgo "$dir" go.opentelemetry.io/collector/cmd/builder
-  (cd "$dir" && "$GO" mod tidy >&2 && "$GO" build -trimpath -o "$out" go.opentelemetry.io/collector/cmd/builder)
+  build_module_tool "$1" ocb "$OTEL_VERSION" go.opentelemetry.io/collector/cmd/builder go.opentelemetry.io/collector/cmd/builder
 }
 
 # controller-gen: generates the CRDs, RBAC and deepcopy code from api/ and controllers/ markers.
 build_controller_gen() {
-  local out="$1" dir
-  dir="$(build_dir controller-gen "$CONTROLLER_TOOLS_VERSION")"
   log "building controller-gen $CONTROLLER_TOOLS_VERSION (first time ~1 min)…"
-  with_lock "$BUILD_ROOT/.controller-gen-$CONTROLLER_TOOLS_VERSION.lock" _build_controller_gen "$dir" "$out"
+  build_module_tool "$1" controller-gen "$CONTROLLER_TOOLS_VERSION" sigs.k8s.io/controller-tools sigs.k8s.io/controller-tools/cmd/controller-gen
 }
-_build_controller_gen() {
-  local dir="$1" out="$2"
-  write_gomod "$dir"
-  printf '\nrequire sigs.k8s.io/controller-tools %s\n' "$CONTROLLER_TOOLS_VERSION" >>"$dir/go.mod"
-  write_toolsgo "$dir" sigs.k8s.io/controller-tools/cmd/controller-gen
-  (cd "$dir" && "$GO" mod tidy >&2 && "$GO" build -trimpath -o "$out" sigs.k8s.io/controller-tools/cmd/controller-gen)
+
+# helm: lints and renders the chart in its tests. Debian has no helm package. The version is
+# stamped so that `helm version` and the chart's capabilities report the real release.
+build_helm() {
+  log "building helm $HELM_VERSION (first time ~1–2 min)…"
+  build_module_tool "$1" helm "$HELM_VERSION" helm.sh/helm/v3 helm.sh/helm/v3/cmd/helm \
+    "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
 }
 
 # otelcol: a minimal collector from core modules only (OTLP in, nop out) — enough
@@ -291,18 +299,8 @@ _build_kube() {
 # paths; as a dependency those replaces are ignored and the published modules
 # of the same release are used instead, which is what we want.
 build_etcd() {
-  local out="$1" dir
-  dir="$(build_dir etcd "$ETCD_VERSION")"
   log "building etcd $ETCD_VERSION (niced; ~20 s after kube, a few min on its own)…"
-  with_lock "$BUILD_ROOT/.etcd-$ETCD_VERSION.lock" _build_etcd "$dir" "$out"
-}
-_build_etcd() {
-  local dir="$1" out="$2"
-  write_gomod "$dir"
-  printf '\nrequire go.etcd.io/etcd/server/v3 %s\n' "$ETCD_VERSION" >>"$dir/go.mod"
-  write_toolsgo "$dir" go.etcd.io/etcd/server/v3
-  (cd "$dir" && nice_build "$GO" mod tidy >&2 &&
-    nice_build "$GO" build -trimpath -ldflags "-s -w" -o "$out" go.etcd.io/etcd/server/v3)
+  build_module_tool "$1" etcd "$ETCD_VERSION" go.etcd.io/etcd/server/v3 go.etcd.io/etcd/server/v3 "-s -w"
 }
 
 # kwok / kwokctl: fake kubelets for a control plane without real nodes.
@@ -333,6 +331,7 @@ build_tool() {
     ocb) build_ocb "$out" ;;
     otelcol) build_otelcol "$out" ;;
     controller-gen) build_controller_gen "$out" ;;
+    helm) build_helm "$out" ;;
     kube-apiserver | kube-controller-manager | kube-scheduler | kubectl)
       NICE=(nice -n 19)
       build_kube "$tool" "$out"
