@@ -14,8 +14,9 @@ TEST_TIMEOUT ?= 30m
 
 all: build
 
-build: ## build bin/ingester
+build: ## build bin/ingester (static) and bin/lakehouse (cgo, for DuckDB)
 	$(GO) build -o bin/ingester ./ingester
+	CGO_ENABLED=1 $(GO) build -o bin/lakehouse ./ingester/lakehouse/cmd/lakehouse
 
 run: build ## run the ingester in the foreground on the embedded file store
 	@echo "make run: anonymous ingestion into $(RUN_DIR) (Ctrl-C stops it)"
@@ -45,6 +46,8 @@ lint:
 
 test: tools verify-generated lint ## every test, against real servers the tests start themselves
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+	# The lakehouse embeds DuckDB through cgo; everything else is built static.
+	CGO_ENABLED=1 $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./ingester/lakehouse/...
 
 fuzz: ## run each fuzz target for FUZZTIME
 	$(GO) test ./ingester/otlpwire -run '^$$' -fuzz '^FuzzSplit$$' -fuzztime $(FUZZTIME)
@@ -53,6 +56,7 @@ fuzz: ## run each fuzz target for FUZZTIME
 bench: ## measure the ingester beside the OTel Collector and a bare HTTP server, and auth per request
 	$(GO) run ./test/bench
 	$(GO) test -run '^$$' -bench 'BenchmarkTokenAuth' -benchmem ./ingester/auth
+	CGO_ENABLED=1 $(GO) test -run '^$$' -bench . -benchtime 1x ./ingester/lakehouse
 
 clean:
 	rm -rf bin tmp

@@ -1,0 +1,219 @@
+//go:build cgo
+
+package lakehouse
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/telemetrylake/telemetrylake/ingester/lakehouse/parts"
+	"github.com/telemetrylake/telemetrylake/ingester/store"
+)
+
+// Exit statuses of the command line, part of its contract (LAKEHOUSE.md §3).
+const (
+	ExitOK          = 0
+	ExitUsage       = 1 // bad flags, or any failure not listed below
+	ExitBadSQL      = 2 // DuckDB refused or failed the statement; its message is printed
+	ExitUnreachable = 3 // the store could not be listed or read
+)
+
+// Usage is the command line's help.
+const Usage = `usage:
+  lakehouse sql --storage URL [--since T] [--until T] [--format table|csv|json] [--cache DIR] "SQL"
+  lakehouse materialize --storage URL [--since T] [--until T] [--cache DIR]
+
+T is RFC 3339 (2026-01-02T15:04:05Z) or a duration back from now (15m, 24h).
+sql:          the window defaults to the last 24h; views: log_entries, measures, otel_spans, processes.
+materialize:  the window defaults to the last 24h up to the start of the current hour, which is
+              left open until it ends (pass --until to include it).
+`
+
+// Main runs the command line and returns its exit status.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, Usage)
+		return ExitUsage
+	}
+	var err error
+	switch args[0] {
+	case "sql":
+		err = runSQL(ctx, args[1:], stdout, stderr)
+	case "materialize":
+		err = runMaterialize(ctx, args[1:], stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, Usage)
+		return ExitOK
+	default:
+		err = fmt.Errorf("unknown command %q", args[0])
+		fmt.Fprint(stderr, Usage)
+	}
+	var sqlErr *SQLError
+	var storeErr *StoreError
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.As(err, &sqlErr):
+		fmt.Fprintln(stderr, sqlErr.Err)
+		return ExitBadSQL
+	case errors.As(err, &storeErr):
+		fmt.Fprintf(stderr, "lakehouse: the store cannot be reached: %v\n", storeErr.Err)
+		return ExitUnreachable
+	}
+	fmt.Fprintln(stderr, "lakehouse:", err)
+	return ExitUsage
+}
+
+// commonFlags are the flags both commands take.
+type commonFlags struct {
+	storage, since, until, cache string
+}
+
+func (c *commonFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.storage, "storage", "", "store URL, as given to the ingester (file:///path or s3://bucket/prefix?endpoint=...)")
+	fs.StringVar(&c.since, "since", "24h", "start of the window: RFC 3339, or a duration back from now")
+	fs.StringVar(&c.until, "until", "", "end of the window (exclusive): RFC 3339, or a duration back from now")
+	fs.StringVar(&c.cache, "cache", "", "directory for local copies of parts (default "+DefaultCacheDir()+")")
+}
+
+// window reads --since and --until; defaultUntil applies when --until is not given.
+func (c *commonFlags) window(now, defaultUntil time.Time) (parts.Window, error) {
+	since, err := parts.ParseTime(c.since, now)
+	if err != nil {
+		return parts.Window{}, fmt.Errorf("--since: %w", err)
+	}
+	until := defaultUntil
+	if c.until != "" {
+		if until, err = parts.ParseTime(c.until, now); err != nil {
+			return parts.Window{}, fmt.Errorf("--until: %w", err)
+		}
+	}
+	if !since.Before(until) {
+		return parts.Window{}, fmt.Errorf("the window is empty: --since %s is not before --until %s", since.Format(time.RFC3339), until.Format(time.RFC3339))
+	}
+	return parts.Window{Since: since, Until: until}, nil
+}
+
+// openStore opens the store. Opening an S3 store does not reach it, so the first listing is what
+// finds it unreachable; that error is a StoreError too.
+func (c *commonFlags) openStore(ctx context.Context) (store.Store, error) {
+	if c.storage == "" {
+		return nil, errors.New("--storage is required")
+	}
+	st, err := store.Open(ctx, c.storage)
+	if err != nil {
+		return nil, &StoreError{Err: err}
+	}
+	return st, nil
+}
+
+func runSQL(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("lakehouse sql", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c commonFlags
+	c.register(fs)
+	format := fs.String("format", FormatTable, "output format: table, csv or json")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return errors.New(`sql: want exactly one SQL statement, quoted: lakehouse sql --storage URL "SELECT ..."`)
+	}
+	switch *format {
+	case FormatTable, FormatCSV, FormatJSON:
+	default:
+		return fmt.Errorf("--format %q: want table, csv or json", *format)
+	}
+	now := time.Now()
+	w, err := c.window(now, now)
+	if err != nil {
+		return err
+	}
+	st, err := c.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	s, err := Open(ctx, QueryOptions{Store: st, Window: w, CacheDir: c.cache})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	for _, warning := range s.Warnings {
+		fmt.Fprintln(stderr, "lakehouse: warning:", warning)
+	}
+	rs, err := s.Query(ctx, fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	defer rs.Close()
+	return writeResult(stdout, rs, *format)
+}
+
+func runMaterialize(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("lakehouse materialize", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c commonFlags
+	c.register(fs)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return fmt.Errorf("materialize: unexpected arguments %q", fs.Args())
+	}
+	now := time.Now()
+	// The current hour is still filling; materializing it now would only make a small part that
+	// the next run follows with another. Queries decode its blocks on the fly meanwhile.
+	w, err := c.window(now, now.UTC().Truncate(time.Hour))
+	if err != nil {
+		return err
+	}
+	st, err := c.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	sum, err := Materialize(ctx, MaterializeOptions{Store: st, Window: w, CacheDir: c.cache})
+	if err != nil {
+		return err
+	}
+	writeSummary(stdout, w, sum)
+	return nil
+}
+
+// writeSummary prints a run's report: what it read, what it wrote, and every block it skipped.
+func writeSummary(out io.Writer, w parts.Window, s *MaterializeSummary) {
+	fmt.Fprintf(out, "window     %s .. %s\n", w.Since.UTC().Format(time.RFC3339), w.Until.UTC().Format(time.RFC3339))
+	fmt.Fprintf(out, "hours      %d with blocks, %d got new parts\n", s.Hours, s.HoursWritten)
+	fmt.Fprintf(out, "blocks     %d decoded, %d bytes of OTLP\n", s.Blocks, s.BytesIn)
+	tables := make([]string, 0, len(s.Rows))
+	for t := range s.Rows {
+		tables = append(tables, t)
+	}
+	sort.Strings(tables)
+	var rowParts []string
+	total := 0
+	for _, t := range tables {
+		rowParts = append(rowParts, fmt.Sprintf("%s %d", t, s.Rows[t]))
+		total += s.Rows[t]
+	}
+	fmt.Fprintf(out, "rows       %d (%s)\n", total, strings.Join(rowParts, ", "))
+	fmt.Fprintf(out, "parts      %d written, %d already there, %d bytes\n", s.PartsCreated, s.PartsDuplicate, s.BytesOut)
+	fmt.Fprintf(out, "seconds    %.2f\n", s.Elapsed.Seconds())
+	fmt.Fprintf(out, "skipped    %d blocks\n", len(s.Skipped))
+	for _, b := range s.Skipped {
+		fmt.Fprintf(out, "  %s: %s\n", b.Key, b.Reason)
+	}
+	if s.Undated > 0 {
+		fmt.Fprintf(out, "undated    %d blocks carry no time: not materialized, every query decodes them\n", s.Undated)
+	}
+	for _, p := range s.BadParts {
+		fmt.Fprintf(out, "bad part   %s: %s (its blocks were materialized again)\n", p.Key, p.Reason)
+	}
+}

@@ -1,0 +1,197 @@
+// Package parts is the layout of the lakehouse's materialized data in the store: where a part
+// lives, how it is named, what it records about itself, and which parts a reader uses so that
+// every block's rows are read exactly once. It is pure Go (no DuckDB, no I/O) so that these
+// rules are table-tested on their own. It must never choose a part by anything that can differ
+// between two readers, such as listing order or arrival time.
+//
+// A part is one Parquet file of one table that holds the rows of an explicit set of blocks of one
+// hour partition. It is named by a hash of that set, so two materializations of the same blocks
+// race onto one name and the store's create-only write keeps one; and it lists the set in its
+// Parquet key-value metadata, so a reader knows which blocks it covers without decoding them.
+package parts
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"path"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Prefix is where parts live, beside the blocks under the tenant prefix.
+const Prefix = "tables"
+
+// Suffix ends every part's key.
+const Suffix = ".parquet"
+
+// Parquet key-value metadata that every part carries.
+const (
+	MetaFormat = "telemetrylake.format"
+	MetaTable  = "telemetrylake.table"
+	// MetaBlocks is the part's block set: block ids, sorted, joined by commas.
+	MetaBlocks = "telemetrylake.blocks"
+	// FormatV1 names this layout and the tables' columns as rows.Tables defines them. A change of
+	// the rows a block gives must change it, so that new parts never share a name with old ones.
+	FormatV1 = "lakehouse-part/v1"
+)
+
+// Name is the content address of a part: a hash of its format, table and block set. The order
+// of ids does not matter.
+func Name(table string, blockIDs []string) string {
+	ids := slices.Clone(blockIDs)
+	slices.Sort(ids)
+	h := sha256.New()
+	h.Write([]byte(FormatV1 + "\x1f" + table + "\x1f"))
+	h.Write([]byte(strings.Join(ids, ",")))
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// JoinBlocks renders a block set for MetaBlocks.
+func JoinBlocks(blockIDs []string) string {
+	ids := slices.Clone(blockIDs)
+	slices.Sort(ids)
+	return strings.Join(ids, ",")
+}
+
+// SplitBlocks reads MetaBlocks.
+func SplitBlocks(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, ",")
+}
+
+// Key is where a part lives, relative to the tenant prefix: Hive-style, so that DuckDB, Trino,
+// Spark and Athena read tables/<table>/ as a table partitioned by date and hour.
+func Key(table string, hour time.Time, name string) string {
+	return path.Join(HourPrefix(table, hour), name+Suffix)
+}
+
+// HourPrefix is the directory of a table's parts of one hour.
+func HourPrefix(table string, hour time.Time) string {
+	hour = hour.UTC()
+	return path.Join(Prefix, table, "date="+hour.Format("2006-01-02"), "hour="+hour.Format("15"))
+}
+
+// DayPrefix is the directory of a table's parts of one day, ending in a slash, for listing.
+func DayPrefix(table string, day time.Time) string {
+	return path.Join(Prefix, table, "date="+day.UTC().Format("2006-01-02")) + "/"
+}
+
+// Ref is a part found by listing.
+type Ref struct {
+	Key   string
+	Table string
+	Hour  time.Time
+	Name  string
+}
+
+// ParseKey reads a part's key; ok is false for anything else.
+func ParseKey(key string) (ref Ref, ok bool) {
+	p := strings.Split(key, "/")
+	if len(p) != 5 || p[0] != Prefix || !strings.HasSuffix(p[4], Suffix) ||
+		!strings.HasPrefix(p[2], "date=") || !strings.HasPrefix(p[3], "hour=") {
+		return Ref{}, false
+	}
+	hour, err := time.Parse("2006-01-02 15", strings.TrimPrefix(p[2], "date=")+" "+strings.TrimPrefix(p[3], "hour="))
+	if err != nil {
+		return Ref{}, false
+	}
+	return Ref{Key: key, Table: p[1], Hour: hour, Name: strings.TrimSuffix(p[4], Suffix)}, true
+}
+
+// Part is a part and the blocks it covers, as its metadata lists them.
+type Part struct {
+	Ref
+	Blocks []string
+}
+
+// Selection is a part a reader reads: whole, or only the rows of some of its blocks.
+type Selection struct {
+	Part Part
+	// Only lists the blocks to read, sorted, when the part shares blocks with a part chosen
+	// before it; nil means every block of the part.
+	Only []string
+}
+
+// Choose picks, from parts of one table, which to read so that each block is read from exactly
+// one part. Bigger parts come first (a compacted part beats the parts it replaces), then names
+// break ties, so every reader makes the same choice from the same listing. A part that overlaps
+// the ones chosen before it is read only for its other blocks, and skipped when it has none.
+// covered is every block the selections read.
+func Choose(candidates []Part) (chosen []Selection, covered map[string]bool) {
+	order := slices.Clone(candidates)
+	slices.SortFunc(order, func(a, b Part) int {
+		if len(a.Blocks) != len(b.Blocks) {
+			return len(b.Blocks) - len(a.Blocks)
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+	covered = map[string]bool{}
+	for _, p := range order {
+		var fresh []string
+		for _, id := range p.Blocks {
+			if !covered[id] {
+				fresh = append(fresh, id)
+			}
+		}
+		if len(fresh) == 0 {
+			continue
+		}
+		sel := Selection{Part: p}
+		if len(fresh) < len(p.Blocks) {
+			slices.Sort(fresh)
+			sel.Only = fresh
+		}
+		for _, id := range fresh {
+			covered[id] = true
+		}
+		chosen = append(chosen, sel)
+	}
+	return chosen, covered
+}
+
+// Window is a half-open time range [Since, Until).
+type Window struct {
+	Since, Until time.Time
+}
+
+// Hours lists the start of every UTC hour that overlaps the window, oldest first.
+func (w Window) Hours() []time.Time {
+	var hours []time.Time
+	for h := w.Since.UTC().Truncate(time.Hour); h.Before(w.Until); h = h.Add(time.Hour) {
+		hours = append(hours, h)
+	}
+	return hours
+}
+
+// Days lists the start of every UTC day that overlaps the window, oldest first.
+func (w Window) Days() []time.Time {
+	var days []time.Time
+	for _, h := range w.Hours() {
+		d := time.Date(h.Year(), h.Month(), h.Day(), 0, 0, 0, 0, time.UTC)
+		if len(days) == 0 || !days[len(days)-1].Equal(d) {
+			days = append(days, d)
+		}
+	}
+	return days
+}
+
+// Contains says whether an hour partition overlaps the window.
+func (w Window) Contains(hour time.Time) bool {
+	return hour.Before(w.Until) && hour.Add(time.Hour).After(w.Since)
+}
+
+// ParseTime reads a command line time: RFC 3339, or a duration back from now such as 15m or 24h.
+func ParseTime(s string, now time.Time) (time.Time, error) {
+	if d, err := time.ParseDuration(s); err == nil {
+		return now.Add(-d), nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("time %q: want RFC 3339 (2026-01-02T15:04:05Z) or a duration back from now (24h)", s)
+	}
+	return t, nil
+}

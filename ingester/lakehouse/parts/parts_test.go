@@ -1,0 +1,145 @@
+package parts
+
+import (
+	"reflect"
+	"testing"
+	"time"
+)
+
+func TestNameIsTheSameForTheSameSetInAnyOrder(t *testing.T) {
+	a := Name("log_entries", []string{"b", "a", "c"})
+	if b := Name("log_entries", []string{"c", "b", "a"}); a != b {
+		t.Errorf("same set, different names: %s, %s", a, b)
+	}
+	if b := Name("log_entries", []string{"a", "b"}); a == b {
+		t.Error("a different set got the same name")
+	}
+	if b := Name("otel_spans", []string{"a", "b", "c"}); a == b {
+		t.Error("another table's part of the same blocks got the same name")
+	}
+	if len(a) != 32 {
+		t.Errorf("name %q is not 32 hex digits", a)
+	}
+}
+
+func TestKeyIsHiveStyleAndParsesBack(t *testing.T) {
+	hour := time.Date(2026, 1, 2, 15, 0, 0, 0, time.UTC)
+	key := Key("measures", hour, "abc")
+	if key != "tables/measures/date=2026-01-02/hour=15/abc.parquet" {
+		t.Fatalf("key = %s", key)
+	}
+	ref, ok := ParseKey(key)
+	if !ok || ref.Table != "measures" || !ref.Hour.Equal(hour) || ref.Name != "abc" || ref.Key != key {
+		t.Errorf("ParseKey(%s) = %+v, %v", key, ref, ok)
+	}
+	for _, bad := range []string{
+		"tables/measures/date=2026-01-02/hour=15/abc.json",
+		"tables/measures/date=2026-01-02/abc.parquet",
+		"tables/measures/date=2026-13-02/hour=15/abc.parquet",
+		"blocks/logs/2026-01-02/15/abc.pb",
+	} {
+		if _, ok := ParseKey(bad); ok {
+			t.Errorf("ParseKey accepted %s", bad)
+		}
+	}
+}
+
+func part(name string, blocks ...string) Part {
+	return Part{Ref: Ref{Name: name}, Blocks: blocks}
+}
+
+func TestChooseReadsEveryBlockFromExactlyOnePart(t *testing.T) {
+	cases := []struct {
+		name  string
+		parts []Part
+		want  []Selection
+	}{
+		{
+			name:  "disjoint parts are all read whole",
+			parts: []Part{part("p2", "c"), part("p1", "a", "b")},
+			want:  []Selection{{Part: part("p1", "a", "b")}, {Part: part("p2", "c")}},
+		},
+		{
+			name:  "a compacted part wins over the parts it replaces, which are skipped",
+			parts: []Part{part("small1", "a", "b"), part("big", "a", "b", "c", "d"), part("small2", "c", "d")},
+			want:  []Selection{{Part: part("big", "a", "b", "c", "d")}},
+		},
+		{
+			name:  "a part overlapping a chosen one is read only for its other blocks",
+			parts: []Part{part("x", "a", "b"), part("y", "b", "c")},
+			want:  []Selection{{Part: part("x", "a", "b")}, {Part: part("y", "b", "c"), Only: []string{"c"}}},
+		},
+		{
+			name:  "two parts of the same size and overlap: the name decides, whatever the listing order",
+			parts: []Part{part("z", "a", "b"), part("m", "b", "c")},
+			want:  []Selection{{Part: part("m", "b", "c")}, {Part: part("z", "a", "b"), Only: []string{"a"}}},
+		},
+		{
+			name:  "a part with no blocks is never read",
+			parts: []Part{part("empty")},
+			want:  nil,
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, covered := Choose(c.parts)
+			if !reflect.DeepEqual(got, c.want) {
+				t.Errorf("Choose:\n got %+v\nwant %+v", got, c.want)
+			}
+			reads := map[string]int{}
+			for _, s := range got {
+				ids := s.Only
+				if ids == nil {
+					ids = s.Part.Blocks
+				}
+				for _, id := range ids {
+					reads[id]++
+				}
+			}
+			for _, p := range c.parts {
+				for _, id := range p.Blocks {
+					if reads[id] != 1 || !covered[id] {
+						t.Errorf("block %s is read %d times (covered %v)", id, reads[id], covered[id])
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestWindowHoursAndDays(t *testing.T) {
+	at := func(s string) time.Time {
+		v, err := time.Parse(time.RFC3339, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	w := Window{Since: at("2026-01-01T22:30:00Z"), Until: at("2026-01-02T01:00:00Z")}
+	want := []time.Time{at("2026-01-01T22:00:00Z"), at("2026-01-01T23:00:00Z"), at("2026-01-02T00:00:00Z")}
+	if got := w.Hours(); !reflect.DeepEqual(got, want) {
+		t.Errorf("Hours = %v, want %v", got, want)
+	}
+	if got := w.Days(); !reflect.DeepEqual(got, []time.Time{at("2026-01-01T00:00:00Z"), at("2026-01-02T00:00:00Z")}) {
+		t.Errorf("Days = %v", got)
+	}
+	if !w.Contains(at("2026-01-01T22:00:00Z")) || w.Contains(at("2026-01-02T01:00:00Z")) || w.Contains(at("2026-01-01T21:00:00Z")) {
+		t.Error("Contains is wrong at the window's edges")
+	}
+}
+
+func TestParseTime(t *testing.T) {
+	now := time.Date(2026, 1, 2, 15, 0, 0, 0, time.UTC)
+	for in, want := range map[string]time.Time{
+		"15m":                  now.Add(-15 * time.Minute),
+		"24h":                  now.Add(-24 * time.Hour),
+		"2026-01-01T00:00:00Z": time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
+	} {
+		if got, err := ParseTime(in, now); err != nil || !got.Equal(want) {
+			t.Errorf("ParseTime(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	if _, err := ParseTime("yesterday", now); err == nil {
+		t.Error("ParseTime accepted yesterday")
+	}
+}

@@ -1,0 +1,189 @@
+//go:build cgo
+
+package lakehouse
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/telemetrylake/telemetrylake/ingester/lakehouse/parts"
+	"github.com/telemetrylake/telemetrylake/ingester/lakehouse/rows"
+	"github.com/telemetrylake/telemetrylake/ingester/layout"
+	"github.com/telemetrylake/telemetrylake/ingester/store"
+)
+
+// QueryOptions say what a query sees.
+type QueryOptions struct {
+	Store  store.Store
+	Window parts.Window
+	// CacheDir keeps local copies of parts (see partCache); "" is DefaultCacheDir().
+	CacheDir string
+}
+
+// SQLError is DuckDB refusing or failing the user's statement: the command line prints its message
+// and exits with status 2.
+type SQLError struct{ Err error }
+
+func (e *SQLError) Error() string { return e.Err.Error() }
+func (e *SQLError) Unwrap() error { return e.Err }
+
+// Session is an engine whose views show the window's rows, each block's once.
+type Session struct {
+	e *engine
+	// Warnings name the blocks and parts that were left out, and why.
+	Warnings []string
+	// Stats says where the rows came from.
+	Stats SessionStats
+}
+
+// SessionStats counts what a session read.
+type SessionStats struct {
+	Parts         int // read, whole or in part
+	PartsSkipped  int // every block already read from a bigger part
+	FreshBlocks   int // decoded on the fly: no part covers them yet
+	SkippedBlocks int
+}
+
+// lookback widens the window for listing: a block is dated by its earliest record, so a block
+// that starts in the hour before the window can hold rows inside it. An hour covers every batch
+// an SDK or Collector sends; rows of a block that spans longer may be missed at the window's start.
+const lookback = time.Hour
+
+// Open lists the window's blocks and parts, caches the parts, decodes the blocks that no part
+// covers, and defines the views log_entries, measures, otel_spans and processes. Row views keep
+// the rows whose time is in the window, and the rows that have no time at all.
+func Open(ctx context.Context, opts QueryOptions) (*Session, error) {
+	listed := parts.Window{Since: opts.Window.Since.Add(-lookback), Until: opts.Window.Until}
+	cat, err := scanStore(ctx, opts.Store, listed, true)
+	if err != nil {
+		return nil, err
+	}
+	e, err := openEngine(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s := &Session{e: e}
+	if err := s.define(ctx, opts, cat); err != nil {
+		e.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Session) Close() error { return s.e.Close() }
+
+func (s *Session) define(ctx context.Context, opts QueryOptions, cat *catalog) error {
+	var refs []parts.Ref
+	for _, t := range rows.Tables {
+		refs = append(refs, cat.parts[t.Name]...)
+	}
+	cache := &partCache{dir: cacheDir(opts.CacheDir)}
+	good, local, bad, err := loadParts(ctx, s.e, opts.Store, cache, refs)
+	if err != nil {
+		return err
+	}
+	for _, b := range bad {
+		s.Warnings = append(s.Warnings, fmt.Sprintf("part %s left out: %s; its blocks are decoded instead", b.Key, b.Reason))
+	}
+	chosen := map[*rows.Table][]parts.Selection{}
+	covered := map[*rows.Table]map[string]bool{}
+	for _, t := range rows.Tables {
+		var candidates []parts.Part
+		for _, p := range good {
+			if p.Table == t.Name {
+				candidates = append(candidates, p)
+			}
+		}
+		chosen[t], covered[t] = parts.Choose(candidates)
+		s.Stats.Parts += len(chosen[t])
+		s.Stats.PartsSkipped += len(candidates) - len(chosen[t])
+	}
+
+	// Blocks no part covers yet are decoded now, into the fresh tables.
+	l, err := newLoader(ctx, s.e, opts.Store, "_fresh_")
+	if err != nil {
+		return err
+	}
+	var all []layout.BlockRef
+	for _, hour := range cat.hours() {
+		for _, sig := range layout.Signals {
+			all = append(all, cat.blocks[hour][sig]...)
+		}
+	}
+	for _, sig := range layout.Signals {
+		all = append(all, cat.undated[sig]...)
+	}
+	err = l.load(ctx, all, func(ref layout.BlockRef, t *rows.Table) bool {
+		return (t == &rows.Processes || rows.TableOf(ref.Signal) == t) && !covered[t][ref.ID]
+	})
+	if err == nil {
+		err = l.finish()
+	}
+	if err != nil {
+		return err
+	}
+	s.Stats.FreshBlocks = l.blocks
+	s.Stats.SkippedBlocks = len(l.skipped)
+	for _, b := range l.skipped {
+		s.Warnings = append(s.Warnings, fmt.Sprintf("block %s skipped: %s", b.Key, b.Reason))
+	}
+
+	for _, t := range rows.Tables {
+		q := viewSQL(t, l.table(t), chosen[t], local, opts.Window)
+		if err := s.e.exec(ctx, q); err != nil {
+			return fmt.Errorf("duckdb: define view %s: %w", t.Name, err)
+		}
+	}
+	return nil
+}
+
+// viewSQL defines a table's view: its fresh rows, then the chosen parts (whole, or filtered to
+// the blocks no bigger part holds). The fresh table comes first so that the view's columns are
+// the current ones even when old parts lack a newer column.
+func viewSQL(t *rows.Table, fresh string, chosen []parts.Selection, local map[string]string, w parts.Window) string {
+	sources := []string{"SELECT * FROM " + ident(fresh)}
+	var whole []string
+	for _, sel := range chosen {
+		file := local[sel.Part.Key]
+		if sel.Only == nil {
+			whole = append(whole, file)
+			continue
+		}
+		ids := make([]string, len(sel.Only))
+		for i, id := range sel.Only {
+			ids[i] = quote(id)
+		}
+		sources = append(sources, fmt.Sprintf("SELECT * FROM read_parquet(%s, hive_partitioning = false) WHERE block_id IN (%s)",
+			quote(file), strings.Join(ids, ", ")))
+	}
+	if len(whole) > 0 {
+		sources = append(sources, fmt.Sprintf("SELECT * FROM read_parquet(%s, union_by_name = true, hive_partitioning = false)", fileList(whole)))
+	}
+	body := strings.Join(sources, "\nUNION ALL BY NAME\n")
+	var filter string
+	switch {
+	case t == &rows.Processes:
+		// A process is seen in many blocks and parts; its row is its earliest sighting.
+		filter = "QUALIFY row_number() OVER (PARTITION BY process_id ORDER BY first_seen NULLS LAST, block_id) = 1"
+	case t.TimeColumn != "":
+		c := ident(t.TimeColumn)
+		filter = fmt.Sprintf("WHERE %s IS NULL OR (%s >= %s AND %s < %s)", c, c, tsLiteral(w.Since), c, tsLiteral(w.Until))
+	}
+	return fmt.Sprintf("CREATE OR REPLACE TEMP VIEW %s AS SELECT * FROM (\n%s\n) %s", ident(t.Name), body, filter)
+}
+
+func tsLiteral(t time.Time) string {
+	return "TIMESTAMP_NS " + quote(t.UTC().Format("2006-01-02 15:04:05.999999999"))
+}
+
+// Query runs a statement over the session's views.
+func (s *Session) Query(ctx context.Context, query string) (*sql.Rows, error) {
+	rs, err := s.e.conn.QueryContext(ctx, query)
+	if err != nil {
+		return nil, &SQLError{Err: err}
+	}
+	return rs, nil
+}
