@@ -20,18 +20,22 @@ import (
 )
 
 // defaultIngesterImage is the ingester the operator deploys unless a lake names another.
-const defaultIngesterImage = "ghcr.io/telemetrylake/ingester:v0.1.0"
+const (
+	defaultIngesterImage  = "ghcr.io/telemetrylake/ingester:v0.1.0"
+	defaultLakehouseImage = "ghcr.io/telemetrylake/lakehouse:v0.1.0"
+)
 
 func main() {
 	var (
-		metricsAddr, probeAddr, namespace, image, issuer string
-		leaderElect                                      bool
+		metricsAddr, probeAddr, namespace, image, lakehouseImage, issuer string
+		leaderElect                                                      bool
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "address of the operator's /metrics")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "elect a leader, so that only one replica reconciles")
 	flag.StringVar(&namespace, "operator-namespace", os.Getenv("POD_NAMESPACE"), "namespace of the LakeStorageClasses' admin Secrets (default $POD_NAMESPACE)")
 	flag.StringVar(&image, "ingester-image", defaultIngesterImage, "image of the ingester")
+	flag.StringVar(&lakehouseImage, "lakehouse-image", defaultLakehouseImage, "image of the lakehouse materialization CronJob")
 	flag.StringVar(&issuer, "service-account-issuer", "https://kubernetes.default.svc.cluster.local", "the cluster's service-account token issuer, trusted for in-cluster callers")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
@@ -65,6 +69,7 @@ func main() {
 		Events:               mgr.GetEventRecorder(wellknown.ManagedBy),
 		OperatorNamespace:    namespace,
 		IngesterImage:        image,
+		LakehouseImage:       lakehouseImage,
 		ServiceAccountIssuer: issuer,
 		NewProvisioner:       provision.NewS3IAM,
 		APIReader:            mgr.GetAPIReader(),

@@ -83,6 +83,7 @@ func startCluster(t *testing.T) *cluster {
 		Events:               mgr.GetEventRecorder(wellknown.ManagedBy),
 		OperatorNamespace:    operatorNamespace,
 		IngesterImage:        "ghcr.io/telemetrylake/ingester:test",
+		LakehouseImage:       "ghcr.io/telemetrylake/lakehouse:test",
 		ServiceAccountIssuer: c.api.IssuerURL,
 		NewProvisioner:       provision.NewS3IAM,
 		APIReader:            mgr.GetAPIReader(),

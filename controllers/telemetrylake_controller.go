@@ -12,6 +12,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -42,6 +43,8 @@ type TelemetryLakeReconciler struct {
 	OperatorNamespace string
 	// IngesterImage is the image the ingester runs unless a lake overrides it.
 	IngesterImage string
+	// LakehouseImage is the image of the materialization CronJob unless a lake overrides it.
+	LakehouseImage string
 	// ServiceAccountIssuer is the cluster's service-account token issuer, for in-cluster callers.
 	ServiceAccountIssuer string
 	// NewProvisioner reaches an object store with admin credentials.
@@ -66,7 +69,8 @@ type TelemetryLakeReconciler struct {
 // +kubebuilder:rbac:groups=lake.telemetrylake.io,resources=lakestorageclasses,verbs=get;list;watch
 // - children, in any tenant namespace: server-side apply (patch, and create for a new object) and
 //   list/watch to notice drift. Delete only for the kinds the spec can stop asking for (token and
-//   storage Secrets, PDB, HPA, Ingress); the rest go with the lake through owner references.
+//   storage Secrets, PDB, HPA, Ingress, the lakehouse CronJob); the rest go with the lake through
+//   owner references.
 //   Secrets are the one kind whose reads reach beyond the operator's own objects: the admin
 //   credentials in its namespace, and the OIDC CA Secrets a lake names (their data read one by one;
 //   only their metadata is watched).
@@ -76,6 +80,7 @@ type TelemetryLakeReconciler struct {
 // +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=autoscaling,resources=horizontalpodautoscalers,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups=batch,resources=cronjobs,verbs=get;list;watch;create;patch;delete
 // - events: the story of every provisioning step and failure.
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
@@ -130,6 +135,7 @@ func (r *TelemetryLakeReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		Credentials:          facts.credentials,
 		Tokens:               tokens,
 		IngesterImage:        r.IngesterImage,
+		LakehouseImage:       r.LakehouseImage,
 		ServiceAccountIssuer: r.ServiceAccountIssuer,
 		OIDCCAs:              cas,
 	})
@@ -307,6 +313,7 @@ func (r *TelemetryLakeReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Owns(&policyv1.PodDisruptionBudget{}).
 		Owns(&autoscalingv2.HorizontalPodAutoscaler{}).
 		Owns(&networkingv1.Ingress{}).
+		Owns(&batchv1.CronJob{}).
 		Watches(&lakev1.LakeStorageClass{}, r.lakesOfClass()).
 		Watches(&corev1.Secret{}, r.lakesOfAdminSecret()).
 		WatchesRawSource(source.Kind(tenantSecrets, client.Object(secretMeta), r.lakesOfOIDCCA())).

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -178,6 +179,31 @@ func TestOperator(t *testing.T) {
 		eventually(t, 20*time.Second, "the image to be restored", func() (bool, string) {
 			img := c.deployment(t, "team-a", "team-a-ingester").Spec.Template.Spec.Containers[0].Image
 			return img == "ghcr.io/telemetrylake/ingester:test", img
+		})
+		c.rollOut(t, "team-a", "team-a-ingester")
+		c.waitCondition(t, "team-a", "team-a", lakev1.ConditionReady, metav1.ConditionTrue)
+	})
+
+	t.Run("spec.lakehouse creates, updates and removes the materialization CronJob", func(t *testing.T) {
+		cj := &batchv1.CronJob{}
+		c.get(t, "team-a", "team-a-lakehouse", cj)
+		if cj.Spec.Schedule != "*/15 * * * *" || cj.Spec.ConcurrencyPolicy != batchv1.ForbidConcurrent {
+			t.Errorf("CronJob schedule %q, concurrency %s", cj.Spec.Schedule, cj.Spec.ConcurrencyPolicy)
+		}
+		c.update(t, c.lake(t, "team-a", "team-a"), func(l *lakev1.TelemetryLake) { l.Spec.Lakehouse.Schedule = "0 * * * *" })
+		eventually(t, 20*time.Second, "the new schedule", func() (bool, string) {
+			c.get(t, "team-a", "team-a-lakehouse", cj)
+			return cj.Spec.Schedule == "0 * * * *", cj.Spec.Schedule
+		})
+		c.update(t, c.lake(t, "team-a", "team-a"), func(l *lakev1.TelemetryLake) { l.Spec.Lakehouse.Enabled = ptr.To(false) })
+		eventually(t, 20*time.Second, "the CronJob to be removed", func() (bool, string) {
+			err := c.client.Get(ctx, client.ObjectKey{Namespace: "team-a", Name: "team-a-lakehouse"}, &batchv1.CronJob{})
+			return apierrors.IsNotFound(err), fmt.Sprint(err)
+		})
+		c.update(t, c.lake(t, "team-a", "team-a"), func(l *lakev1.TelemetryLake) { l.Spec.Lakehouse.Enabled = ptr.To(true) })
+		eventually(t, 20*time.Second, "the CronJob to come back", func() (bool, string) {
+			err := c.client.Get(ctx, client.ObjectKey{Namespace: "team-a", Name: "team-a-lakehouse"}, &batchv1.CronJob{})
+			return err == nil, fmt.Sprint(err)
 		})
 		c.rollOut(t, "team-a", "team-a-ingester")
 		c.waitCondition(t, "team-a", "team-a", lakev1.ConditionReady, metav1.ConditionTrue)

@@ -45,6 +45,38 @@ type TelemetryLakeSpec struct {
 	// deleted, Delete removes it. Credentials are revoked either way.
 	// +optional
 	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
+
+	// lakehouse turns the stored blocks into the Parquet tables that `lakehouse sql` and other
+	// engines read, on a schedule.
+	// +kubebuilder:default={}
+	// +optional
+	Lakehouse LakehouseSpec `json:"lakehouse,omitempty"`
+}
+
+// LakehouseSpec schedules `lakehouse materialize` for the lake, as a CronJob that runs with the
+// tenant's own storage credentials. Queries never wait for it: hours not yet materialized are
+// decoded on the fly.
+type LakehouseSpec struct {
+	// enabled runs the materialization CronJob. The filesystem provisioner has none: its volume
+	// can be mounted by the ingester alone.
+	// +kubebuilder:default=true
+	// +optional
+	Enabled *bool `json:"enabled,omitempty"`
+
+	// schedule of the CronJob, in cron syntax.
+	// +kubebuilder:default="*/15 * * * *"
+	// +kubebuilder:validation:MinLength=9
+	// +optional
+	Schedule string `json:"schedule,omitempty"`
+
+	// image overrides the lakehouse image the operator was built with.
+	// +optional
+	Image string `json:"image,omitempty"`
+
+	// resources of the materialization container.
+	// +kubebuilder:default={requests: {cpu: "100m", memory: "256Mi"}, limits: {memory: "1Gi"}}
+	// +optional
+	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
 }
 
 // IngesterSpec shapes the ingester Deployment.

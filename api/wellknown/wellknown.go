@@ -25,11 +25,12 @@ const (
 	AppName   = "telemetrylake"
 	ManagedBy = "telemetrylake-operator"
 
-	ComponentIngester = "ingester"
-	ComponentStorage  = "storage"
-	ComponentAuth     = "auth"
-	ComponentToken    = "token"
-	ComponentConfig   = "config"
+	ComponentIngester  = "ingester"
+	ComponentStorage   = "storage"
+	ComponentAuth      = "auth"
+	ComponentToken     = "token"
+	ComponentConfig    = "config"
+	ComponentLakehouse = "lakehouse"
 )
 
 // Annotations.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -103,6 +104,11 @@ func Build(in Inputs) (Objects, error) {
 		out.Apply = append(out.Apply, ing)
 	} else {
 		out.Remove = append(out.Remove, &networkingv1.Ingress{ObjectMeta: meta})
+	}
+	if cj := CronJob(in); cj != nil {
+		out.Apply = append(out.Apply, cj)
+	} else {
+		out.Remove = append(out.Remove, &batchv1.CronJob{ObjectMeta: metav1.ObjectMeta{Name: names.Lakehouse, Namespace: lake.Namespace}})
 	}
 	return out, nil
 }

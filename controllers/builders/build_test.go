@@ -26,31 +26,31 @@ func TestBuild(t *testing.T) {
 	}{
 		{
 			variantMinimal,
-			[]string{"Secret team-a-ingester-config", "Secret team-a-ingester-auth", "Secret team-a-storage", "ServiceAccount team-a-ingester", "Service team-a-ingester", "Deployment team-a-ingester", "PodDisruptionBudget team-a-ingester"},
+			[]string{"Secret team-a-ingester-config", "Secret team-a-ingester-auth", "Secret team-a-storage", "ServiceAccount team-a-ingester", "Service team-a-ingester", "Deployment team-a-ingester", "PodDisruptionBudget team-a-ingester", "CronJob team-a-lakehouse"},
 			[]string{"*v2.HorizontalPodAutoscaler team-a-ingester", "Ingress team-a-ingester"},
 			"",
 		},
 		{
 			variantAutoscaling,
-			[]string{"Secret team-a-ingester-config", "Secret team-a-ingester-auth", "Secret team-a-storage", "ServiceAccount team-a-ingester", "Service team-a-ingester", "Deployment team-a-ingester", "PodDisruptionBudget team-a-ingester", "*v2.HorizontalPodAutoscaler team-a-ingester"},
+			[]string{"Secret team-a-ingester-config", "Secret team-a-ingester-auth", "Secret team-a-storage", "ServiceAccount team-a-ingester", "Service team-a-ingester", "Deployment team-a-ingester", "PodDisruptionBudget team-a-ingester", "*v2.HorizontalPodAutoscaler team-a-ingester", "CronJob team-a-lakehouse"},
 			[]string{"Ingress team-a-ingester"},
 			"",
 		},
 		{
 			variantFilesystem,
 			[]string{"Secret team-a-ingester-config", "Secret team-a-ingester-auth", "PersistentVolumeClaim team-a-data", "ServiceAccount team-a-ingester", "Service team-a-ingester", "Deployment team-a-ingester"},
-			[]string{"Secret team-a-storage", "PodDisruptionBudget team-a-ingester", "*v2.HorizontalPodAutoscaler team-a-ingester", "Ingress team-a-ingester"},
+			[]string{"Secret team-a-storage", "PodDisruptionBudget team-a-ingester", "*v2.HorizontalPodAutoscaler team-a-ingester", "Ingress team-a-ingester", "CronJob team-a-lakehouse"},
 			"",
 		},
 		{
 			variantAuth,
-			[]string{"Secret team-a-ingester-config", "Secret team-a-ingester-auth", "Secret team-a-token-claude", "Secret team-a-token-checkout", "Secret team-a-storage", "ServiceAccount team-a-ingester", "Service team-a-ingester", "Deployment team-a-ingester", "PodDisruptionBudget team-a-ingester"},
+			[]string{"Secret team-a-ingester-config", "Secret team-a-ingester-auth", "Secret team-a-token-claude", "Secret team-a-token-checkout", "Secret team-a-storage", "ServiceAccount team-a-ingester", "Service team-a-ingester", "Deployment team-a-ingester", "PodDisruptionBudget team-a-ingester", "CronJob team-a-lakehouse"},
 			[]string{"*v2.HorizontalPodAutoscaler team-a-ingester", "Ingress team-a-ingester"},
 			"",
 		},
 		{
 			variantIngressTLS,
-			[]string{"Secret team-a-ingester-config", "Secret team-a-ingester-auth", "Secret team-a-storage", "ServiceAccount team-a-ingester", "Service team-a-ingester", "Deployment team-a-ingester", "PodDisruptionBudget team-a-ingester", "Ingress team-a-ingester"},
+			[]string{"Secret team-a-ingester-config", "Secret team-a-ingester-auth", "Secret team-a-storage", "ServiceAccount team-a-ingester", "Service team-a-ingester", "Deployment team-a-ingester", "PodDisruptionBudget team-a-ingester", "Ingress team-a-ingester", "CronJob team-a-lakehouse"},
 			[]string{"*v2.HorizontalPodAutoscaler team-a-ingester"},
 			"",
 		},

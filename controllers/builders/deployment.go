@@ -85,20 +85,11 @@ func podSpec(in Inputs) corev1.PodSpec {
 		// otherwise fill its environment.
 		EnableServiceLinks:            ptr.To(false),
 		TerminationGracePeriodSeconds: ptr.To(int64(terminationGracePeriod.Seconds())),
-		SecurityContext: &corev1.PodSecurityContext{
-			RunAsNonRoot: ptr.To(true),
-			RunAsUser:    ptr.To(ingesterUID),
-			RunAsGroup:   ptr.To(ingesterUID),
-			// Makes the mounted Secrets (mode 0440) and the filesystem provisioner's volume
-			// readable and writable by the ingester's group.
-			FSGroup:             ptr.To(ingesterUID),
-			FSGroupChangePolicy: ptr.To(corev1.FSGroupChangeOnRootMismatch),
-			SeccompProfile:      &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
-		},
-		Containers:   []corev1.Container{container(in)},
-		Volumes:      volumes(in),
-		NodeSelector: maps.Clone(spec.NodeSelector),
-		Affinity:     spec.Affinity.DeepCopy(),
+		SecurityContext:               restrictedPodSecurityContext(),
+		Containers:                    []corev1.Container{container(in)},
+		Volumes:                       volumes(in),
+		NodeSelector:                  maps.Clone(spec.NodeSelector),
+		Affinity:                      spec.Affinity.DeepCopy(),
 	}
 	for _, t := range spec.Tolerations {
 		pod.Tolerations = append(pod.Tolerations, *t.DeepCopy())
@@ -146,12 +137,7 @@ func container(in Inputs) corev1.Container {
 			ProbeHandler:  httpGet("/readyz"),
 			PeriodSeconds: 5, FailureThreshold: 2,
 		},
-		SecurityContext: &corev1.SecurityContext{
-			RunAsNonRoot:             ptr.To(true),
-			AllowPrivilegeEscalation: ptr.To(false),
-			ReadOnlyRootFilesystem:   ptr.To(true),
-			Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
-		},
+		SecurityContext: restrictedContainerSecurityContext(),
 	}
 	if in.filesystem() {
 		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: dataVolume, MountPath: wellknown.DataMountPath})
@@ -174,6 +160,15 @@ func httpGet(path string) corev1.ProbeHandler {
 // and its CA, and the Go runtime a soft memory limit below the container's, so that the garbage
 // collector works harder before the kernel kills the pod.
 func env(in Inputs) []corev1.EnvVar {
+	vars := storageEnv(in)
+	if limit, ok := in.Lake.Spec.Ingester.Resources.Limits[corev1.ResourceMemory]; ok && limit.Value() > 0 {
+		vars = append(vars, corev1.EnvVar{Name: "GOMEMLIMIT", Value: strconv.FormatInt(limit.Value()/10*9, 10)})
+	}
+	return vars
+}
+
+// storageEnv gives a pod the tenant's S3 credentials, from its storage Secret, and the store's CA.
+func storageEnv(in Inputs) []corev1.EnvVar {
 	var vars []corev1.EnvVar
 	if !in.filesystem() {
 		storage := NamesFor(in.Lake).StorageSecret
@@ -189,10 +184,31 @@ func env(in Inputs) []corev1.EnvVar {
 	if in.storageCA() {
 		vars = append(vars, corev1.EnvVar{Name: "AWS_CA_BUNDLE", Value: storageCAFile})
 	}
-	if limit, ok := in.Lake.Spec.Ingester.Resources.Limits[corev1.ResourceMemory]; ok && limit.Value() > 0 {
-		vars = append(vars, corev1.EnvVar{Name: "GOMEMLIMIT", Value: strconv.FormatInt(limit.Value()/10*9, 10)})
-	}
 	return vars
+}
+
+// restrictedPodSecurityContext runs a pod under the restricted Pod Security profile as the
+// distroless nonroot user.
+func restrictedPodSecurityContext() *corev1.PodSecurityContext {
+	return &corev1.PodSecurityContext{
+		RunAsNonRoot: ptr.To(true),
+		RunAsUser:    ptr.To(ingesterUID),
+		RunAsGroup:   ptr.To(ingesterUID),
+		// Makes the mounted Secrets (mode 0440) and the filesystem provisioner's volume
+		// readable and writable by the pod's group.
+		FSGroup:             ptr.To(ingesterUID),
+		FSGroupChangePolicy: ptr.To(corev1.FSGroupChangeOnRootMismatch),
+		SeccompProfile:      &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
+	}
+}
+
+func restrictedContainerSecurityContext() *corev1.SecurityContext {
+	return &corev1.SecurityContext{
+		RunAsNonRoot:             ptr.To(true),
+		AllowPrivilegeEscalation: ptr.To(false),
+		ReadOnlyRootFilesystem:   ptr.To(true),
+		Capabilities:             &corev1.Capabilities{Drop: []corev1.Capability{"ALL"}},
+	}
 }
 
 // volumes: one projected volume with every file the ingester reads (see the layout in

@@ -47,8 +47,9 @@ var allVariants = []string{
 }
 
 const (
-	testImage     = "ghcr.io/telemetrylake/ingester:v0.1.0"
-	testIssuerURL = "https://kubernetes.default.svc.cluster.local"
+	testImage          = "ghcr.io/telemetrylake/ingester:v0.1.0"
+	testLakehouseImage = "ghcr.io/telemetrylake/lakehouse:test"
+	testIssuerURL      = "https://kubernetes.default.svc.cluster.local"
 	// testHash stands for ConfigHash in the per-kind goldens of the Deployment; Build computes it.
 	testHash = "0123456789abcdef"
 )
@@ -59,6 +60,7 @@ func inputs(variant string) Inputs {
 		Lake:                 defaultedLake(),
 		Class:                s3IAMClass(),
 		IngesterImage:        testImage,
+		LakehouseImage:       testLakehouseImage,
 		StorageURL:           "s3://tl-shop-team-a/?endpoint=http%3A%2F%2Fseaweedfs.storage.svc%3A8333&path_style=true&region=us-east-1",
 		Credentials:          &StorageCredentials{AccessKeyID: "AKIATENANTTEAMA", SecretAccessKey: "tenant/team-a/secret"},
 		ServiceAccountIssuer: testIssuerURL,

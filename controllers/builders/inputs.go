@@ -24,6 +24,9 @@ type Inputs struct {
 	// IngesterImage is the ingester image the operator was built with; spec.ingester.image
 	// overrides it.
 	IngesterImage string
+	// LakehouseImage is the lakehouse image the operator was built with; spec.lakehouse.image
+	// overrides it.
+	LakehouseImage string
 	// StorageURL is the ingester's store: S3StorageURL for the S3 provisioners,
 	// FilesystemStorageURL for the filesystem one.
 	StorageURL string

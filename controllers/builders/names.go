@@ -26,6 +26,8 @@ type Names struct {
 	ConfigSecret string
 	// DataVolumeClaim is the filesystem provisioner's volume.
 	DataVolumeClaim string
+	// Lakehouse names the CronJob that materializes the lake's tables.
+	Lakehouse string
 
 	lake string
 }
@@ -39,6 +41,7 @@ func NamesFor(lake *v1alpha1.TelemetryLake) Names {
 		AuthSecret:      n + "-ingester-auth",
 		ConfigSecret:    n + "-ingester-config",
 		DataVolumeClaim: n + "-data",
+		Lakehouse:       n + "-lakehouse",
 		lake:            n,
 	}
 }
