@@ -79,17 +79,12 @@ func scanStore(ctx context.Context, st store.Store, w parts.Window, withUndated 
 		}
 	}
 	for _, t := range rows.Tables {
-		for _, day := range w.Days() {
-			prefix := parts.DayPrefix(t.Name, day)
-			err := st.List(ctx, prefix, func(key string) error {
-				if ref, ok := parts.ParseKey(key); ok && ref.Table == t.Name && w.Contains(ref.Hour) {
-					c.parts[t.Name] = append(c.parts[t.Name], ref)
-				}
-				return nil
-			})
-			if err != nil {
-				return nil, storeErr(fmt.Errorf("list %s in %s: %w", prefix, st, err))
-			}
+		refs, err := listParts(ctx, st, t, w)
+		if err != nil {
+			return nil, err
+		}
+		if len(refs) > 0 {
+			c.parts[t.Name] = refs
 		}
 	}
 	// Listings come in no particular order; sorting makes every later step deterministic.
@@ -101,10 +96,39 @@ func scanStore(ctx context.Context, st store.Store, w parts.Window, withUndated 
 	for _, refs := range c.undated {
 		sortBlocks(refs)
 	}
-	for _, refs := range c.parts {
-		sort.Slice(refs, func(i, j int) bool { return refs[i].Key < refs[j].Key })
-	}
 	return c, nil
+}
+
+// listHourParts lists every table's parts of one hour.
+func listHourParts(ctx context.Context, st store.Store, hour time.Time) ([]parts.Ref, error) {
+	var all []parts.Ref
+	for _, t := range rows.Tables {
+		refs, err := listParts(ctx, st, t, parts.Window{Since: hour, Until: hour.Add(time.Hour)})
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, refs...)
+	}
+	return all, nil
+}
+
+// listParts lists a table's parts whose hour overlaps the window, sorted by key.
+func listParts(ctx context.Context, st store.Store, t *rows.Table, w parts.Window) ([]parts.Ref, error) {
+	var refs []parts.Ref
+	for _, day := range w.Days() {
+		prefix := parts.DayPrefix(t.Name, day)
+		err := st.List(ctx, prefix, func(key string) error {
+			if ref, ok := parts.ParseKey(key); ok && ref.Table == t.Name && w.Contains(ref.Hour) {
+				refs = append(refs, ref)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, storeErr(fmt.Errorf("list %s in %s: %w", prefix, st, err))
+		}
+	}
+	sort.Slice(refs, func(i, j int) bool { return refs[i].Key < refs[j].Key })
+	return refs, nil
 }
 
 func sortBlocks(refs []layout.BlockRef) {

@@ -27,12 +27,18 @@ const (
 // Usage is the command line's help.
 const Usage = `usage:
   lakehouse sql --storage URL [--since T] [--until T] [--format table|csv|json] [--cache DIR] "SQL"
-  lakehouse materialize --storage URL [--since T] [--until T] [--cache DIR]
+  lakehouse materialize --storage URL [--since T] [--until T] [--cache DIR] [--compact]
+  lakehouse compact --storage URL [--since T] [--until T] [--cache DIR] [--min-parts N] [--grace D]
+  lakehouse ddl --engine athena|hive|trino --location s3://BUCKET/PREFIX [--schema NAME]
 
 T is RFC 3339 (2026-01-02T15:04:05Z) or a duration back from now (15m, 24h).
 sql:          the window defaults to the last 24h; views: log_entries, measures, otel_spans, processes.
 materialize:  the window defaults to the last 24h up to the start of the current hour, which is
-              left open until it ends (pass --until to include it).
+              left open until it ends (pass --until to include it). --compact compacts after.
+compact:      merges each table hour's parts (when it has N or more, default 2) into one, then
+              deletes the parts merged, after --grace (default none); same default window.
+ddl:          prints the statements that declare the tables over the parts in another engine
+              (docs/lakehouse.md says when, and what such engines do not see).
 `
 
 // Main runs the command line and returns its exit status.
@@ -47,6 +53,10 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runSQL(ctx, args[1:], stdout, stderr)
 	case "materialize":
 		err = runMaterialize(ctx, args[1:], stdout, stderr)
+	case "compact":
+		err = runCompact(ctx, args[1:], stdout, stderr)
+	case "ddl":
+		err = runDDL(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, Usage)
 		return ExitOK
@@ -161,16 +171,14 @@ func runMaterialize(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs.SetOutput(stderr)
 	var c commonFlags
 	c.register(fs)
+	compact := fs.Bool("compact", false, "compact the window's parts afterwards, as the compact command does")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() != 0 {
 		return fmt.Errorf("materialize: unexpected arguments %q", fs.Args())
 	}
-	now := time.Now()
-	// The current hour is still filling; materializing it now would only make a small part that
-	// the next run follows with another. Queries decode its blocks on the fly meanwhile.
-	w, err := c.window(now, now.UTC().Truncate(time.Hour))
+	w, err := c.window(closedHours(time.Now()))
 	if err != nil {
 		return err
 	}
@@ -179,11 +187,54 @@ func runMaterialize(ctx context.Context, args []string, stdout, stderr io.Writer
 		return err
 	}
 	defer st.Close()
-	sum, err := Materialize(ctx, MaterializeOptions{Store: st, Window: w, CacheDir: c.cache})
+	sum, err := Materialize(ctx, MaterializeOptions{Store: st, Window: w, CacheDir: c.cache, Compact: *compact})
 	if err != nil {
 		return err
 	}
 	writeSummary(stdout, w, sum)
+	if sum.Compaction != nil {
+		writeCompactSummary(stdout, nil, sum.Compaction)
+	}
+	return nil
+}
+
+// closedHours is now and the default end of the windows that write parts. The current hour is
+// still filling; materializing it now would only make a small part that the next run follows with
+// another. Queries decode its blocks on the fly meanwhile.
+func closedHours(now time.Time) (time.Time, time.Time) {
+	return now, now.UTC().Truncate(time.Hour)
+}
+
+func runCompact(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("lakehouse compact", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c commonFlags
+	c.register(fs)
+	minParts := fs.Int("min-parts", 2, "merge a table hour's parts only when it has at least this many")
+	grace := fs.Duration("grace", 0, "wait this long between writing the merged parts and deleting the parts they replace")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return fmt.Errorf("compact: unexpected arguments %q", fs.Args())
+	}
+	if *minParts < 2 {
+		return fmt.Errorf("--min-parts %d: a merge needs at least 2 parts", *minParts)
+	}
+	w, err := c.window(closedHours(time.Now()))
+	if err != nil {
+		return err
+	}
+	st, err := c.openStore(ctx)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	sum, err := Compact(ctx, CompactOptions{Store: st, Window: w, MinParts: *minParts, Grace: *grace, CacheDir: c.cache, Progress: stderr})
+	if err != nil {
+		return err
+	}
+	writeCompactSummary(stdout, &w, sum)
 	return nil
 }
 
@@ -215,5 +266,47 @@ func writeSummary(out io.Writer, w parts.Window, s *MaterializeSummary) {
 	}
 	for _, p := range s.BadParts {
 		fmt.Fprintf(out, "bad part   %s: %s (its blocks were materialized again)\n", p.Key, p.Reason)
+	}
+}
+
+func runDDL(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("lakehouse ddl", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	engine := fs.String("engine", EngineAthena, "athena, hive or trino")
+	location := fs.String("location", "", "the tenant's bucket and prefix as the engine names it, e.g. s3://bucket/tenants/team-a")
+	schema := fs.String("schema", "lake", "the Trino schema the tables go in")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *location == "" || fs.NArg() != 0 {
+		return errors.New("ddl: want --location s3://BUCKET/PREFIX and no other arguments")
+	}
+	stmts, err := ExternalTables(*engine, *location, *schema)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, strings.Join(stmts, "\n\n"))
+	return nil
+}
+
+// writeCompactSummary prints a compaction's report; w is nil when it follows a materialization's,
+// which printed the window already.
+func writeCompactSummary(out io.Writer, w *parts.Window, s *CompactSummary) {
+	if w != nil {
+		fmt.Fprintf(out, "window     %s .. %s\n", w.Since.UTC().Format(time.RFC3339), w.Until.UTC().Format(time.RFC3339))
+	}
+	fmt.Fprintf(out, "compacted  %d table hours: %d parts written, %d already there, %d replaced parts deleted, %d bytes\n",
+		s.Groups, s.PartsCreated, s.PartsExisting, s.PartsDeleted, s.BytesOut)
+	if w != nil {
+		fmt.Fprintf(out, "seconds    %.2f\n", s.Elapsed.Seconds())
+	}
+	if s.Raced > 0 {
+		fmt.Fprintf(out, "raced      %d table hours left alone: a compaction beside this one replaced a part as it was read\n", s.Raced)
+	}
+	if w == nil {
+		return // the materialization's summary listed the bad parts
+	}
+	for _, p := range s.BadParts {
+		fmt.Fprintf(out, "bad part   %s: %s (left as it is, not merged)\n", p.Key, p.Reason)
 	}
 }

@@ -4,6 +4,7 @@ package lakehouse
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -21,6 +22,9 @@ type MaterializeOptions struct {
 	Window parts.Window
 	// CacheDir keeps local copies of parts (see partCache); "" is DefaultCacheDir().
 	CacheDir string
+	// Compact, when set, compacts the window's parts once the missing ones are written, so that
+	// late blocks and racing runs do not leave an hour in many small parts (see Compact).
+	Compact bool
 }
 
 // MaterializeSummary is what a run did, for its closing report.
@@ -39,6 +43,8 @@ type MaterializeSummary struct {
 	// Undated counts the blocks that carry no time at all. They belong to no hour, so they are
 	// not materialized; every query decodes them.
 	Undated int
+	// Compaction is what the compaction after it did; nil unless asked for.
+	Compaction *CompactSummary
 }
 
 // Materialize writes, for every hour of the window and every table, one part that holds the rows
@@ -86,6 +92,11 @@ func Materialize(ctx context.Context, opts MaterializeOptions) (*MaterializeSumm
 		}
 	}
 	sum.Elapsed = time.Since(start)
+	if opts.Compact {
+		if sum.Compaction, err = Compact(ctx, CompactOptions{Store: opts.Store, Window: opts.Window, CacheDir: opts.CacheDir}); err != nil {
+			return nil, fmt.Errorf("compact: %w", err)
+		}
+	}
 	return sum, nil
 }
 
@@ -119,13 +130,14 @@ func (h *hourJob) run(ctx context.Context, sum *MaterializeSummary) error {
 	if err != nil {
 		return err
 	}
+	defer l.close()
 	var all []layout.BlockRef
 	for _, sig := range layout.Signals {
 		all = append(all, h.blocks[sig]...)
 	}
 	err = l.load(ctx, all, func(ref layout.BlockRef, t *rows.Table) bool { return need[t][ref.ID] })
 	if err == nil {
-		err = l.finish()
+		err = l.finish(ctx)
 	}
 	if err != nil {
 		return err
@@ -161,9 +173,23 @@ func (h *hourJob) run(ctx context.Context, sum *MaterializeSummary) error {
 // uncovered reads the hour's parts and returns, per table, the blocks none of them covers; nil
 // when the hour is up to date.
 func (h *hourJob) uncovered(ctx context.Context, sum *MaterializeSummary) (map[*rows.Table]map[string]bool, error) {
-	good, _, bad, err := loadParts(ctx, h.e, h.st, h.cache, h.parts)
-	if err != nil {
-		return nil, err
+	var (
+		good []parts.Part
+		bad  []badPart
+		err  error
+	)
+	for plan := 1; ; plan++ {
+		if good, _, bad, err = loadParts(ctx, h.e, h.st, h.cache, h.parts); err == nil {
+			break
+		}
+		if !errors.Is(err, store.ErrNotFound) || plan == maxPlans {
+			return nil, err
+		}
+		// A compaction replaced a part since the listing: the hour's parts are listed again, so
+		// that the blocks it held are found in the bigger part rather than materialized again.
+		if h.parts, err = listHourParts(ctx, h.st, h.hour); err != nil {
+			return nil, err
+		}
 	}
 	sum.BadParts = append(sum.BadParts, bad...)
 	covered := map[string]map[string]bool{}

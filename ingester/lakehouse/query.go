@@ -5,6 +5,7 @@ package lakehouse
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -45,6 +46,9 @@ type SessionStats struct {
 	PartsSkipped  int // every block already read from a bigger part
 	FreshBlocks   int // decoded on the fly: no part covers them yet
 	SkippedBlocks int
+	// Replans counts the plans thrown away because an object listed was gone when read: a
+	// compaction replaced a part meanwhile.
+	Replans int
 }
 
 // lookback widens the window for listing: a block is dated by its earliest record, so a block
@@ -55,7 +59,40 @@ const lookback = time.Hour
 // Open lists the window's blocks and parts, caches the parts, decodes the blocks that no part
 // covers, and defines the views log_entries, measures, otel_spans and processes. Row views keep
 // the rows whose time is in the window, and the rows that have no time at all.
+//
+// A part listed can be gone by the time it is read, deleted by a compaction that replaced it by a
+// bigger one. Skipping it would still count every block once (blocks are never deleted, so its
+// blocks would be decoded instead), but would decode what the bigger part holds; so Open lists
+// and plans again, a few times, and fails rather than answer from a plan it could not read.
 func Open(ctx context.Context, opts QueryOptions) (*Session, error) {
+	for plan := 0; ; plan++ {
+		s, err := openPlan(ctx, opts)
+		switch {
+		case err == nil:
+			s.Stats.Replans = plan
+			return s, nil
+		case !errors.Is(err, store.ErrNotFound):
+			return nil, err
+		case plan+1 == maxPlans:
+			// %v, not %w: the store is reachable, and the command line must not say otherwise.
+			return nil, fmt.Errorf("objects kept vanishing between listing the store and reading them, %d plans in a row "+
+				"(is a compaction running in a loop?); no answer rather than a partial one. Last: %v", maxPlans, err)
+		}
+		// A compaction deletes its replaced parts one after the other; give it a moment.
+		select {
+		case <-time.After(time.Duration(plan+1) * 100 * time.Millisecond):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// maxPlans bounds how many times a reader lists and plans afresh because a part it listed was
+// replaced before it could read it.
+const maxPlans = 5
+
+// openPlan lists the store once and defines the views from that listing.
+func openPlan(ctx context.Context, opts QueryOptions) (*Session, error) {
 	listed := parts.Window{Since: opts.Window.Since.Add(-lookback), Until: opts.Window.Until}
 	cat, err := scanStore(ctx, opts.Store, listed, true)
 	if err != nil {
@@ -107,6 +144,7 @@ func (s *Session) define(ctx context.Context, opts QueryOptions, cat *catalog) e
 	if err != nil {
 		return err
 	}
+	defer l.close()
 	var all []layout.BlockRef
 	for _, hour := range cat.hours() {
 		for _, sig := range layout.Signals {
@@ -120,7 +158,7 @@ func (s *Session) define(ctx context.Context, opts QueryOptions, cat *catalog) e
 		return (t == &rows.Processes || rows.TableOf(ref.Signal) == t) && !covered[t][ref.ID]
 	})
 	if err == nil {
-		err = l.finish()
+		err = l.finish(ctx)
 	}
 	if err != nil {
 		return err
@@ -144,8 +182,28 @@ func (s *Session) define(ctx context.Context, opts QueryOptions, cat *catalog) e
 // the blocks no bigger part holds). The fresh table comes first so that the view's columns are
 // the current ones even when old parts lack a newer column.
 func viewSQL(t *rows.Table, fresh string, chosen []parts.Selection, local map[string]string, w parts.Window) string {
-	sources := []string{"SELECT * FROM " + ident(fresh)}
-	var whole []string
+	sources := append([]string{"SELECT * FROM " + ident(fresh)}, selectionsSQL(chosen, local)...)
+	body := strings.Join(sources, "\nUNION ALL BY NAME\n")
+	var filter string
+	switch {
+	case t == &rows.Processes:
+		filter = processesFilter
+	case t.TimeColumn != "":
+		c := ident(t.TimeColumn)
+		filter = fmt.Sprintf("WHERE %s IS NULL OR (%s >= %s AND %s < %s)", c, c, tsLiteral(w.Since), c, tsLiteral(w.Until))
+	}
+	return fmt.Sprintf("CREATE OR REPLACE TEMP VIEW %s AS SELECT * FROM (\n%s\n) %s", ident(t.Name), body, filter)
+}
+
+// processesFilter keeps one row per process: a process is seen in many blocks and parts, and its
+// row is its earliest sighting.
+const processesFilter = "QUALIFY row_number() OVER (PARTITION BY process_id ORDER BY first_seen NULLS LAST, block_id) = 1"
+
+// selectionsSQL reads the chosen parts' local copies: the parts read whole in one scan, each part
+// read for some of its blocks in one of its own. The statements are to be joined by UNION ALL BY
+// NAME, which lets parts written before a column was added be read beside newer ones.
+func selectionsSQL(chosen []parts.Selection, local map[string]string) []string {
+	var sources, whole []string
 	for _, sel := range chosen {
 		file := local[sel.Part.Key]
 		if sel.Only == nil {
@@ -162,17 +220,7 @@ func viewSQL(t *rows.Table, fresh string, chosen []parts.Selection, local map[st
 	if len(whole) > 0 {
 		sources = append(sources, fmt.Sprintf("SELECT * FROM read_parquet(%s, union_by_name = true, hive_partitioning = false)", fileList(whole)))
 	}
-	body := strings.Join(sources, "\nUNION ALL BY NAME\n")
-	var filter string
-	switch {
-	case t == &rows.Processes:
-		// A process is seen in many blocks and parts; its row is its earliest sighting.
-		filter = "QUALIFY row_number() OVER (PARTITION BY process_id ORDER BY first_seen NULLS LAST, block_id) = 1"
-	case t.TimeColumn != "":
-		c := ident(t.TimeColumn)
-		filter = fmt.Sprintf("WHERE %s IS NULL OR (%s >= %s AND %s < %s)", c, c, tsLiteral(w.Since), c, tsLiteral(w.Until))
-	}
-	return fmt.Sprintf("CREATE OR REPLACE TEMP VIEW %s AS SELECT * FROM (\n%s\n) %s", ident(t.Name), body, filter)
+	return sources
 }
 
 func tsLiteral(t time.Time) string {

@@ -262,6 +262,22 @@ func (s *FileStore) List(ctx context.Context, prefix string, fn func(key string)
 	return nil
 }
 
+// Delete removes an object, then its metadata sidecar (the reverse of Create's order, so that a
+// reader who finds the object always finds its metadata), and waits for a group flush that makes
+// the removal durable.
+func (s *FileStore) Delete(ctx context.Context, key string) error {
+	final, err := s.path(key)
+	if err != nil {
+		return err
+	}
+	for _, p := range []string{final, final + sidecarSuffix} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("file store: %w", err)
+		}
+	}
+	return s.flusher.flush(ctx)
+}
+
 // Ping checks that the root is still a writable directory.
 func (s *FileStore) Ping(ctx context.Context) error {
 	return unix.Access(s.root, unix.W_OK|unix.X_OK)

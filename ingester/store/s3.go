@@ -112,9 +112,14 @@ func (s *S3Store) Create(ctx context.Context, key string, data []byte, meta map[
 	}
 }
 
+// contentTypeOf names an object's media type by its key's suffix: process records are JSON,
+// the lakehouse's parts Parquet, and blocks protobuf.
 func contentTypeOf(key string) string {
-	if strings.HasSuffix(key, ".json") {
+	switch {
+	case strings.HasSuffix(key, ".json"):
 		return "application/json"
+	case strings.HasSuffix(key, ".parquet"):
+		return "application/vnd.apache.parquet"
 	}
 	return "application/x-protobuf"
 }
@@ -150,6 +155,15 @@ func (s *S3Store) List(ctx context.Context, prefix string, fn func(key string) e
 				return err
 			}
 		}
+	}
+	return nil
+}
+
+// Delete removes an object. S3 answers a missing key with success too, so a repeat is a no-op.
+func (s *S3Store) Delete(ctx context.Context, key string) error {
+	_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(s.prefix + key)})
+	if err != nil && httpStatus(err) != http.StatusNotFound {
+		return fmt.Errorf("s3 store: delete %s: %w", key, err)
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 // Package store keeps the lake's objects create-only: an object, once written, is never replaced,
-// so the first write of a content-addressed block wins and every retry is a no-op. It has two real
-// backends, a local directory (file://) and S3 (s3://). It knows nothing of OTLP.
+// so the first write of a content-addressed block wins and every retry is a no-op. Deleting is
+// for the lakehouse's replaced parts alone (see Store.Delete). It has two real backends, a local
+// directory (file://) and S3 (s3://). It knows nothing of OTLP.
 package store
 
 import (
@@ -20,6 +21,13 @@ type Store interface {
 	Get(ctx context.Context, key string) (data []byte, meta map[string]string, err error)
 	// List calls fn with every key under prefix, in no particular order.
 	List(ctx context.Context, prefix string, fn func(key string) error) error
+	// Delete removes an object and its metadata; a missing key is not an error. It returns only
+	// once the removal is durable.
+	//
+	// Only the lakehouse's compaction deletes, and only the Parquet parts it has replaced by a
+	// bigger part (under tables/). Blocks and process records are create-only forever: nothing
+	// in the project deletes them, and their retention is the bucket's lifecycle rule.
+	Delete(ctx context.Context, key string) error
 	// Ping says whether the store can be reached and written to right now.
 	Ping(ctx context.Context) error
 	// String describes the store for logs, without credentials.

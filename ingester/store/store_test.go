@@ -104,6 +104,50 @@ func TestStoreContract(t *testing.T) {
 					t.Errorf("List = %v", keys)
 				}
 			})
+
+			t.Run("a deleted object is gone with its metadata, and its key can be created afresh", func(t *testing.T) {
+				const key = "tables/log_entries/date=2026-01-02/hour=15/p.parquet"
+				if created, err := st.Create(ctx, key, []byte("old part"), map[string]string{"stale": "yes"}); err != nil || !created {
+					t.Fatalf("Create = %v, %v", created, err)
+				}
+				if err := st.Delete(ctx, key); err != nil {
+					t.Fatalf("Delete: %v", err)
+				}
+				if _, _, err := st.Get(ctx, key); !errors.Is(err, store.ErrNotFound) {
+					t.Errorf("Get after Delete = %v, want ErrNotFound", err)
+				}
+				var keys []string
+				if err := st.List(ctx, "tables/", func(k string) error { keys = append(keys, k); return nil }); err != nil {
+					t.Fatal(err)
+				}
+				if len(keys) != 0 {
+					t.Errorf("List after Delete = %v, want nothing", keys)
+				}
+				if created, err := st.Create(ctx, key, []byte("new part"), nil); err != nil || !created {
+					t.Fatalf("Create after Delete = %v, %v; want a new object", created, err)
+				}
+				data, meta, err := st.Get(ctx, key)
+				if err != nil || string(data) != "new part" || len(meta) != 0 {
+					t.Errorf("Get = %q %v %v; want the new bytes and none of the old metadata", data, meta, err)
+				}
+			})
+
+			t.Run("deleting a missing key is not an error", func(t *testing.T) {
+				for range 2 {
+					if err := st.Delete(ctx, "tables/log_entries/date=2026-01-02/hour=15/never.parquet"); err != nil {
+						t.Errorf("Delete of a missing key = %v", err)
+					}
+				}
+			})
+
+			t.Run("deleting one object leaves its neighbours", func(t *testing.T) {
+				if err := st.Delete(ctx, "blocks/logs/race.pb"); err != nil {
+					t.Fatal(err)
+				}
+				if data, meta, err := st.Get(ctx, "blocks/logs/a.pb"); err != nil || string(data) != "first" || meta["records"] != "3" {
+					t.Errorf("a neighbour reads back as %q %v %v", data, meta, err)
+				}
+			})
 		})
 	}
 }
@@ -117,6 +161,30 @@ func TestFileStoreRefusesKeysOutsideItsRoot(t *testing.T) {
 		if _, err := st.Create(context.Background(), key, []byte("x"), nil); err == nil {
 			t.Errorf("key %q was accepted", key)
 		}
+	}
+}
+
+func TestFileStoreDeleteRefusesKeysOutsideItsRootAndRemovesTheSidecar(t *testing.T) {
+	dir := t.TempDir()
+	st, err := store.OpenFile(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, key := range []string{"../escape", "/abs", "", "blocks/x.pb.meta.json"} {
+		if err := st.Delete(ctx, key); err == nil {
+			t.Errorf("Delete of key %q was accepted", key)
+		}
+	}
+	if _, err := st.Create(ctx, "tables/t/p.parquet", []byte("x"), map[string]string{"k": "v"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Delete(ctx, "tables/t/p.parquet"); err != nil {
+		t.Fatal(err)
+	}
+	left, _ := filepath.Glob(filepath.Join(dir, "tables", "t", "*"))
+	if len(left) != 0 {
+		t.Errorf("files left behind after Delete: %v", left)
 	}
 }
 

@@ -153,6 +153,40 @@ func Choose(candidates []Part) (chosen []Selection, covered map[string]bool) {
 	return chosen, covered
 }
 
+// Merge is the compaction of one table's parts of one hour: one part that holds the union of their
+// block sets, named by it like any other part, which replaces them.
+type Merge struct {
+	Name   string
+	Blocks []string // the union, sorted
+	// From is where the merged part's rows come from: every block from exactly one part.
+	From []Selection
+	// Exists is set when one of the parts already holds the union (a compaction killed before it
+	// deleted, or one that ran beside this one): nothing needs writing, only deleting.
+	Exists bool
+	// Replaced lists the parts to delete once the merged part is durable: every part but the
+	// merged one.
+	Replaced []Part
+}
+
+// PlanMerge plans the compaction of parts, which must be one table's parts of one hour.
+func PlanMerge(table string, group []Part) Merge {
+	from, covered := Choose(group)
+	m := Merge{From: from}
+	for id := range covered {
+		m.Blocks = append(m.Blocks, id)
+	}
+	slices.Sort(m.Blocks)
+	m.Name = Name(table, m.Blocks)
+	for _, p := range group {
+		if p.Name == m.Name {
+			m.Exists = true
+			continue
+		}
+		m.Replaced = append(m.Replaced, p)
+	}
+	return m
+}
+
 // Window is a half-open time range [Since, Until).
 type Window struct {
 	Since, Until time.Time

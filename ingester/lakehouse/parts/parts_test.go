@@ -2,6 +2,7 @@ package parts
 
 import (
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 )
@@ -101,6 +102,82 @@ func TestChooseReadsEveryBlockFromExactlyOnePart(t *testing.T) {
 					if reads[id] != 1 || !covered[id] {
 						t.Errorf("block %s is read %d times (covered %v)", id, reads[id], covered[id])
 					}
+				}
+			}
+		})
+	}
+}
+
+func TestPlanMergeReplacesEveryPartByOneThatHoldsTheirUnion(t *testing.T) {
+	named := func(blocks ...string) Part {
+		return Part{Ref: Ref{Name: Name("log_entries", blocks)}, Blocks: blocks}
+	}
+	names := func(ps []Part) []string {
+		var out []string
+		for _, p := range ps {
+			out = append(out, p.Name)
+		}
+		slices.Sort(out)
+		return out
+	}
+	cases := []struct {
+		name         string
+		group        []Part
+		wantBlocks   []string
+		wantExists   bool
+		wantReplaced []Part
+	}{
+		{
+			name:         "disjoint parts merge into a new part",
+			group:        []Part{named("c"), named("a", "b")},
+			wantBlocks:   []string{"a", "b", "c"},
+			wantReplaced: []Part{named("c"), named("a", "b")},
+		},
+		{
+			name:         "overlapping parts merge into their union",
+			group:        []Part{named("a", "b"), named("b", "c")},
+			wantBlocks:   []string{"a", "b", "c"},
+			wantReplaced: []Part{named("a", "b"), named("b", "c")},
+		},
+		{
+			name:         "when the union is already there, it stays and the rest go",
+			group:        []Part{named("a"), named("a", "b", "c"), named("b", "c")},
+			wantBlocks:   []string{"a", "b", "c"},
+			wantExists:   true,
+			wantReplaced: []Part{named("a"), named("b", "c")},
+		},
+		{
+			name:       "one part is already merged",
+			group:      []Part{named("a", "b")},
+			wantBlocks: []string{"a", "b"},
+			wantExists: true,
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			m := PlanMerge("log_entries", c.group)
+			if !slices.Equal(m.Blocks, c.wantBlocks) || m.Name != Name("log_entries", c.wantBlocks) {
+				t.Errorf("merged part %s of %v, want the union %v", m.Name, m.Blocks, c.wantBlocks)
+			}
+			if m.Exists != c.wantExists {
+				t.Errorf("Exists = %v, want %v", m.Exists, c.wantExists)
+			}
+			if got, want := names(m.Replaced), names(c.wantReplaced); !slices.Equal(got, want) {
+				t.Errorf("Replaced = %v, want %v", got, want)
+			}
+			read := map[string]int{}
+			for _, s := range m.From {
+				ids := s.Only
+				if ids == nil {
+					ids = s.Part.Blocks
+				}
+				for _, id := range ids {
+					read[id]++
+				}
+			}
+			for _, id := range c.wantBlocks {
+				if read[id] != 1 {
+					t.Errorf("block %s is read %d times into the merged part, want once", id, read[id])
 				}
 			}
 		})

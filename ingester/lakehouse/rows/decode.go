@@ -128,8 +128,18 @@ func Decode(blk Block, b *Batch) error {
 	return nil
 }
 
-// merge moves another batch's rows into b.
+// merge moves another batch's rows into b, which o must not be used after. Into an empty batch,
+// the usual case of one block per batch, the rows move without being copied.
 func (b *Batch) merge(o *Batch) {
+	if len(b.Logs) == 0 {
+		b.Logs, o.Logs = o.Logs, nil
+	}
+	if len(b.Measures) == 0 {
+		b.Measures, o.Measures = o.Measures, nil
+	}
+	if len(b.Spans) == 0 {
+		b.Spans, o.Spans = o.Spans, nil
+	}
 	for _, t := range Tables {
 		b.Take(o, t)
 	}

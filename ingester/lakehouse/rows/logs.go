@@ -1,6 +1,8 @@
 package rows
 
 import (
+	"slices"
+
 	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
 )
 
@@ -46,14 +48,22 @@ type LogEntry struct {
 
 // Values renders the row in LogEntries.Columns order.
 func (r *LogEntry) Values() []any {
-	return append([]any{
+	v := make([]any, 0, len(LogEntries.Columns))
+	v = append(v,
 		timestamp(r.Time), timestamp(r.ObservedTime), r.SeverityNumber, r.SeverityText,
 		optional(r.Body), r.EventName, r.Attributes, r.TraceID, r.SpanID, r.Flags, r.ScopeName,
-		r.ScopeVersion,
-	}, r.Provenance.values()...)
+		r.ScopeVersion)
+	return r.Provenance.appendTo(v)
 }
 
 func decodeLogs(entries []*logspb.ResourceLogs, blockID string, b *Batch) error {
+	n := 0
+	for _, rl := range entries {
+		for _, sl := range rl.GetScopeLogs() {
+			n += len(sl.GetLogRecords())
+		}
+	}
+	b.Logs = slices.Grow(b.Logs, n)
 	for _, rl := range entries {
 		res, err := b.addResource(rl.GetResource(), rl.GetSchemaUrl(), blockID)
 		if err != nil {

@@ -109,14 +109,15 @@ func (r *Measure) Values() []any {
 		}
 		quantiles = qs
 	}
-	return append([]any{
+	v := make([]any, 0, len(Measures.Columns))
+	v = append(v,
 		timestamp(r.Time), timestamp(r.StartTime), r.Name, r.Description, r.Unit, r.Kind,
 		r.Temporality, r.IsMonotonic, optional(r.Value), optional(r.Count), optional(r.Sum),
 		optional(r.Min), optional(r.Max), bounds, counts, optional(r.ExpScale),
 		optional(r.ExpZeroCount), optional(r.ExpZeroThreshold), optional(r.ExpPositiveOffset), pos,
 		optional(r.ExpNegativeOffset), neg, quantiles, r.Flags, r.Attributes, r.ScopeName,
-		r.ScopeVersion,
-	}, r.Provenance.values()...)
+		r.ScopeVersion)
+	return r.Provenance.appendTo(v)
 }
 
 func nonNil[T any](s []T) []T {

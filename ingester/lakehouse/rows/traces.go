@@ -1,6 +1,7 @@
 package rows
 
 import (
+	"slices"
 	"strings"
 
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
@@ -80,11 +81,12 @@ func (r *Span) Values() []any {
 	for i, l := range r.Links {
 		links[i] = map[string]any{"trace_id": l.TraceID, "span_id": l.SpanID, "attributes": l.Attributes}
 	}
-	return append([]any{
+	v := make([]any, 0, len(Spans.Columns))
+	v = append(v,
 		r.TraceID, r.SpanID, r.ParentSpanID, r.TraceState, r.Name, r.Kind, timestamp(r.StartTime),
 		timestamp(r.EndTime), optional(r.DurationNs), r.StatusCode, r.StatusMessage, r.Attributes,
-		events, links, r.Flags, r.ScopeName, r.ScopeVersion,
-	}, r.Provenance.values()...)
+		events, links, r.Flags, r.ScopeName, r.ScopeVersion)
+	return r.Provenance.appendTo(v)
 }
 
 // spanKind is the OTLP enum name without its prefix, lower-cased: SPAN_KIND_SERVER is "server".
@@ -107,6 +109,13 @@ func statusCode(c tracepb.Status_StatusCode) string {
 }
 
 func decodeSpans(entries []*tracepb.ResourceSpans, blockID string, b *Batch) error {
+	n := 0
+	for _, rs := range entries {
+		for _, ss := range rs.GetScopeSpans() {
+			n += len(ss.GetSpans())
+		}
+	}
+	b.Spans = slices.Grow(b.Spans, n)
 	for _, rs := range entries {
 		res, err := b.addResource(rs.GetResource(), rs.GetSchemaUrl(), blockID)
 		if err != nil {
