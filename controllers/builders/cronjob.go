@@ -24,7 +24,8 @@ const (
 
 // CronJob runs `lakehouse materialize` for the lake on spec.lakehouse.schedule, <name>-lakehouse.
 //
-//   - It uses the tenant's own storage credentials (its storage Secret), never the admin's.
+//   - It uses the tenant's own storage credentials (its storage Secret), never the admin's; they
+//     may delete only the table parts that compaction replaces.
 //   - concurrencyPolicy Forbid: materialization is safe to run twice at once, but a second run
 //     would only repeat the first's work.
 //   - The pod runs the restricted Pod Security profile; DuckDB's spill files and the part cache go
@@ -82,7 +83,7 @@ func CronJob(in Inputs) *batchv1.CronJob {
 							Containers: []corev1.Container{{
 								Name:            lakehouseContainer,
 								Image:           image,
-								Args:            []string{"materialize", "--storage", in.StorageURL},
+								Args:            []string{"materialize", "--compact", "--storage", in.StorageURL},
 								Env:             env,
 								Resources:       *spec.Resources.DeepCopy(),
 								VolumeMounts:    mounts,

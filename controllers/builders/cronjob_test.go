@@ -35,7 +35,7 @@ func TestCronJob(t *testing.T) {
 					t.Errorf("env %s comes from Secret %s, not the tenant's storage Secret", e.Name, e.ValueFrom.SecretKeyRef.Name)
 				}
 			}
-			if args := pod.Containers[0].Args; len(args) != 3 || args[0] != "materialize" || args[2] != in.StorageURL {
+			if args := pod.Containers[0].Args; len(args) != 4 || args[0] != "materialize" || args[3] != in.StorageURL {
 				t.Errorf("args %v", args)
 			}
 		})

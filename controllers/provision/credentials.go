@@ -298,9 +298,11 @@ func (l *stringList) UnmarshalJSON(b []byte) error {
 	return json.Unmarshal(b, (*[]string)(l))
 }
 
-// policyFor allows reading and writing the objects under p, and listing them, and nothing else.
-// The ingester needs exactly these: PutObject (with If-None-Match), GetObject (and HeadObject,
-// which S3 authorises as GetObject), and ListObjectsV2 under its prefix.
+// policyFor allows reading and writing the objects under p, listing them, and deleting the
+// lakehouse's Parquet parts, and nothing else. The ingester needs PutObject (with If-None-Match),
+// GetObject (and HeadObject, which S3 authorises as GetObject) and ListObjectsV2 under its prefix;
+// the lakehouse's compaction deletes the parts it replaced, under tables/ only, so that blocks
+// stay undeletable by the tenant's key.
 func policyFor(p Placement) policyDocument {
 	list := policyStatement{
 		Sid:      "ListOwnObjects",
@@ -318,7 +320,12 @@ func policyFor(p Placement) policyDocument {
 			Effect:   "Allow",
 			Action:   stringList{"s3:PutObject", "s3:GetObject"},
 			Resource: stringList{"arn:aws:s3:::" + p.Bucket + "/" + p.Prefix + "*"},
-		}, list},
+		}, list, {
+			Sid:      "CompactOwnTables",
+			Effect:   "Allow",
+			Action:   stringList{"s3:DeleteObject"},
+			Resource: stringList{"arn:aws:s3:::" + p.Bucket + "/" + p.Prefix + "tables/*"},
+		}},
 	}
 }
 

@@ -73,9 +73,18 @@ func TestEnsureCredentials(t *testing.T) {
 				}
 			})
 
-			t.Run("the key may not delete, even its own objects", func(t *testing.T) {
+			t.Run("the key may delete its own table parts, and nothing else", func(t *testing.T) {
 				_, err := key.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(p.Bucket), Key: aws.String(p.Prefix + "blocks/1")})
-				wantDenied(t, "DeleteObject", err)
+				wantDenied(t, "DeleteObject of a block", err)
+				part := p.Prefix + "tables/log_entries/date=2026-11-27/hour=13/p.parquet"
+				if err := putObject(key, p.Bucket, part); err != nil {
+					t.Fatalf("PutObject of a part: %v", err)
+				}
+				if _, err := key.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(p.Bucket), Key: aws.String(part)}); err != nil {
+					t.Errorf("DeleteObject of its own part: %v", err)
+				}
+				_, err = key.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(other.Bucket), Key: aws.String(other.Prefix + "tables/x.parquet")})
+				wantDenied(t, "DeleteObject of another tenant's part", err)
 			})
 
 			t.Run("calling again with the stored key returns it unchanged and writes nothing", func(t *testing.T) {
