@@ -86,4 +86,9 @@ func TestClaudeCodeQueriesFromTheContract(t *testing.T) {
 		t.Errorf("table output (exit %d):\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	t.Logf("lakehouse sql (table):\n%s", r.stdout)
+	r = l.lakehouse(t, "sql", `SELECT attributes['tool_name'] AS tool, count(*) AS calls, avg(duration_ns) / 1e6 AS avg_ms FROM otel_spans WHERE name = 'claude_code.tool' GROUP BY 1 ORDER BY 1`)
+	if r.code != 0 || !strings.Contains(r.stdout, "Bash") {
+		t.Errorf("table output (exit %d):\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	t.Logf("lakehouse sql (table):\n%s", r.stdout)
 }
