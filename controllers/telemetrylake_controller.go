@@ -49,7 +49,8 @@ type TelemetryLakeReconciler struct {
 	ServiceAccountIssuer string
 	// NewProvisioner reaches an object store with admin credentials.
 	NewProvisioner func(ctx context.Context, ep provision.Endpoint) (provision.BucketProvisioner, error)
-	// APIReader reads what the cache does not hold: tenants' own Secrets (OIDC CAs).
+	// APIReader reads past the cache: tenants' own Secrets (OIDC CAs), and the Deployment right
+	// after it is applied.
 	APIReader client.Reader
 	// Now is the clock; tests may set it.
 	Now func() time.Time
@@ -193,8 +194,10 @@ func (r *TelemetryLakeReconciler) applyChildren(ctx context.Context, lake *lakev
 			r.Events.Eventf(lake, nil, corev1.EventTypeNormal, "Removed", "Remove", "removed %T %s, which the spec no longer asks for", obj, obj.GetName())
 		}
 	}
+	// Read past the cache: right after an apply it may still hold the previous template, fully
+	// rolled out, and Ready would be reported for a generation no pod runs yet.
 	var deployment appsv1.Deployment
-	if err := r.Client.Get(ctx, client.ObjectKey{Namespace: lake.Namespace, Name: builders.NamesFor(lake).Ingester}, &deployment); err != nil {
+	if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: lake.Namespace, Name: builders.NamesFor(lake).Ingester}, &deployment); err != nil {
 		return nil, err
 	}
 	return &deployment, nil
