@@ -11,6 +11,7 @@ FUZZTIME ?= 60s
 TEST_TIMEOUT ?= 30m
 
 .PHONY: all build run test lint tools fuzz bench clean manifests generate verify-generated
+.PHONY: demo demo-down test-e2e
 
 all: build
 
@@ -24,7 +25,7 @@ run: build ## run the ingester in the foreground on the embedded file store
 		--storage file://$(RUN_DIR) --allow-anonymous
 
 tools: ## build the pinned tools the tests start (cached under ~/.cache/telemetrylake)
-	hack/tools.sh weed controller-gen helm kube-apiserver etcd >/dev/null
+	hack/tools.sh weed controller-gen helm kube-apiserver kube-controller-manager kube-scheduler kubectl etcd kwok kwokctl >/dev/null
 
 CONTROLLER_GEN = hack/tools.sh controller-gen
 
@@ -57,6 +58,17 @@ bench: ## measure the ingester beside the OTel Collector and a bare HTTP server,
 	$(GO) run ./test/bench
 	$(GO) test -run '^$$' -bench 'BenchmarkTokenAuth' -benchmem ./ingester/auth
 	CGO_ENABLED=1 $(GO) test -run '^$$' -bench . -benchtime 1x ./ingester/lakehouse
+
+demo: ## a local cluster, SeaweedFS, the operator and two tenants, real ingesters and an OTel SDK client
+	hack/demo.sh up
+
+demo-down: ## stop everything `make demo` started and remove its cluster and data
+	hack/demo.sh down
+
+E2E_TIMEOUT ?= 15m
+
+test-e2e: ## the demo's path with assertions, on its own local cluster (also part of `make test`)
+	$(GO) test -count=1 -v -timeout $(E2E_TIMEOUT) ./test/e2e
 
 clean:
 	rm -rf bin tmp

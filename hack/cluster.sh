@@ -1,0 +1,191 @@
+#!/usr/bin/env bash
+# hack/cluster.sh — a local Kubernetes cluster without Docker, for `make demo` and test/e2e.
+#
+# Usage:
+#   hack/cluster.sh up           create (or resume) the cluster and its simulated nodes
+#   hack/cluster.sh down         stop it and remove all of its state
+#   hack/cluster.sh kubeconfig   print the path of its kubeconfig
+#
+# Environment:
+#   CLUSTER_NAME   default telemetrylake
+#   CLUSTER_DIR    all of the cluster's state; default
+#                  ${XDG_STATE_HOME:-~/.local/state}/telemetrylake/clusters/$CLUSTER_NAME
+#   CLUSTER_NODES  simulated nodes, default 2
+#
+# What it is: kwok's `kwokctl create cluster --runtime binary`. etcd, kube-apiserver,
+# kube-controller-manager (so the real Deployment, ReplicaSet, HPA and garbage-collector
+# controllers) and kube-scheduler run as local processes, and kwok-controller plays the kubelet of
+# the simulated nodes: pods are scheduled and turn Running and Ready, but no container runs.
+#
+# kwokctl downloads its binaries from GitHub and dl.k8s.io by default, which are unreachable here,
+# so every binary is given explicitly, built from the Go module proxy by hack/tools.sh. The five
+# component binaries are the only downloads `create cluster` attempts with the binary runtime;
+# kubectl is also set in the config, for `kwokctl kubectl`. (etcdctl, used only by
+# `kwokctl snapshot` and `kwokctl etcdctl`, is not built; those commands are not used here.)
+#
+# Everything listens on 127.0.0.1: options.bindAddress (default 0.0.0.0) has no flag or
+# environment variable, so it is set in the kwokctl config file. kwokctl picks free ports.
+#
+# Progress goes to stderr; `up` and `kubeconfig` print the kubeconfig path on stdout.
+set -euo pipefail
+shopt -s inherit_errexit
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CLUSTER_NAME="${CLUSTER_NAME:-telemetrylake}"
+DEFAULT_CLUSTERS_DIR="${XDG_STATE_HOME:-$HOME/.local/state}/telemetrylake/clusters"
+CLUSTER_DIR="${CLUSTER_DIR:-$DEFAULT_CLUSTERS_DIR/$CLUSTER_NAME}"
+CLUSTER_NODES="${CLUSTER_NODES:-2}"
+
+# kwokctl keeps each cluster under $KWOK_WORKDIR/clusters/<name> and reads its config from
+# $KWOK_WORKDIR/kwok.yaml unless told otherwise; one KWOK_WORKDIR per cluster keeps every kwokctl
+# command (create, scale, delete) on the same config without passing -c each time.
+export KWOK_WORKDIR="$CLUSTER_DIR/kwok"
+KWOK_CLUSTER_DIR="$KWOK_WORKDIR/clusters/$CLUSTER_NAME"
+KUBECONFIG_PATH="$KWOK_CLUSTER_DIR/kubeconfig.yaml"
+
+log() { echo "cluster.sh: $*" >&2; }
+die() {
+  log "error: $*"
+  exit 1
+}
+
+tool() { "$REPO_ROOT/hack/tools.sh" "$1"; }
+
+# write_config writes the kwokctl configuration: loopback binds, and local binaries only.
+write_config() {
+  local kubectl="$1"
+  mkdir -p "$KWOK_WORKDIR"
+  cat >"$KWOK_WORKDIR/kwok.yaml.tmp" <<EOF
+# Written by hack/cluster.sh.
+apiVersion: config.kwok.x-k8s.io/v1alpha1
+kind: KwokctlConfiguration
+options:
+  bindAddress: 127.0.0.1
+  kubectlBinary: $kubectl
+EOF
+  mv -f "$KWOK_WORKDIR/kwok.yaml.tmp" "$KWOK_WORKDIR/kwok.yaml"
+}
+
+up() {
+  local start=$SECONDS
+  log "cluster $CLUSTER_NAME: making sure the tools are built (first time: minutes; see hack/tools.sh)…"
+  local kwokctl kubectl apiserver kcm scheduler kwok etcd
+  kwokctl="$(tool kwokctl)"
+  kubectl="$(tool kubectl)"
+  apiserver="$(tool kube-apiserver)"
+  kcm="$(tool kube-controller-manager)"
+  scheduler="$(tool kube-scheduler)"
+  kwok="$(tool kwok)"
+  etcd="$(tool etcd)"
+
+  mkdir -p "$CLUSTER_DIR"
+  # Two `up`s at once (say, the demo and a test with the same name) must not both create it.
+  # kwokctl's daemons must not inherit the lock's descriptor (hence 9>&- below), or they would
+  # hold the lock for as long as the cluster runs.
+  exec 9>"$CLUSTER_DIR/.lock"
+  flock -x 9
+
+  write_config "$kubectl"
+  if [[ -f "$KUBECONFIG_PATH" ]] && KUBECONFIG="$KUBECONFIG_PATH" "$kubectl" get --raw /readyz --request-timeout=2s >/dev/null 2>&1; then
+    log "cluster $CLUSTER_NAME: already running (state in $CLUSTER_DIR)"
+  else
+    log "cluster $CLUSTER_NAME: starting etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok-controller on 127.0.0.1 (state in $CLUSTER_DIR)…"
+  fi
+  # An existing, healthy cluster is left as it is; a stopped one (after a reboot) is started again.
+  # --kubeconfig "": kwokctl would otherwise add a context to ~/.kube/config and make it current.
+  "$kwokctl" create cluster \
+    --name "$CLUSTER_NAME" \
+    --runtime binary \
+    --kubeconfig "" \
+    --etcd-binary "$etcd" \
+    --kube-apiserver-binary "$apiserver" \
+    --kube-controller-manager-binary "$kcm" \
+    --kube-scheduler-binary "$scheduler" \
+    --kwok-controller-binary "$kwok" \
+    --wait 2m \
+    --timeout 3m \
+    -v WARN >&2 9>&- ||
+    die "kwokctl could not create the cluster; component logs are in $KWOK_CLUSTER_DIR/logs"
+  [[ -f "$KUBECONFIG_PATH" ]] || die "kwokctl made no kubeconfig at $KUBECONFIG_PATH"
+
+  log "cluster $CLUSTER_NAME: $CLUSTER_NODES simulated nodes…"
+  # scale is declarative: running it again keeps the count at CLUSTER_NODES.
+  "$kwokctl" scale node --name "$CLUSTER_NAME" --replicas "$CLUSTER_NODES" -v WARN >&2 9>&-
+  # Polled rather than `kubectl wait`, which fails instead of waiting while a node has no
+  # conditions yet.
+  local ready deadline=$((SECONDS + 60))
+  while :; do
+    ready="$(KUBECONFIG="$KUBECONFIG_PATH" "$kubectl" get nodes -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' 2>/dev/null | grep -c '^True$' || true)"
+    ((ready >= CLUSTER_NODES)) && break
+    ((SECONDS < deadline)) ||
+      die "$ready of $CLUSTER_NODES simulated nodes are Ready after 60 s; see $KWOK_CLUSTER_DIR/logs/kwok-controller.log"
+    sleep 0.2
+  done
+  # Pods of a new namespace wait for its "default" ServiceAccount; so does every namespace the
+  # demo creates, and the service-account controller is what makes them. Check it works once.
+  local i
+  for ((i = 0; i < 100; i++)); do
+    KUBECONFIG="$KUBECONFIG_PATH" "$kubectl" get serviceaccount default -n default >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+
+  local server
+  server="$(KUBECONFIG="$KUBECONFIG_PATH" "$kubectl" config view --minify -o jsonpath='{.clusters[0].cluster.server}')"
+  exec 9>&-
+  log "cluster $CLUSTER_NAME is up in $((SECONDS - start))s: API server $server, $CLUSTER_NODES nodes"
+  log "  export KUBECONFIG=$KUBECONFIG_PATH"
+  echo "$KUBECONFIG_PATH"
+}
+
+down() {
+  if [[ ! -d "$CLUSTER_DIR" ]]; then
+    log "cluster $CLUSTER_NAME: nothing to remove ($CLUSTER_DIR does not exist)"
+    return 0
+  fi
+  local start=$SECONDS pids=() f pid
+  # kwokctl signals its processes and returns at once; collect their PIDs first, so that we can
+  # wait until they are really gone and their ports free.
+  for f in "$KWOK_CLUSTER_DIR"/pids/*.pid; do
+    [[ -f "$f" ]] || continue
+    pid="$(<"$f")"
+    [[ "$pid" =~ ^[0-9]+$ ]] && pids+=("$pid")
+  done
+  if [[ -f "$KWOK_WORKDIR/kwok.yaml" && -d "$KWOK_CLUSTER_DIR" ]]; then
+    log "cluster $CLUSTER_NAME: stopping…"
+    "$(tool kwokctl)" delete cluster --name "$CLUSTER_NAME" -v WARN >&2 ||
+      log "kwokctl delete cluster failed; stopping the processes directly"
+  fi
+  local deadline=$((SECONDS + 15))
+  for pid in "${pids[@]}"; do
+    # Only a process still running a binary of this cluster: the PID may have been reused.
+    while [[ "$(readlink "/proc/$pid/cwd" 2>/dev/null)" == "$KWOK_CLUSTER_DIR"* ]]; do
+      if ((SECONDS >= deadline)); then
+        log "process $pid did not stop; killing it"
+        kill -KILL "$pid" 2>/dev/null || true
+        sleep 0.2
+        break
+      fi
+      kill -TERM "$pid" 2>/dev/null || true
+      sleep 0.1
+    done
+  done
+  rm -rf "$CLUSTER_DIR"
+  # The default parent directories too, once nothing else is in them.
+  rmdir "$DEFAULT_CLUSTERS_DIR" "$(dirname "$DEFAULT_CLUSTERS_DIR")" 2>/dev/null || true
+  log "cluster $CLUSTER_NAME removed in $((SECONDS - start))s"
+}
+
+kubeconfig() {
+  [[ -f "$KUBECONFIG_PATH" ]] || die "cluster $CLUSTER_NAME is not up (no $KUBECONFIG_PATH); run: hack/cluster.sh up"
+  echo "$KUBECONFIG_PATH"
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  kubeconfig) kubeconfig ;;
+  *)
+    echo "usage: $0 up|down|kubeconfig   (CLUSTER_NAME=$CLUSTER_NAME, CLUSTER_DIR=$CLUSTER_DIR)" >&2
+    exit 2
+    ;;
+esac

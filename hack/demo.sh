@@ -1,0 +1,598 @@
+#!/usr/bin/env bash
+# hack/demo.sh — from clone to "my tenant's telemetry landed in its bucket", on one machine, with
+# no Docker. `make demo` runs `hack/demo.sh up`; `make demo-down` runs `hack/demo.sh down`.
+#
+#   up    1. the local cluster (hack/cluster.sh: kwok, real control plane, simulated nodes);
+#         2. SeaweedFS (`weed mini`) on 127.0.0.1 with its IAM API, random admin keys;
+#         3. the CRDs, and the operator built from this repository and run locally;
+#         4. the admin Secret, the sample LakeStorageClass and the two sample TelemetryLakes
+#            (config/samples/), then waits until both lakes are Ready.
+#         Simulated pods run no process, so then, per tenant, it starts a real ingester configured
+#         only from the Secrets the operator created, sends logs, metrics and traces to it with the
+#         OpenTelemetry SDK (test/democlient) using the token Secret as its environment, and shows
+#         what landed in the tenant's bucket, and that tenant A's token is refused by tenant B.
+#         Everything stays up for exploring; running `up` again restarts the operator and the
+#         ingesters and reuses the rest.
+#   down  stops every process `up` started, deletes the cluster and removes all demo data.
+#
+# Environment: DEMO_DIR (default ${XDG_STATE_HOME:-~/.local/state}/telemetrylake/demo) holds the
+# demo's state: logs, PIDs, ports, SeaweedFS data. CLUSTER_NAME / CLUSTER_DIR as in
+# hack/cluster.sh (default cluster: telemetrylake-demo). Everything listens on 127.0.0.1 only.
+set -Eeuo pipefail
+shopt -s inherit_errexit
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$REPO_ROOT"
+DEFAULT_DEMO_DIR="${XDG_STATE_HOME:-$HOME/.local/state}/telemetrylake/demo"
+DEMO_DIR="${DEMO_DIR:-$DEFAULT_DEMO_DIR}"
+export CLUSTER_NAME="${CLUSTER_NAME:-telemetrylake-demo}"
+STATE_FILE="$DEMO_DIR/state.env"
+PID_DIR="$DEMO_DIR/pids"
+
+# The operator's namespace, the admin Secret the sample LakeStorageClass names, and the endpoint
+# the sample names (replaced by SeaweedFS's real one).
+OPERATOR_NAMESPACE=telemetrylake-system
+ADMIN_SECRET=lake-admin
+SAMPLE_ENDPOINT=http://127.0.0.1:8333
+# The sample tenants, as namespace/name, and the token each sends with (spec.auth.tokens[].name).
+TENANTS=(team-a/team-a team-b/team-b)
+TOKEN_NAME=claude
+
+if ! command -v go >/dev/null 2>&1 && [[ -x /usr/local/go/bin/go ]]; then
+  PATH="/usr/local/go/bin:$PATH"
+fi
+export CGO_ENABLED="${CGO_ENABLED:-0}"
+
+# --- output --------------------------------------------------------------------------------------
+
+STEP="starting"
+BOLD="" PLAIN=""
+if [[ -t 1 ]]; then BOLD=$'\033[1m' PLAIN=$'\033[0m'; fi
+step() {
+  STEP="$*"
+  printf '\n%s==> %s%s\n' "$BOLD" "$*" "$PLAIN"
+}
+say() { printf '    %s\n' "$*"; }
+indent() { sed 's/^/    /'; }
+die() {
+  printf '\ndemo: error: %s\n' "$*" >&2
+  failed 1
+}
+on_error() { failed $?; }
+failed() {
+  # Once, from the main shell: a failure in a $(…) or a pipeline reaches it too.
+  if ((BASH_SUBSHELL == 0)); then
+    printf '\ndemo: failed during "%s". Logs are in %s/logs.\n' "$STEP" "$DEMO_DIR" >&2
+    printf 'demo: everything started so far is still running; "make demo-down" removes it all.\n' >&2
+  fi
+  exit "$1"
+}
+
+# --- processes -----------------------------------------------------------------------------------
+#
+# Every long-running process is started in its own session (so Ctrl-C on make or the end of make
+# does not touch it), with its output in a log file, and its PID and program recorded in
+# $PID_DIR/<name>.pid. `down` stops exactly those PIDs, and only while their command line still
+# names that program, so a PID reused by an unrelated process after a reboot is never signalled.
+
+# start_process NAME LOGFILE PROGRAM COMMAND... runs COMMAND (which runs PROGRAM, an absolute path,
+# possibly through env) in the background.
+start_process() {
+  local name="$1" logfile="$2" program="$3"
+  shift 3
+  mkdir -p "$PID_DIR" "$(dirname "$logfile")"
+  printf '=== %s: %s\n' "$(date -u +%FT%TZ)" "$*" >>"$logfile"
+  # Not a process-group leader (no job control here), so setsid execs in place: $! is the PID of
+  # the program itself once env has exec'd it in turn.
+  setsid "$@" </dev/null >>"$logfile" 2>&1 &
+  echo "$! $program" >"$PID_DIR/$name.pid"
+}
+
+# running NAME succeeds if the process recorded as NAME is alive and runs its program.
+running() {
+  local f="$PID_DIR/$1.pid" pid program
+  [[ -f "$f" ]] || return 1
+  read -r pid program <"$f"
+  [[ -r "/proc/$pid/cmdline" ]] && tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | grep -qxF -- "$program"
+}
+
+pid_of() { cut -d' ' -f1 "$PID_DIR/$1.pid"; }
+
+# stop_processes NAME... sends SIGTERM to each, then waits for all of them (the ingesters keep
+# serving for their shutdownDelay first), and SIGKILLs what is left after 20 s.
+stop_processes() {
+  local name pid waiting=()
+  for name in "$@"; do
+    if running "$name"; then
+      pid="$(pid_of "$name")"
+      kill -TERM "$pid" 2>/dev/null || true
+      waiting+=("$name")
+    fi
+  done
+  local deadline=$((SECONDS + 20))
+  for name in "${waiting[@]}"; do
+    while running "$name"; do
+      if ((SECONDS >= deadline)); then
+        pid="$(pid_of "$name")"
+        say "$name (PID $pid) did not stop within 20 s; killing it"
+        kill -KILL "$pid" 2>/dev/null || true
+        sleep 0.2
+        break
+      fi
+      sleep 0.1
+    done
+    say "stopped $name"
+  done
+  for name in "$@"; do rm -f "$PID_DIR/$name.pid"; done
+}
+
+# --- ports ---------------------------------------------------------------------------------------
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# The ports picked in this run: nothing listens on them until their process starts, so they must
+# not be handed out twice.
+PICKED=" "
+# pick_port VAR [PREFERRED] sets VAR to a port that nothing listens on: PREFERRED if it is free,
+# else a random one below the kernel's ephemeral range and below kwok's own picks (it counts down
+# from 32767). It sets a variable rather than printing, since $(pick_port) would pick in a
+# subshell and forget the pick.
+pick_port() {
+  local p="${2:-}" i
+  if [[ -n "$p" && "$PICKED" != *" $p "* ]] && port_free "$p"; then
+    PICKED+="$p "
+    printf -v "$1" '%s' "$p"
+    return
+  fi
+  for ((i = 0; i < 500; i++)); do
+    p=$((20000 + RANDOM % 10000))
+    if [[ "$PICKED" != *" $p "* ]] && port_free "$p"; then
+      PICKED+="$p "
+      printf -v "$1" '%s' "$p"
+      return
+    fi
+  done
+  die "found no free port on 127.0.0.1"
+}
+
+# random_string CLASS N prints N random characters of the tr class CLASS.
+random_string() {
+  local s
+  s="$(LC_ALL=C tr -dc "$1" < <(head -c 4096 /dev/urandom))"
+  echo "${s:0:$2}"
+}
+
+wait_http() { # wait_http URL SECONDS WHAT LOG
+  local url="$1" deadline=$((SECONDS + $2))
+  until curl -fsS -o /dev/null --max-time 2 "$url" 2>/dev/null; do
+    ((SECONDS < deadline)) || die "$3 did not answer $url within $2 s; see $4"
+    sleep 0.2
+  done
+}
+
+# --- state ---------------------------------------------------------------------------------------
+#
+# state.env keeps what must survive between runs: SeaweedFS's admin keys (its data and the
+# tenants' IAM users are only valid with them), its ports, and the UID of the cluster they belong
+# to. A new cluster gets a new SeaweedFS, since the old one holds tenants the new cluster does not.
+
+save_state() {
+  mkdir -p "$DEMO_DIR"
+  {
+    echo "# Written by hack/demo.sh."
+    local v
+    for v in CLUSTER_UID S3_ACCESS_KEY S3_SECRET_KEY "${!WEED_PORT_@}"; do
+      printf '%s=%q\n' "$v" "${!v}"
+    done
+  } >"$STATE_FILE.tmp"
+  chmod 600 "$STATE_FILE.tmp"
+  mv -f "$STATE_FILE.tmp" "$STATE_FILE"
+}
+
+# --- the steps -----------------------------------------------------------------------------------
+
+KUBECTL=""
+kubectl() { "$KUBECTL" "$@"; }
+
+cluster_up() {
+  step "[1/8] Local cluster ($CLUSTER_NAME)"
+  local start=$SECONDS
+  hack/cluster.sh up 2>&1 >"$DEMO_DIR/kubeconfig-path" | indent
+  KUBECONFIG="$(<"$DEMO_DIR/kubeconfig-path")"
+  export KUBECONFIG
+  KUBECTL="$(hack/tools.sh kubectl)"
+  CLUSTER_UID="$(kubectl get namespace kube-system -o jsonpath='{.metadata.uid}')"
+  say "kubeconfig: $KUBECONFIG ($((SECONDS - start)) s)"
+}
+
+# SeaweedFS: `weed mini` runs master, volume, filer and the S3 gateway with the embedded IAM API in
+# one process. Its flags are those of test/harness/seaweedfs.go, which explains each.
+WEED_FLAGS=(master.port master.port.grpc volume.port volume.port.grpc filer.port filer.port.grpc
+  s3.port s3.port.grpc admin.port admin.port.grpc)
+
+seaweedfs_up() {
+  step "[2/8] SeaweedFS with IAM on 127.0.0.1"
+  local weed start=$SECONDS
+  weed="$(hack/tools.sh weed)"
+  local data="$DEMO_DIR/seaweedfs" current_uid="$CLUSTER_UID" known_uid=""
+  if [[ -f "$STATE_FILE" ]]; then
+    # shellcheck disable=SC1090
+    source "$STATE_FILE"
+    known_uid="$CLUSTER_UID"
+    CLUSTER_UID="$current_uid"
+  fi
+  if [[ -z "${S3_ACCESS_KEY:-}" || "$known_uid" != "$CLUSTER_UID" ]]; then
+    if running seaweedfs || [[ -d "$data" ]]; then
+      say "the cluster is new: starting SeaweedFS afresh"
+      stop_processes seaweedfs
+      rm -rf "$data"
+    fi
+    S3_ACCESS_KEY="AK$(random_string 'A-Z0-9' 18)"
+    S3_SECRET_KEY="$(random_string 'A-Za-z0-9' 40)"
+    local f var
+    for f in "${WEED_FLAGS[@]}"; do
+      var="WEED_PORT_${f//./_}"
+      # The S3 port of the sample LakeStorageClass when it is free, so the sample applies as is.
+      if [[ "$f" == s3.port ]]; then pick_port "$var" 8333; else pick_port "$var"; fi
+    done
+  fi
+  # shellcheck disable=SC2154 # set through printf -v above, or by state.env
+  S3_ENDPOINT="http://127.0.0.1:$WEED_PORT_s3_port"
+  save_state
+
+  if running seaweedfs; then
+    say "already running (PID $(pid_of seaweedfs))"
+  else
+    mkdir -p "$data/data" "$data/home" "$data/sock"
+    local args=(-logtostderr "-config_dir=$data/home" mini "-dir=$data/data"
+      -ip=127.0.0.1 -ip.bind=127.0.0.1 -s3.iam.readOnly=false -master.telemetry=false
+      -webdav=false -admin.ui=false -admin.port.legacy=0 -s3.port.iceberg=0 -s3.port.lance=0
+      "-filer.localSocket=$data/sock/filer.sock" "-s3.localSocket=$data/sock/s3.sock")
+    local f var
+    for f in "${WEED_FLAGS[@]}"; do
+      var="WEED_PORT_${f//./_}"
+      port_free "${!var}" || die "port ${!var} for weed -$f is taken; run make demo-down, then make demo"
+      args+=("-$f=${!var}")
+    done
+    # weed takes its admin identity from AWS_* and reads ~/.seaweedfs/*.toml: give it a clean
+    # environment of its own.
+    (cd "$data/data" && start_process seaweedfs "$DEMO_DIR/logs/seaweedfs.log" "$weed" \
+      env -i PATH="$PATH" HOME="$data/home" AWS_ACCESS_KEY_ID="$S3_ACCESS_KEY" AWS_SECRET_ACCESS_KEY="$S3_SECRET_KEY" \
+      "$weed" "${args[@]}")
+  fi
+  # Ready when an authenticated ListBuckets succeeds (an anonymous request is refused with 403).
+  local deadline=$((SECONDS + 90))
+  until curl -fsS -o /dev/null --max-time 3 --aws-sigv4 "aws:amz:us-east-1:s3" --user "$S3_ACCESS_KEY:$S3_SECRET_KEY" "$S3_ENDPOINT/" 2>/dev/null; do
+    running seaweedfs || die "weed exited; see $DEMO_DIR/logs/seaweedfs.log"
+    ((SECONDS < deadline)) || die "SeaweedFS did not answer S3 at $S3_ENDPOINT within 90 s; see $DEMO_DIR/logs/seaweedfs.log"
+    sleep 0.3
+  done
+  say "S3 and IAM at $S3_ENDPOINT, admin key $S3_ACCESS_KEY ($((SECONDS - start)) s; log: $DEMO_DIR/logs/seaweedfs.log)"
+}
+
+operator_up() {
+  step "[3/8] CRDs and the operator (built from this repository, run locally)"
+  local start=$SECONDS
+  kubectl apply --server-side --field-manager=telemetrylake-demo -k config/crd | indent
+  # Not `kubectl wait --for=condition=Established`: it fails, rather than waits, while a new CRD
+  # has no conditions yet.
+  local crd deadline=$((SECONDS + 60))
+  for crd in telemetrylakes.lake.telemetrylake.io lakestorageclasses.lake.telemetrylake.io; do
+    until [[ "$(kubectl get crd "$crd" -o jsonpath='{.status.conditions[?(@.type=="Established")].status}' 2>/dev/null)" == True ]]; do
+      ((SECONDS < deadline)) || die "CRD $crd is not Established after 60 s"
+      sleep 0.2
+    done
+  done
+  say "go build -o bin/manager .   go build -o bin/ingester ./ingester   go build -o bin/democlient ./test/democlient"
+  go build -o bin/manager . && go build -o bin/ingester ./ingester && go build -o bin/democlient ./test/democlient
+
+  stop_processes operator >/dev/null
+  local metrics probe
+  pick_port metrics
+  pick_port probe
+  start_process operator "$DEMO_DIR/logs/operator.log" "$REPO_ROOT/bin/manager" \
+    env KUBECONFIG="$KUBECONFIG" "$REPO_ROOT/bin/manager" \
+    --operator-namespace "$OPERATOR_NAMESPACE" \
+    --metrics-bind-address "127.0.0.1:$metrics" \
+    --health-probe-bind-address "127.0.0.1:$probe"
+  wait_http "http://127.0.0.1:$probe/readyz" 60 "the operator" "$DEMO_DIR/logs/operator.log"
+  say "bin/manager --operator-namespace $OPERATOR_NAMESPACE (PID $(pid_of operator); metrics on 127.0.0.1:$metrics; log: $DEMO_DIR/logs/operator.log) ($((SECONDS - start)) s)"
+}
+
+tenants_up() {
+  step "[4/8] Admin Secret, LakeStorageClass and two TelemetryLakes (config/samples/)"
+  local start=$SECONDS ns
+  for ns in "$OPERATOR_NAMESPACE" "${TENANTS[@]%%/*}"; do
+    kubectl create namespace "$ns" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+  done
+  kubectl create secret generic "$ADMIN_SECRET" -n "$OPERATOR_NAMESPACE" \
+    --from-literal=AWS_ACCESS_KEY_ID="$S3_ACCESS_KEY" --from-literal=AWS_SECRET_ACCESS_KEY="$S3_SECRET_KEY" \
+    --dry-run=client -o yaml | kubectl apply -f - | indent
+  local samples
+  samples="$(kubectl kustomize config/samples)"
+  [[ "$samples" == *"$SAMPLE_ENDPOINT"* ]] ||
+    die "config/samples no longer names the endpoint $SAMPLE_ENDPOINT; update SAMPLE_ENDPOINT in hack/demo.sh"
+  if [[ "$S3_ENDPOINT" != "$SAMPLE_ENDPOINT" ]]; then
+    say "(the sample LakeStorageClass names $SAMPLE_ENDPOINT; applied with SeaweedFS's $S3_ENDPOINT instead)"
+  fi
+  kubectl apply -f - <<<"${samples//"$SAMPLE_ENDPOINT"/"$S3_ENDPOINT"}" | indent
+
+  say "waiting for both lakes to be Ready (the operator provisions a bucket and an IAM user each; kwok makes the pods Ready)…"
+  local t name deadline=$((SECONDS + 180)) status gen observed cond_observed ready
+  for t in "${TENANTS[@]}"; do
+    ns="${t%%/*}" name="${t#*/}"
+    while :; do
+      # Ready for the current generation, on the object and on the condition.
+      status="$(kubectl get tl "$name" -n "$ns" -o jsonpath='{.metadata.generation}|{.status.observedGeneration}|{.status.conditions[?(@.type=="Ready")].observedGeneration}|{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null || true)"
+      IFS='|' read -r gen observed cond_observed ready <<<"$status"
+      [[ "$ready" == True && "$observed" == "$gen" && "$cond_observed" == "$gen" ]] && break
+      if ((SECONDS >= deadline)); then
+        kubectl get tl "$name" -n "$ns" -o jsonpath='{range .status.conditions[*]}{.type}={.status} {.reason}: {.message}{"\n"}{end}' 2>&1 | indent >&2 || true
+        die "TelemetryLake $ns/$name is not Ready after 180 s; see $DEMO_DIR/logs/operator.log"
+      fi
+      sleep 0.5
+    done
+  done
+  kubectl get tl -A | indent
+  kubectl get deployments,pods -A -l app.kubernetes.io/managed-by=telemetrylake-operator | indent
+  say "($((SECONDS - start)) s)"
+}
+
+# secret_value NAMESPACE SECRET KEY prints one decoded value.
+secret_value() {
+  kubectl get secret "$2" -n "$1" -o go-template="{{index .data \"$3\" | base64decode}}"
+}
+
+# ingester_up NAMESPACE NAME starts the tenant's ingester from the operator's Secrets.
+declare -A OTLP_PORT ADMIN_PORT
+ingester_up() {
+  local ns="$1" name="$2" dir="$DEMO_DIR/tenants/$1-$2"
+  local proc="ingester-$ns-$name"
+  mkdir -p "$dir"
+  say "$ns/$name:"
+  # What the pod mounts: the config Secret at /etc/telemetrylake/config.yaml and the auth Secret at
+  # /etc/telemetrylake/auth/tokens.yaml; what the pod gets as environment: the storage Secret.
+  # Names as in controllers/builders/names.go.
+  (
+    umask 077
+    secret_value "$ns" "$name-ingester-config" config.yaml >"$dir/config.yaml"
+    secret_value "$ns" "$name-ingester-auth" tokens.yaml >"$dir/tokens.yaml"
+  )
+  local access_key secret_key
+  access_key="$(secret_value "$ns" "$name-storage" AWS_ACCESS_KEY_ID)"
+  secret_key="$(secret_value "$ns" "$name-storage" AWS_SECRET_ACCESS_KEY)"
+  say "  config  Secret $name-ingester-config (config.yaml) → $dir/config.yaml"
+  say "  tokens  Secret $name-ingester-auth (tokens.yaml)   → $dir/tokens.yaml"
+  say "  storage Secret $name-storage (AWS_ACCESS_KEY_ID $access_key, AWS_SECRET_ACCESS_KEY) → environment"
+
+  # spec.auth.serviceAccounts makes the config name the pod's own service-account files, which the
+  # ingester reads at start and for which it has no flag. Give it the same files the pod would get
+  # (the namespace's kube-root-ca.crt and a token of the Deployment's ServiceAccount) and point the
+  # config at them: the only edit to the rendered config.
+  local sa_dir=/var/run/secrets/kubernetes.io/serviceaccount
+  if grep -q "$sa_dir/" "$dir/config.yaml"; then
+    local sa
+    sa="$(kubectl get deployment "$name-ingester" -n "$ns" -o jsonpath='{.spec.template.spec.serviceAccountName}')"
+    mkdir -p "$dir/serviceaccount"
+    local deadline=$((SECONDS + 30)) # the controller manager publishes it soon after the namespace appears
+    until kubectl get configmap kube-root-ca.crt -n "$ns" -o go-template='{{index .data "ca.crt"}}' >"$dir/serviceaccount/ca.crt" 2>/dev/null; do
+      ((SECONDS < deadline)) || die "no ConfigMap kube-root-ca.crt in namespace $ns after 30 s"
+      sleep 0.2
+    done
+    kubectl create token "$sa" -n "$ns" --duration=24h >"$dir/serviceaccount/token"
+    sed -i "s#$sa_dir/#$dir/serviceaccount/#g" "$dir/config.yaml"
+    say "  config  auth.kubernetes caFile/tokenFile: $sa_dir/ → $dir/serviceaccount/"
+    say "          (ConfigMap kube-root-ca.crt and a token of ServiceAccount $sa; service-account callers"
+    say "          still can't be shown from here: the issuer https://kubernetes.default.svc.cluster.local"
+    say "          resolves only inside the cluster, so its discovery keeps failing in the ingester's log)"
+  fi
+
+  # The ports of the last run, if they are still free, so that what the summary printed stays true.
+  local otlp="" admin=""
+  [[ -f "$dir/ports" ]] && read -r otlp admin <"$dir/ports"
+  pick_port otlp "$otlp"
+  pick_port admin "$admin"
+  echo "$otlp $admin" >"$dir/ports"
+  OTLP_PORT[$ns/$name]="$otlp" ADMIN_PORT[$ns/$name]="$admin"
+  local flags=(--listen "127.0.0.1:$otlp" --admin-listen "127.0.0.1:$admin" --token-file "$dir/tokens.yaml")
+  say "  flags   ${flags[*]}"
+  say "          (the config says listen :4318, adminListen :9090 and tokenFile /etc/telemetrylake/auth/tokens.yaml,"
+  say "          the in-pod ports and mount; the flags override only those)"
+  start_process "$proc" "$dir/ingester.log" "$REPO_ROOT/bin/ingester" \
+    env -u AWS_PROFILE -u AWS_SESSION_TOKEN -u AWS_CONFIG_FILE -u AWS_SHARED_CREDENTIALS_FILE \
+    AWS_ACCESS_KEY_ID="$access_key" AWS_SECRET_ACCESS_KEY="$secret_key" \
+    "$REPO_ROOT/bin/ingester" --config "$dir/config.yaml" "${flags[@]}"
+  # /readyz: the store answers with the tenant's own credentials.
+  wait_http "http://127.0.0.1:$admin/readyz" 30 "the ingester of $ns/$name" "$dir/ingester.log"
+  say "  ready   http://127.0.0.1:$otlp/ingestion/otlp (PID $(pid_of "$proc"); log: $dir/ingester.log)"
+}
+
+# client_env NAMESPACE NAME prints NAME=VALUE lines: every key of the tenant's token Secret, as
+# `envFrom` gives them to a pod, with only the host:port of the endpoint pointed at the local
+# ingester.
+# shellcheck disable=SC2016 # the $k and $v are a Go template's, not the shell's
+client_env() {
+  local ns="$1" name="$2" line key value
+  while IFS= read -r line; do
+    key="${line%%=*}" value="${line#*=}"
+    [[ "$key" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || continue
+    if [[ "$key" == OTEL_EXPORTER_OTLP_ENDPOINT ]]; then
+      value="$(sed -E "s#^(https?://)[^/]+#\\1127.0.0.1:${OTLP_PORT[$ns/$name]}#" <<<"$value")"
+    fi
+    echo "$key=$value"
+  done < <(kubectl get secret "$name-token-$TOKEN_NAME" -n "$ns" -o go-template='{{range $k, $v := .data}}{{$k}}={{base64decode $v}}{{"\n"}}{{end}}')
+}
+
+send_telemetry() {
+  local ns="$1" name="$2" secret="$2-token-$TOKEN_NAME" endpoint
+  endpoint="$(secret_value "$ns" "$secret" OTEL_EXPORTER_OTLP_ENDPOINT)"
+  local env=()
+  mapfile -t env < <(client_env "$ns" "$name")
+  say "$ns/$name: environment from Secret $secret (envFrom):"
+  local kv
+  for kv in "${env[@]}"; do
+    case "$kv" in
+      OTEL_EXPORTER_OTLP_ENDPOINT=*) say "  ${kv}   (the Secret says $endpoint: a Service name that resolves only in the cluster)" ;;
+      OTEL_EXPORTER_OTLP_HEADERS=*) say "  OTEL_EXPORTER_OTLP_HEADERS=Authorization=Bearer tlk_…   (as in the Secret)" ;;
+      *) say "  ${kv%%=*}=…" ;;
+    esac
+  done
+  # A clean environment, as a pod has: nothing of the caller's OTEL_* settings leaks in.
+  env -i PATH="$PATH" HOME="$HOME" "${env[@]}" "$REPO_ROOT/bin/democlient" | indent
+}
+
+show_results() {
+  local t ns name dir storage access_key secret_key
+  step "[7/8] What landed"
+  say "Requests counted by each ingester (ingester_requests_total on its /metrics):"
+  for t in "${TENANTS[@]}"; do
+    ns="${t%%/*}" name="${t#*/}"
+    say "  $ns/$name (http://127.0.0.1:${ADMIN_PORT[$t]}/metrics):"
+    curl -fsS "http://127.0.0.1:${ADMIN_PORT[$t]}/metrics" | grep '^ingester_requests_total' | indent | indent
+  done
+
+  say ""
+  say "Blocks in each tenant's bucket (ingester blocks list, with the tenant's own storage credentials):"
+  local show_block="" show_storage="" show_t=""
+  for t in "${TENANTS[@]}"; do
+    ns="${t%%/*}" name="${t#*/}" dir="$DEMO_DIR/tenants/$ns-$name"
+    storage="$(sed -n 's/^storage: *//p' "$dir/config.yaml")"
+    storage="${storage#[\"\']}" storage="${storage%[\"\']}"
+    access_key="$(secret_value "$ns" "$name-storage" AWS_ACCESS_KEY_ID)"
+    secret_key="$(secret_value "$ns" "$name-storage" AWS_SECRET_ACCESS_KEY)"
+    say "  $ns/$name: bin/ingester blocks list --storage '$storage'"
+    AWS_ACCESS_KEY_ID="$access_key" AWS_SECRET_ACCESS_KEY="$secret_key" \
+      bin/ingester blocks list --storage "$storage" | indent | indent
+    if [[ -z "$show_block" ]]; then
+      show_block="$(AWS_ACCESS_KEY_ID="$access_key" AWS_SECRET_ACCESS_KEY="$secret_key" \
+        bin/ingester blocks list --storage "$storage" --signal logs | awk 'NR > 1 { id = $1 } END { print id }')"
+      show_storage="$storage" show_t="$t"
+    fi
+  done
+  [[ -n "$show_block" ]] || die "no log block landed in ${TENANTS[0]}'s bucket"
+
+  ns="${show_t%%/*}" name="${show_t#*/}"
+  access_key="$(secret_value "$ns" "$name-storage" AWS_ACCESS_KEY_ID)"
+  secret_key="$(secret_value "$ns" "$name-storage" AWS_SECRET_ACCESS_KEY)"
+  local json="$DEMO_DIR/block-$show_block.json" lines
+  say ""
+  say "One of $ns/$name's log blocks as OTLP/JSON (the whole of it in $json):"
+  say "  bin/ingester blocks show --storage '$show_storage' $show_block"
+  AWS_ACCESS_KEY_ID="$access_key" AWS_SECRET_ACCESS_KEY="$secret_key" \
+    bin/ingester blocks show --storage "$show_storage" "$show_block" >"$json"
+  lines="$(wc -l <"$json")"
+  # Up to the end of the first log record, then only how many there are.
+  awk '{ print }
+    /"logRecords"/ { inrecords = 1; next }
+    inrecords { depth += gsub(/{/, "{") - gsub(/}/, "}"); if (depth > 0) started = 1; else if (started) exit }' "$json" | indent | indent
+  local bodies
+  bodies="$(grep -o '"stringValue": "democlient log [^"]*"' "$json" | sed 's/"stringValue": //')"
+  say "        … ($lines lines in all) $(wc -l <<<"$bodies") log records: $(head -n1 <<<"$bodies") … $(tail -n1 <<<"$bodies")"
+}
+
+show_isolation() {
+  local a="${TENANTS[0]}" b="${TENANTS[1]}"
+  step "[8/8] Tenant isolation: ${a%%/*}/${a#*/}'s token at ${b%%/*}/${b#*/}'s ingester"
+  local headers auth body code
+  headers="$(secret_value "${a%%/*}" "${a#*/}-token-$TOKEN_NAME" OTEL_EXPORTER_OTLP_HEADERS)"
+  auth="${headers#Authorization=}"
+  body="$(mktemp)"
+  code="$(curl -sS -o "$body" -w '%{http_code}' -X POST -H "Authorization: $auth" -H 'Content-Type: application/json' \
+    --data '{"resourceLogs":[]}' "http://127.0.0.1:${OTLP_PORT[$b]}/ingestion/otlp/v1/logs")"
+  say "POST http://127.0.0.1:${OTLP_PORT[$b]}/ingestion/otlp/v1/logs with ${a#*/}'s Authorization header → HTTP $code"
+  say "$(cat "$body")"
+  rm -f "$body"
+  [[ "$code" == 401 ]] || die "expected 401 from ${b#*/}'s ingester for ${a#*/}'s token, got $code"
+}
+
+summary() {
+  local t total=$1
+  step "Done in ${total} s"
+  cat <<EOF | indent
+Running now, all on 127.0.0.1 (state, logs and PIDs in $DEMO_DIR):
+  cluster     export KUBECONFIG=$KUBECONFIG
+              bin/kubectl get tl,lsc,deployments,secrets -A
+  SeaweedFS   $S3_ENDPOINT (admin key in Secret $OPERATOR_NAMESPACE/$ADMIN_SECRET)
+  operator    bin/manager, log $DEMO_DIR/logs/operator.log
+EOF
+  for t in "${TENANTS[@]}"; do
+    printf '  ingester    %-13s OTLP http://127.0.0.1:%s/ingestion/otlp, metrics http://127.0.0.1:%s/metrics\n' \
+      "$t" "${OTLP_PORT[$t]}" "${ADMIN_PORT[$t]}" | indent
+  done
+  cat <<EOF | indent
+
+Each tenant got from the operator: a bucket and an IAM user in SeaweedFS, the Secrets
+<name>-storage, <name>-ingester-config, <name>-ingester-auth and <name>-token-<token>, and an
+ingester Deployment whose (simulated) pods are Ready. The processes above stand in for those pods.
+
+Send more:   make demo (again; it reuses what runs), or point any OTLP/HTTP exporter at an ingester
+             with the headers of a token Secret (OTEL_EXPORTER_OTLP_HEADERS).
+Clean up:    make demo-down   (stops every process above, deletes the cluster and $DEMO_DIR)
+EOF
+}
+
+up() {
+  trap on_error ERR
+  local begin=$SECONDS t
+  mkdir -p "$DEMO_DIR/logs"
+  cluster_up
+  seaweedfs_up
+  operator_up
+  tenants_up
+
+  step "[5/8] A real ingester per tenant, configured only from the operator's Secrets (read with kubectl)"
+  # Those of an earlier run go first, all at once: each keeps serving for its shutdownDelay.
+  local old=()
+  for t in "${TENANTS[@]}"; do old+=("ingester-${t%%/*}-${t#*/}"); done
+  stop_processes "${old[@]}" >/dev/null
+  for t in "${TENANTS[@]}"; do ingester_up "${t%%/*}" "${t#*/}"; done
+
+  step "[6/8] The OpenTelemetry SDK (test/democlient) sends logs, metrics and traces with each token Secret"
+  for t in "${TENANTS[@]}"; do send_telemetry "${t%%/*}" "${t#*/}"; done
+
+  show_results
+  show_isolation
+  summary $((SECONDS - begin))
+}
+
+down() {
+  local begin=$SECONDS names=() f
+  step "Stopping the demo's processes"
+  if [[ -d "$PID_DIR" ]]; then
+    for f in "$PID_DIR"/*.pid; do
+      [[ -f "$f" ]] && names+=("$(basename "$f" .pid)")
+    done
+  fi
+  # The ingesters first, then the operator, then the store they write to.
+  local ordered=() n
+  for n in "${names[@]}"; do [[ "$n" == ingester-* ]] && ordered+=("$n"); done
+  for n in "${names[@]}"; do [[ "$n" == operator ]] && ordered+=("$n"); done
+  for n in "${names[@]}"; do [[ "$n" != ingester-* && "$n" != operator ]] && ordered+=("$n"); done
+  if ((${#ordered[@]})); then stop_processes "${ordered[@]}"; else say "none running"; fi
+  # weed's same-host gRPC sockets are at fixed paths keyed by its gRPC ports.
+  if [[ -f "$STATE_FILE" ]]; then
+    local c port
+    for c in master volume filer s3 admin; do
+      port="$(sed -n "s/^WEED_PORT_${c}_port_grpc=//p" "$STATE_FILE")"
+      [[ -n "$port" ]] && rm -f "/tmp/seaweedfs-$c-grpc-$port.sock"
+    done
+  fi
+
+  step "Deleting the cluster ($CLUSTER_NAME)"
+  hack/cluster.sh down 2>&1 | indent
+
+  step "Removing $DEMO_DIR"
+  rm -rf "$DEMO_DIR"
+  # The default parent too, once nothing else is in it.
+  [[ "$DEMO_DIR" != "$DEFAULT_DEMO_DIR" ]] || rmdir "$(dirname "$DEMO_DIR")" 2>/dev/null || true
+  say "done in $((SECONDS - begin)) s"
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  *)
+    echo "usage: $0 up|down   (DEMO_DIR=$DEMO_DIR, CLUSTER_NAME=$CLUSTER_NAME)" >&2
+    exit 2
+    ;;
+esac

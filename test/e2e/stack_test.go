@@ -1,0 +1,419 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	k8sruntime "k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	lakev1 "github.com/telemetrylake/telemetrylake/api/v1alpha1"
+	"github.com/telemetrylake/telemetrylake/api/wellknown"
+	"github.com/telemetrylake/telemetrylake/test/harness"
+)
+
+// The operator's namespace and the admin Secret that the sample LakeStorageClass names.
+const (
+	operatorNamespace = "telemetrylake-system"
+	adminSecret       = "lake-admin"
+)
+
+// stack is everything the test runs: the local cluster, SeaweedFS, the operator, and the binaries
+// built from this repository.
+type stack struct {
+	root       string
+	dir        string // the test's scratch directory
+	kubectlBin string
+	kubeconfig string
+	client     client.WithWatch
+	s3         *harness.SeaweedFS
+	bin        binaries
+	operator   *process
+}
+
+type binaries struct{ manager, ingester, democlient string }
+
+// startStack brings up the cluster, SeaweedFS, the CRDs and the operator, each torn down by a
+// cleanup in the reverse order.
+func startStack(t *testing.T, ctx context.Context) *stack {
+	t.Helper()
+	root, err := harness.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &stack{root: root, dir: t.TempDir()}
+
+	begin := time.Now()
+	s.bin = buildBinaries(t, ctx, root, filepath.Join(s.dir, "bin"))
+	t.Logf("built bin/manager, bin/ingester and bin/democlient in %v", since(begin))
+
+	begin = time.Now()
+	s.kubeconfig = startCluster(t, ctx, root, filepath.Join(s.dir, "cluster"))
+	s.kubectlBin = harness.Tool(t, "kubectl")
+	cfg, err := clientcmd.BuildConfigFromFlags("", s.kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scheme := k8sruntime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	if err := lakev1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	if s.client, err = client.NewWithWatch(cfg, client.Options{Scheme: scheme}); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("local cluster up in %v (KUBECONFIG=%s)", since(begin), s.kubeconfig)
+
+	begin = time.Now()
+	s.s3 = harness.StartSeaweedFS(t)
+	t.Logf("SeaweedFS with IAM at %s in %v", s.s3.Endpoint, since(begin))
+
+	s.kubectl(t, ctx, "apply", "--server-side", "--field-manager=telemetrylake-e2e", "-k", filepath.Join(root, "config", "crd"))
+	s.waitEstablished(t, ctx, "telemetrylakes.lake.telemetrylake.io", "lakestorageclasses.lake.telemetrylake.io")
+
+	ports := freePorts(t, 2)
+	s.operator = startProcess(t, ctx, "operator", filepath.Join(s.dir, "operator.log"),
+		append(os.Environ(), "KUBECONFIG="+s.kubeconfig),
+		s.bin.manager,
+		"--operator-namespace", operatorNamespace,
+		"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", ports[0]),
+		"--health-probe-bind-address", fmt.Sprintf("127.0.0.1:%d", ports[1]))
+	waitHTTP(t, ctx, fmt.Sprintf("http://127.0.0.1:%d/readyz", ports[1]), s.operator)
+	t.Logf("operator running (log: %s)", s.operator.logPath)
+	return s
+}
+
+// buildBinaries builds the operator, the ingester and the SDK client into dir: the test runs what
+// is in the working tree, never a stale bin/.
+func buildBinaries(t *testing.T, ctx context.Context, root, dir string) binaries {
+	t.Helper()
+	b := binaries{
+		manager:    filepath.Join(dir, "manager"),
+		ingester:   filepath.Join(dir, "ingester"),
+		democlient: filepath.Join(dir, "democlient"),
+	}
+	for out, pkg := range map[string]string{b.manager: ".", b.ingester: "./ingester", b.democlient: "./test/democlient"} {
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("go build %s: %v\n%s", pkg, err, out)
+		}
+	}
+	return b
+}
+
+// startCluster runs `hack/cluster.sh up` for a cluster of the test's own, in dir, and registers
+// `hack/cluster.sh down`. It returns the kubeconfig path.
+func startCluster(t *testing.T, ctx context.Context, root, dir string) string {
+	t.Helper()
+	suffix := make([]byte, 4)
+	if _, err := rand.Read(suffix); err != nil {
+		t.Fatal(err)
+	}
+	env := append(os.Environ(), "CLUSTER_NAME=tl-e2e-"+hex.EncodeToString(suffix), "CLUSTER_DIR="+dir)
+	script := filepath.Join(root, "hack", "cluster.sh")
+	run := func(ctx context.Context, verb string) (string, error) {
+		var stdout, stderr bytes.Buffer
+		cmd := exec.CommandContext(ctx, "bash", script, verb)
+		cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = root, env, &stdout, &stderr
+		// A first run builds the cluster's binaries (minutes): with -v, show the progress live.
+		if testing.Verbose() {
+			cmd.Stderr = io.MultiWriter(&stderr, os.Stderr)
+		}
+		err := cmd.Run()
+		if err != nil {
+			return "", fmt.Errorf("hack/cluster.sh %s: %v\n%s", verb, err, stderr.String())
+		}
+		return strings.TrimSpace(stdout.String()), nil
+	}
+	// Registered first, so that it runs last and also removes a cluster that came up half-way.
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if _, err := run(ctx, "down"); err != nil {
+			t.Errorf("tearing down the cluster: %v", err)
+		}
+	})
+	kubeconfig, err := run(ctx, "up")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kubeconfig
+}
+
+func (s *stack) kubectl(t *testing.T, ctx context.Context, args ...string) string {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, s.kubectlBin, args...)
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+s.kubeconfig)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("kubectl %s: %v\n%s%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
+	}
+	return stdout.String()
+}
+
+// waitEstablished waits until the API server serves each CRD. (`kubectl wait
+// --for=condition=Established` is no help: it fails, rather than waits, while a new CRD has no
+// conditions yet.)
+func (s *stack) waitEstablished(t *testing.T, ctx context.Context, crds ...string) {
+	t.Helper()
+	for _, name := range crds {
+		for {
+			crd := &unstructured.Unstructured{}
+			crd.SetGroupVersionKind(schema.GroupVersionKind{Group: "apiextensions.k8s.io", Version: "v1", Kind: "CustomResourceDefinition"})
+			err := s.client.Get(ctx, types.NamespacedName{Name: name}, crd)
+			if err == nil && conditionTrue(crd, "Established") {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("CRD %s is not Established (get: %v)", name, err)
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+}
+
+// conditionTrue says whether obj has status.conditions[type=typ] with status True.
+func conditionTrue(obj *unstructured.Unstructured, typ string) bool {
+	conditions, _, _ := unstructured.NestedSlice(obj.Object, "status", "conditions")
+	for _, c := range conditions {
+		if m, ok := c.(map[string]any); ok && m["type"] == typ && m["status"] == "True" {
+			return true
+		}
+	}
+	return false
+}
+
+// applySamples creates the admin Secret with SeaweedFS's keys and everything in config/samples/,
+// with the LakeStorageClass pointed at SeaweedFS, and returns the sample TelemetryLakes.
+func (s *stack) applySamples(t *testing.T, ctx context.Context) []types.NamespacedName {
+	t.Helper()
+	s.ensureNamespace(t, ctx, operatorNamespace)
+	s.create(t, ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: adminSecret, Namespace: operatorNamespace},
+		StringData: map[string]string{
+			wellknown.SecretKeyAccessKeyID:     s.s3.AccessKey,
+			wellknown.SecretKeySecretAccessKey: s.s3.SecretKey,
+		},
+	})
+
+	rendered := s.kubectl(t, ctx, "kustomize", filepath.Join(s.root, "config", "samples"))
+	dec := utilyaml.NewYAMLOrJSONDecoder(strings.NewReader(rendered), 4096)
+	var lakes []types.NamespacedName
+	for {
+		obj := &unstructured.Unstructured{}
+		if err := dec.Decode(&obj.Object); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			t.Fatalf("config/samples: %v", err)
+		}
+		if len(obj.Object) == 0 {
+			continue
+		}
+		switch obj.GroupVersionKind() {
+		case lakeStorageClassGVK:
+			if err := unstructured.SetNestedField(obj.Object, s.s3.Endpoint, "spec", "s3", "endpoint"); err != nil {
+				t.Fatal(err)
+			}
+		case telemetryLakeGVK:
+			lakes = append(lakes, types.NamespacedName{Namespace: obj.GetNamespace(), Name: obj.GetName()})
+		}
+		if ns := obj.GetNamespace(); ns != "" {
+			s.ensureNamespace(t, ctx, ns)
+		}
+		s.create(t, ctx, obj)
+	}
+	if len(lakes) < 2 {
+		t.Fatalf("config/samples has %d TelemetryLakes; the test needs two tenants", len(lakes))
+	}
+	return lakes
+}
+
+var (
+	lakeStorageClassGVK = lakev1.GroupVersion.WithKind("LakeStorageClass")
+	telemetryLakeGVK    = lakev1.GroupVersion.WithKind("TelemetryLake")
+)
+
+func (s *stack) ensureNamespace(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	err := s.client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatalf("creating namespace %s: %v", name, err)
+	}
+}
+
+func (s *stack) create(t *testing.T, ctx context.Context, obj client.Object) {
+	t.Helper()
+	if err := s.client.Create(ctx, obj); err != nil {
+		gvk := obj.GetObjectKind().GroupVersionKind()
+		if gvk == (schema.GroupVersionKind{}) {
+			gvk.Kind = fmt.Sprintf("%T", obj)
+		}
+		t.Fatalf("creating %s %s/%s: %v", gvk.Kind, obj.GetNamespace(), obj.GetName(), err)
+	}
+}
+
+// process is a child process of the test, with its output in a log file. It dies with the test
+// process, even if that is killed.
+type process struct {
+	name    string
+	logPath string
+	cmd     *exec.Cmd
+	done    chan struct{} // closed when the process has exited
+	waitErr error
+}
+
+// startProcess starts bin with args and env, and registers a cleanup that stops it (SIGTERM, then
+// SIGKILL after 20 s) and, if the test failed, shows the end of its log.
+func startProcess(t *testing.T, ctx context.Context, name, logPath string, env []string, bin string, args ...string) *process {
+	t.Helper()
+	logf, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close() // the child has its own copy
+	p := &process{name: name, logPath: logPath, done: make(chan struct{})}
+	p.cmd = exec.Command(bin, args...)
+	p.cmd.Env, p.cmd.Stdout, p.cmd.Stderr = env, logf, logf
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	started := make(chan error, 1)
+	go func() {
+		// Pdeathsig fires when the thread that started the child exits: keep this goroutine on
+		// its thread for as long as the child runs.
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		if err := p.cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		p.waitErr = p.cmd.Wait()
+		close(p.done)
+	}()
+	if err := <-started; err != nil {
+		t.Fatalf("starting %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		p.stop(t)
+		if t.Failed() {
+			t.Logf("--- end of the %s log (%s) ---\n%s", name, logPath, p.logTail())
+		}
+	})
+	return p
+}
+
+func (p *process) stop(t *testing.T) {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(20 * time.Second):
+		t.Logf("%s did not stop within 20 s of SIGTERM; killing it", p.name)
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+func (p *process) signal(sig os.Signal) {
+	if !p.exited() {
+		_ = p.cmd.Process.Signal(sig)
+	}
+}
+
+func (p *process) exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func (p *process) logTail() string {
+	data, err := os.ReadFile(p.logPath)
+	if err != nil {
+		return err.Error()
+	}
+	const max = 6 << 10
+	if len(data) > max {
+		data = data[len(data)-max:]
+	}
+	return string(data)
+}
+
+// waitHTTP waits until url answers 200, failing early if p exits.
+func waitHTTP(t *testing.T, ctx context.Context, url string, p *process) {
+	t.Helper()
+	c := &http.Client{Timeout: 2 * time.Second}
+	var last string
+	for {
+		resp, err := c.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+			last = resp.Status
+		} else {
+			last = err.Error()
+		}
+		if p.exited() {
+			t.Fatalf("%s exited (%v) before %s answered\n%s", p.name, p.waitErr, url, p.logTail())
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s: %s did not answer 200 (last: %s)\n%s", p.name, url, last, p.logTail())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// freePorts returns n distinct ports that were free on 127.0.0.1.
+func freePorts(t *testing.T, n int) []int {
+	t.Helper()
+	ports := make([]int, 0, n)
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports
+}
+
+func since(t time.Time) time.Duration { return time.Since(t).Round(100 * time.Millisecond) }
