@@ -75,9 +75,6 @@ func TestAMaterializationKilledHalfwayLeavesNothingToCountTwice(t *testing.T) {
 // buildLakehouse builds the real command, once per test binary, so that tests can SIGKILL it.
 func buildLakehouse(t *testing.T) string {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("builds the lakehouse binary")
-	}
 	built.once.Do(func() {
 		root, err := harness.RepoRoot()
 		if err != nil {
