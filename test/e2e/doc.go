@@ -8,6 +8,11 @@
 // sends to it with the OpenTelemetry SDK (test/democlient) using the token Secret as environment,
 // and reads the blocks back from the tenant's bucket with the tenant's own credentials.
 //
+// It also installs charts/telemetrylake-operator with the pinned helm into a namespace of its own,
+// over the CRDs already applied, waits until the chart's operator Deployment is Available (kwok
+// makes its pod Ready; the image is never pulled), checks the real ClusterRole (the rules of
+// config/rbac/role.yaml), ServiceAccount and pod security context, and uninstalls the release.
+//
 // It needs nothing but Go: the cluster's binaries and SeaweedFS are built by hack/tools.sh on
 // first use. `go test -short` skips it. It never asserts on timing: the machine is shared.
 package e2e

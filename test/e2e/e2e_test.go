@@ -43,6 +43,12 @@ func TestSampleTenantsSendThroughTheirOwnIngestersIntoTheirOwnBuckets(t *testing
 	ctx := testContext(t)
 	s := startStack(t, ctx)
 
+	// The chart, installed for real next to the CRDs the stack applied: its operator is a
+	// simulated pod (no image is pulled), but its RBAC, ServiceAccount and Deployment are real.
+	t.Run("the Helm chart installs over the existing CRDs and its operator Deployment becomes Available", func(t *testing.T) {
+		s.checkHelmInstall(t, ctx)
+	})
+
 	keys := s.applySamples(t, ctx)
 	lakes := make([]*lakev1.TelemetryLake, len(keys))
 	for i, key := range keys {
