@@ -83,16 +83,16 @@ func (l *loader) table(t *rows.Table) string { return l.prefix + t.Name }
 // want them. want says whether a block's rows go to a table; a block no table wants is not read.
 // The decode workers call want too, so it must be safe to call from several goroutines.
 func (l *loader) load(ctx context.Context, refs []layout.BlockRef, want func(ref layout.BlockRef, t *rows.Table) bool) error {
-	var todo []layout.BlockRef
+	var pending []layout.BlockRef
 	for _, ref := range refs {
 		for _, t := range rows.Tables {
 			if want(ref, t) {
-				todo = append(todo, ref)
+				pending = append(pending, ref)
 				break
 			}
 		}
 	}
-	if len(todo) == 0 {
+	if len(pending) == 0 {
 		return nil
 	}
 	ctx, cancel := context.WithCancel(ctx)
@@ -100,7 +100,7 @@ func (l *loader) load(ctx context.Context, refs []layout.BlockRef, want func(ref
 	next := make(chan layout.BlockRef)
 	results := make(chan *decoded)
 	var wg sync.WaitGroup
-	for range min(decodeWorkers(), len(todo)) {
+	for range min(decodeWorkers(), len(pending)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -115,7 +115,7 @@ func (l *loader) load(ctx context.Context, refs []layout.BlockRef, want func(ref
 	}
 	go func() {
 		defer close(next)
-		for _, ref := range todo {
+		for _, ref := range pending {
 			select {
 			case next <- ref:
 			case <-ctx.Done():
