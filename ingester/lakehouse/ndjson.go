@@ -9,9 +9,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/telemetrylake/telemetrylake/ingester/lakehouse/rows"
+	"github.com/telemetrylake/telemetrylake/ingester/otlpwire"
 )
 
 // appendRowsJSON renders a batch's rows of a table as newline-delimited JSON objects keyed by
@@ -23,7 +23,7 @@ import (
 func appendRowsJSON(buf []byte, t *rows.Table, b *rows.Batch) (out []byte, longest int, err error) {
 	keys := make([]string, len(t.Columns))
 	for i, c := range t.Columns {
-		keys[i] = string(appendJSONString(nil, c.Name)) + ":"
+		keys[i] = string(otlpwire.AppendJSONString(nil, c.Name)) + ":"
 	}
 	err = b.Each(t, func(values []any) error {
 		start := len(buf)
@@ -50,7 +50,7 @@ func appendJSONValue(buf []byte, v any) ([]byte, error) {
 	case nil:
 		return append(buf, "null"...), nil
 	case string:
-		return appendJSONString(buf, x), nil
+		return otlpwire.AppendJSONString(buf, x), nil
 	case bool:
 		return strconv.AppendBool(buf, x), nil
 	case int32:
@@ -79,9 +79,9 @@ func appendJSONValue(buf []byte, v any) ([]byte, error) {
 			if i > 0 {
 				buf = append(buf, ',')
 			}
-			buf = appendJSONString(buf, k)
+			buf = otlpwire.AppendJSONString(buf, k)
 			buf = append(buf, ':')
-			buf = appendJSONString(buf, x[k])
+			buf = otlpwire.AppendJSONString(buf, x[k])
 		}
 		return append(buf, '}'), nil
 	case []float64:
@@ -131,7 +131,7 @@ func appendJSONValue(buf []byte, v any) ([]byte, error) {
 			if i > 0 {
 				buf = append(buf, ',')
 			}
-			buf = appendJSONString(buf, k)
+			buf = otlpwire.AppendJSONString(buf, k)
 			buf = append(buf, ':')
 			var err error
 			if buf, err = appendJSONValue(buf, x[k]); err != nil {
@@ -155,42 +155,6 @@ func appendJSONFloat(buf []byte, f float64) []byte {
 		return append(buf, `"-Infinity"`...)
 	}
 	return strconv.AppendFloat(buf, f, 'g', -1, 64)
-}
-
-// appendJSONString writes s as a JSON string. Bytes that are not UTF-8 become U+FFFD, as a
-// DuckDB VARCHAR could not hold them either.
-func appendJSONString(buf []byte, s string) []byte {
-	buf = append(buf, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
-				buf = append(buf, '\\', c)
-			case c == '\n':
-				buf = append(buf, '\\', 'n')
-			case c == '\r':
-				buf = append(buf, '\\', 'r')
-			case c == '\t':
-				buf = append(buf, '\\', 't')
-			case c < 0x20:
-				buf = append(buf, `\u00`...)
-				buf = append(buf, "0123456789abcdef"[c>>4], "0123456789abcdef"[c&0xf])
-			default:
-				buf = append(buf, c)
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			buf = append(buf, `\ufffd`...)
-		} else {
-			buf = append(buf, s[i:i+size]...)
-		}
-		i += size
-	}
-	return append(buf, '"')
 }
 
 // readJSONSQL loads a file of appendRowsJSON's rows into a temp table with t's columns. The

@@ -122,7 +122,7 @@ func anyValueText(encoded []byte) string {
 func AppendAnyValueJSON(dst []byte, v *commonpb.AnyValue) []byte {
 	switch x := v.GetValue().(type) {
 	case *commonpb.AnyValue_StringValue:
-		return appendJSONString(dst, x.StringValue)
+		return AppendJSONString(dst, x.StringValue)
 	case *commonpb.AnyValue_BoolValue:
 		return strconv.AppendBool(dst, x.BoolValue)
 	case *commonpb.AnyValue_IntValue:
@@ -130,11 +130,11 @@ func AppendAnyValueJSON(dst []byte, v *commonpb.AnyValue) []byte {
 	case *commonpb.AnyValue_DoubleValue:
 		f := x.DoubleValue
 		if math.IsNaN(f) || math.IsInf(f, 0) {
-			return appendJSONString(dst, strconv.FormatFloat(f, 'g', -1, 64))
+			return AppendJSONString(dst, strconv.FormatFloat(f, 'g', -1, 64))
 		}
 		return strconv.AppendFloat(dst, f, 'g', -1, 64)
 	case *commonpb.AnyValue_BytesValue:
-		return appendJSONString(dst, base64.StdEncoding.EncodeToString(x.BytesValue))
+		return AppendJSONString(dst, base64.StdEncoding.EncodeToString(x.BytesValue))
 	case *commonpb.AnyValue_ArrayValue:
 		dst = append(dst, '[')
 		for i, e := range x.ArrayValue.GetValues() {
@@ -150,7 +150,7 @@ func AppendAnyValueJSON(dst []byte, v *commonpb.AnyValue) []byte {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			dst = appendJSONString(dst, kv.GetKey())
+			dst = AppendJSONString(dst, kv.GetKey())
 			dst = append(dst, ':')
 			dst = AppendAnyValueJSON(dst, kv.GetValue())
 		}
@@ -159,28 +159,41 @@ func AppendAnyValueJSON(dst []byte, v *commonpb.AnyValue) []byte {
 	return append(dst, "null"...)
 }
 
-// appendJSONString quotes s as a JSON string (strconv's \x escapes are not JSON, and
-// encoding/json would also escape <, > and &, which readers of attribute maps do not want).
-func appendJSONString(dst []byte, s string) []byte {
-	const hexdigits = "0123456789abcdef"
-	dst = append(dst, '"')
-	for _, r := range s {
-		switch {
-		case r == '"' || r == '\\':
-			dst = append(dst, '\\', byte(r))
-		case r == '\n':
-			dst = append(dst, '\\', 'n')
-		case r == '\r':
-			dst = append(dst, '\\', 'r')
-		case r == '\t':
-			dst = append(dst, '\\', 't')
-		case r < 0x20:
-			dst = append(dst, '\\', 'u', '0', '0', hexdigits[r>>4], hexdigits[r&0xf])
-		default:
-			dst = utf8.AppendRune(dst, r) // invalid bytes become U+FFFD here
+// AppendJSONString quotes s as a JSON string. strconv's \x escapes are not JSON, and
+// encoding/json would also escape <, > and &, which readers of attribute maps do not want; invalid
+// UTF-8 becomes \ufffd. The lakehouse uses it too, for the rows it loads as JSON.
+func AppendJSONString(buf []byte, s string) []byte {
+	buf = append(buf, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				buf = append(buf, '\\', c)
+			case c == '\n':
+				buf = append(buf, '\\', 'n')
+			case c == '\r':
+				buf = append(buf, '\\', 'r')
+			case c == '\t':
+				buf = append(buf, '\\', 't')
+			case c < 0x20:
+				buf = append(buf, `\u00`...)
+				buf = append(buf, "0123456789abcdef"[c>>4], "0123456789abcdef"[c&0xf])
+			default:
+				buf = append(buf, c)
+			}
+			i++
+			continue
 		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			buf = append(buf, `\ufffd`...)
+		} else {
+			buf = append(buf, s[i:i+size]...)
+		}
+		i += size
 	}
-	return append(dst, '"')
+	return append(buf, '"')
 }
 
 // NewProcessRecord describes a process from its Resource message, on first sight. firstSeen dates

@@ -336,3 +336,10 @@ func TestProcessIDFollowsTheIdentityTuple(t *testing.T) {
 		t.Errorf("wire scan gives %s, the layout's definition %s", base, want)
 	}
 }
+
+func TestJSONStringsAreValidJSONWhateverTheBytes(t *testing.T) {
+	got := string(AppendJSONString(nil, "ok \xff\xfe \"q\" \x01 é"))
+	if want := `"ok \ufffd\ufffd \"q\" \u0001 é"`; got != want {
+		t.Errorf("AppendJSONString = %s, want %s", got, want)
+	}
+}
