@@ -58,7 +58,7 @@ func runBlocks(args []string, out io.Writer) error {
 	case "list":
 		var from time.Time
 		if *since != "" {
-			if from, err = parseSince(*since, time.Now()); err != nil {
+			if from, err = layout.ParseTime(*since, time.Now()); err != nil {
 				return err
 			}
 		}
@@ -70,17 +70,6 @@ func runBlocks(args []string, out io.Writer) error {
 		return showBlock(ctx, out, st, signals, fs.Arg(0))
 	}
 	return fmt.Errorf("blocks: unknown command %q: want 'list' or 'show'", sub)
-}
-
-func parseSince(s string, now time.Time) (time.Time, error) {
-	if d, err := time.ParseDuration(s); err == nil {
-		return now.Add(-d), nil
-	}
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("--since %q: want RFC 3339 (2026-01-02T15:04:05Z) or a duration (24h)", s)
-	}
-	return t, nil
 }
 
 func findBlocks(ctx context.Context, st store.Store, signals []layout.Signal, keep func(layout.BlockRef) bool) ([]layout.BlockRef, error) {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/telemetrylake/telemetrylake/ingester/lakehouse/parts"
+	"github.com/telemetrylake/telemetrylake/ingester/layout"
 	"github.com/telemetrylake/telemetrylake/ingester/store"
 )
 
@@ -94,13 +95,13 @@ func (c *commonFlags) register(fs *flag.FlagSet) {
 
 // window reads --since and --until; defaultUntil applies when --until is not given.
 func (c *commonFlags) window(now, defaultUntil time.Time) (parts.Window, error) {
-	since, err := parts.ParseTime(c.since, now)
+	since, err := layout.ParseTime(c.since, now)
 	if err != nil {
 		return parts.Window{}, fmt.Errorf("--since: %w", err)
 	}
 	until := defaultUntil
 	if c.until != "" {
-		if until, err = parts.ParseTime(c.until, now); err != nil {
+		if until, err = layout.ParseTime(c.until, now); err != nil {
 			return parts.Window{}, fmt.Errorf("--until: %w", err)
 		}
 	}

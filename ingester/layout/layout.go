@@ -228,3 +228,16 @@ type ProcessRecord struct {
 	// Properties holds every resource attribute, each value as JSON of its AnyValue type.
 	Properties map[string]json.RawMessage `json:"properties"`
 }
+
+// ParseTime reads a time given to a reader of the lake (--since, --until): RFC 3339, or a
+// duration back from now such as 15m or 24h.
+func ParseTime(s string, now time.Time) (time.Time, error) {
+	if d, err := time.ParseDuration(s); err == nil {
+		return now.Add(-d), nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("time %q: want RFC 3339 (2026-01-02T15:04:05Z) or a duration back from now (24h)", s)
+	}
+	return t, nil
+}

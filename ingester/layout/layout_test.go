@@ -91,3 +91,19 @@ func TestParseBlockKeyRefusesWhatIsNotABlock(t *testing.T) {
 		}
 	}
 }
+
+func TestParseTime(t *testing.T) {
+	now := time.Date(2026, 1, 2, 15, 0, 0, 0, time.UTC)
+	for in, want := range map[string]time.Time{
+		"15m":                  now.Add(-15 * time.Minute),
+		"24h":                  now.Add(-24 * time.Hour),
+		"2026-01-01T00:00:00Z": time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
+	} {
+		if got, err := ParseTime(in, now); err != nil || !got.Equal(want) {
+			t.Errorf("ParseTime(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	if _, err := ParseTime("yesterday", now); err == nil {
+		t.Error("ParseTime accepted yesterday")
+	}
+}

@@ -13,7 +13,6 @@ package parts
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"path"
 	"slices"
 	"strings"
@@ -216,16 +215,4 @@ func (w Window) Days() []time.Time {
 // Contains says whether an hour partition overlaps the window.
 func (w Window) Contains(hour time.Time) bool {
 	return hour.Before(w.Until) && hour.Add(time.Hour).After(w.Since)
-}
-
-// ParseTime reads a command line time: RFC 3339, or a duration back from now such as 15m or 24h.
-func ParseTime(s string, now time.Time) (time.Time, error) {
-	if d, err := time.ParseDuration(s); err == nil {
-		return now.Add(-d), nil
-	}
-	t, err := time.Parse(time.RFC3339Nano, s)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("time %q: want RFC 3339 (2026-01-02T15:04:05Z) or a duration back from now (24h)", s)
-	}
-	return t, nil
 }
