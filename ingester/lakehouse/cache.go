@@ -157,7 +157,7 @@ func loadParts(ctx context.Context, e *engine, st store.Store, cache *partCache,
 		case parts.Name(ref.Table, info.blocks) != ref.Name:
 			bad = append(bad, badPart{ref.Key, "its block set does not hash to its name"})
 		default:
-			good = append(good, parts.Part{Ref: ref, Blocks: info.blocks})
+			good = append(good, parts.Part{Ref: ref, Blocks: info.blocks, Times: info.times})
 			continue
 		}
 		// The cached copy may be what is damaged; the next run downloads it again.

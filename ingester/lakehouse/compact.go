@@ -203,7 +203,7 @@ func (c *compaction) write(ctx context.Context, g partGroup, m parts.Merge, loca
 		filter = processesFilter
 	}
 	q := fmt.Sprintf("INSERT INTO %s BY NAME SELECT * FROM (\n%s\n) %s", ident(tmpTable),
-		strings.Join(selectionsSQL(m.From, local), "\nUNION ALL BY NAME\n"), filter)
+		strings.Join(selectionsSQL(m.From, local, nil), "\nUNION ALL BY NAME\n"), filter)
 	if err := c.e.exec(ctx, q); err != nil {
 		return false, 0, 0, fmt.Errorf("duckdb: merge parts: %w", err)
 	}

@@ -181,46 +181,79 @@ func (s *Session) define(ctx context.Context, opts QueryOptions, cat *catalog) e
 // viewSQL defines a table's view: its fresh rows, then the chosen parts (whole, or filtered to
 // the blocks no bigger part holds). The fresh table comes first so that the view's columns are
 // the current ones even when old parts lack a newer column.
+//
+// Rows are kept when their time is in the window, or when they have none. That filter is most of
+// what a simple query over compacted parts costs, so it is applied only where it can drop a row:
+// to the fresh rows, and to the parts whose recorded time span is not inside the window.
 func viewSQL(t *rows.Table, fresh string, chosen []parts.Selection, local map[string]string, w parts.Window) string {
-	sources := append([]string{"SELECT * FROM " + ident(fresh)}, selectionsSQL(chosen, local)...)
-	body := strings.Join(sources, "\nUNION ALL BY NAME\n")
-	var filter string
-	switch {
-	case t == &rows.Processes:
-		filter = processesFilter
-	case t.TimeColumn != "":
+	var inWindow string
+	if t.TimeColumn != "" {
 		c := ident(t.TimeColumn)
-		filter = fmt.Sprintf("WHERE %s IS NULL OR (%s >= %s AND %s < %s)", c, c, tsLiteral(w.Since), c, tsLiteral(w.Until))
+		inWindow = fmt.Sprintf("(%s IS NULL OR (%s >= %s AND %s < %s))", c, c, tsLiteral(w.Since), c, tsLiteral(w.Until))
 	}
-	return fmt.Sprintf("CREATE OR REPLACE TEMP VIEW %s AS SELECT * FROM (\n%s\n) %s", ident(t.Name), body, filter)
+	rowFilter := func(p parts.Part) string {
+		if p.Times.Within(w) {
+			return ""
+		}
+		return inWindow
+	}
+	sources := append([]string{where("SELECT * FROM "+ident(fresh), inWindow)}, selectionsSQL(chosen, local, rowFilter)...)
+	body := strings.Join(sources, "\nUNION ALL BY NAME\n")
+	var qualify string
+	if t == &rows.Processes {
+		qualify = processesFilter
+	}
+	return fmt.Sprintf("CREATE OR REPLACE TEMP VIEW %s AS SELECT * FROM (\n%s\n) %s", ident(t.Name), body, qualify)
 }
 
 // processesFilter keeps one row per process: a process is seen in many blocks and parts, and its
 // row is its earliest sighting.
 const processesFilter = "QUALIFY row_number() OVER (PARTITION BY process_id ORDER BY first_seen NULLS LAST, block_id) = 1"
 
-// selectionsSQL reads the chosen parts' local copies: the parts read whole in one scan, each part
-// read for some of its blocks in one of its own. The statements are to be joined by UNION ALL BY
-// NAME, which lets parts written before a column was added be read beside newer ones.
-func selectionsSQL(chosen []parts.Selection, local map[string]string) []string {
-	var sources, whole []string
+// selectionsSQL reads the chosen parts' local copies: the parts read whole in one scan per row
+// filter, each part read for some of its blocks in one of its own. rowFilter gives the condition
+// a part's rows must also meet, "" for none; nil is none for every part. The statements are to
+// be joined by UNION ALL BY NAME, which lets parts written before a column was added be read
+// beside newer ones.
+func selectionsSQL(chosen []parts.Selection, local map[string]string, rowFilter func(parts.Part) string) []string {
+	var sources []string
+	whole := map[string][]string{} // files by row filter
+	var filters []string           // whole's keys, in the order first met, for a stable view
 	for _, sel := range chosen {
 		file := local[sel.Part.Key]
+		var filter string
+		if rowFilter != nil {
+			filter = rowFilter(sel.Part)
+		}
 		if sel.Only == nil {
-			whole = append(whole, file)
+			if _, ok := whole[filter]; !ok {
+				filters = append(filters, filter)
+			}
+			whole[filter] = append(whole[filter], file)
 			continue
 		}
 		ids := make([]string, len(sel.Only))
 		for i, id := range sel.Only {
 			ids[i] = quote(id)
 		}
-		sources = append(sources, fmt.Sprintf("SELECT * FROM read_parquet(%s, hive_partitioning = false) WHERE block_id IN (%s)",
-			quote(file), strings.Join(ids, ", ")))
+		inBlocks := fmt.Sprintf("block_id IN (%s)", strings.Join(ids, ", "))
+		if filter != "" {
+			inBlocks += " AND " + filter
+		}
+		sources = append(sources, where(fmt.Sprintf("SELECT * FROM read_parquet(%s, hive_partitioning = false)", quote(file)), inBlocks))
 	}
-	if len(whole) > 0 {
-		sources = append(sources, fmt.Sprintf("SELECT * FROM read_parquet(%s, union_by_name = true, hive_partitioning = false)", fileList(whole)))
+	for _, filter := range filters {
+		sources = append(sources, where(fmt.Sprintf("SELECT * FROM read_parquet(%s, union_by_name = true, hive_partitioning = false)", fileList(whole[filter])), filter))
 	}
 	return sources
+}
+
+// where adds a condition to a SELECT that has none; "" adds nothing.
+func where(selectSQL, condition string) string {
+	if condition == "" {
+		return selectSQL
+	}
+	return selectSQL + " WHERE " + condition
 }
 
 func tsLiteral(t time.Time) string {
@@ -229,6 +262,9 @@ func tsLiteral(t time.Time) string {
 
 // Query runs a statement over the session's views.
 func (s *Session) Query(ctx context.Context, query string) (*sql.Rows, error) {
+	if err := s.e.defineMacrosFor(ctx, query); err != nil {
+		return nil, err
+	}
 	rs, err := s.e.conn.QueryContext(ctx, query)
 	if err != nil {
 		return nil, &SQLError{Err: err}

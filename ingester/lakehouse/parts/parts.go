@@ -15,6 +15,7 @@ import (
 	"encoding/hex"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -31,6 +32,10 @@ const (
 	MetaTable  = "telemetrylake.table"
 	// MetaBlocks is the part's block set: block ids, sorted, joined by commas.
 	MetaBlocks = "telemetrylake.blocks"
+	// MetaTimes is the span of the part's row times (see TimeRange.String). A reader needs no
+	// time filter for a part whose rows all fall inside its window, and the filter is most of
+	// a simple query's cost. Parts written before it existed lack it and are always filtered.
+	MetaTimes = "telemetrylake.times"
 	// FormatV1 names this layout and the tables' columns as rows.Tables defines them. A change of
 	// the rows a block gives must change it, so that new parts never share a name with old ones.
 	FormatV1 = "lakehouse-part/v1"
@@ -105,6 +110,55 @@ func ParseKey(key string) (ref Ref, ok bool) {
 type Part struct {
 	Ref
 	Blocks []string
+	Times  TimeRange
+}
+
+// TimeRange is the span of a part's row times. Rows without a time do not count: every window
+// keeps them.
+type TimeRange struct {
+	Known    bool // the part recorded its span
+	Min, Max time.Time
+	// Untimed: no row of the part has a time.
+	Untimed bool
+}
+
+// SpanOf is the TimeRange of rows whose earliest and latest times, in unix nanoseconds, are min
+// and max; nil for both when no row has a time.
+func SpanOf(min, max *int64) TimeRange {
+	if min == nil || max == nil {
+		return TimeRange{Known: true, Untimed: true}
+	}
+	return TimeRange{Known: true, Min: time.Unix(0, *min).UTC(), Max: time.Unix(0, *max).UTC()}
+}
+
+// String renders a known range for MetaTimes: "<min>,<max>" in unix nanoseconds, or "" when no
+// row has a time.
+func (r TimeRange) String() string {
+	if r.Untimed {
+		return ""
+	}
+	return strconv.FormatInt(r.Min.UnixNano(), 10) + "," + strconv.FormatInt(r.Max.UnixNano(), 10)
+}
+
+// ParseTimeRange reads MetaTimes. Anything it cannot read is an unknown range, which only costs
+// a reader its filter.
+func ParseTimeRange(s string) TimeRange {
+	if s == "" {
+		return TimeRange{Known: true, Untimed: true}
+	}
+	lo, hi, ok := strings.Cut(s, ",")
+	min, err1 := strconv.ParseInt(lo, 10, 64)
+	max, err2 := strconv.ParseInt(hi, 10, 64)
+	if !ok || err1 != nil || err2 != nil || min > max {
+		return TimeRange{}
+	}
+	return SpanOf(&min, &max)
+}
+
+// Within says whether every timed row of the range is inside the window, so that a reader of the
+// window can take the part's rows without filtering them.
+func (r TimeRange) Within(w Window) bool {
+	return r.Known && (r.Untimed || (!r.Min.Before(w.Since) && r.Max.Before(w.Until)))
 }
 
 // Selection is a part a reader reads: whole, or only the rows of some of its blocks.

@@ -204,3 +204,37 @@ func TestWindowHoursAndDays(t *testing.T) {
 		t.Error("Contains is wrong at the window's edges")
 	}
 }
+
+func TestTimeRangeSaysWhenAWindowNeedsNoFilter(t *testing.T) {
+	hour := time.Date(2026, 1, 2, 15, 0, 0, 0, time.UTC)
+	w := Window{Since: hour, Until: hour.Add(time.Hour)}
+	ns := func(d time.Duration) *int64 { v := hour.Add(d).UnixNano(); return &v }
+	cases := []struct {
+		name   string
+		r      TimeRange
+		within bool
+	}{
+		{"inside", SpanOf(ns(0), ns(59*time.Minute)), true},
+		{"the last nanosecond", SpanOf(ns(0), ns(time.Hour-1)), true},
+		{"ends at the window's end, which is outside", SpanOf(ns(0), ns(time.Hour)), false},
+		{"starts before", SpanOf(ns(-1), ns(time.Minute)), false},
+		{"no row has a time", SpanOf(nil, nil), true},
+		{"unknown: a part from before ranges were recorded", TimeRange{}, false},
+	}
+	for _, c := range cases {
+		if got := c.r.Within(w); got != c.within {
+			t.Errorf("%s: Within = %v, want %v", c.name, got, c.within)
+		}
+		if !c.r.Known {
+			continue
+		}
+		if back := ParseTimeRange(c.r.String()); back != c.r {
+			t.Errorf("%s: %q parses back as %+v, want %+v", c.name, c.r.String(), back, c.r)
+		}
+	}
+	for _, bad := range []string{"1", "x,2", "5,4", "1,2,3"} {
+		if r := ParseTimeRange(bad); r.Known {
+			t.Errorf("ParseTimeRange(%q) = %+v, want unknown", bad, r)
+		}
+	}
+}
