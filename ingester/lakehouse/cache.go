@@ -9,17 +9,40 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/telemetrylake/telemetrylake/ingester/lakehouse/parts"
+	"github.com/telemetrylake/telemetrylake/ingester/lakehouse/rows"
 	"github.com/telemetrylake/telemetrylake/ingester/store"
 )
 
 // partCache keeps local copies of parts, keyed by table and part name. DuckDB reads only these
 // local files (httpfs is not available here, and S3 credentials stay with the Store). A part is
 // content-addressed and written once, so a cached copy never goes stale and is never refreshed.
+//
+// The cache is bounded: each run, once it has the parts it needs, deletes the least recently used
+// others until the cache fits in maxBytes. A file's modification time is its last use.
 type partCache struct {
-	dir string
+	dir      string
+	maxBytes int64
+}
+
+// DefaultCacheMaxBytes bounds the part cache unless --cache-max-bytes says otherwise.
+const DefaultCacheMaxBytes = 10 << 30
+
+// newPartCache opens the cache in dir ("" is DefaultCacheDir()) bounded by maxBytes (0 is
+// DefaultCacheMaxBytes).
+func newPartCache(dir string, maxBytes int64) *partCache {
+	if dir == "" {
+		dir = DefaultCacheDir()
+	}
+	if maxBytes <= 0 {
+		maxBytes = DefaultCacheMaxBytes
+	}
+	return &partCache{dir: dir, maxBytes: maxBytes}
 }
 
 // DefaultCacheDir is where parts are cached unless --cache says otherwise.
@@ -64,9 +87,11 @@ func (c *partCache) put(ref parts.Ref, data []byte) (string, error) {
 func (c *partCache) fetch(ctx context.Context, st store.Store, refs []parts.Ref) (map[string]string, error) {
 	local := make(map[string]string, len(refs))
 	var missing []parts.Ref
+	now := time.Now()
 	for _, ref := range refs {
 		p := c.path(ref)
-		if _, err := os.Stat(p); err == nil {
+		// Touching a cached part is both the check that it is there and its mark of use.
+		if err := os.Chtimes(p, now, now); err == nil {
 			local[ref.Key] = p
 		} else if errors.Is(err, fs.ErrNotExist) {
 			missing = append(missing, ref)
@@ -109,7 +134,72 @@ func (c *partCache) fetch(ctx context.Context, st store.Store, refs []parts.Ref)
 	if firstErr != nil {
 		return nil, firstErr
 	}
+	inUse := make(map[string]bool, len(local))
+	for _, p := range local {
+		inUse[p] = true
+	}
+	if err := c.trim(inUse); err != nil {
+		return nil, err
+	}
 	return local, nil
+}
+
+// trim deletes the least recently used parts until the cache holds at most maxBytes, sparing the
+// files in use, which stay even when they alone are more. It touches nothing but the cache's own
+// files (a table's directory, parts and temp files), whatever else --cache's directory holds.
+func (c *partCache) trim(inUse map[string]bool) error {
+	type cached struct {
+		path string
+		size int64
+		used time.Time
+	}
+	var (
+		files []cached
+		total int64
+	)
+	for _, t := range rows.Tables {
+		dir := filepath.Join(c.dir, t.Name)
+		entries, err := os.ReadDir(dir)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("part cache: %w", err)
+		}
+		for _, d := range entries {
+			name := d.Name()
+			temp := strings.HasPrefix(name, ".tmp-")
+			if d.IsDir() || (!temp && !strings.HasSuffix(name, parts.Suffix)) {
+				continue
+			}
+			info, err := d.Info()
+			if err != nil {
+				continue // removed meanwhile, by a run beside this one
+			}
+			if temp && time.Since(info.ModTime()) < time.Hour {
+				continue // being written by a run beside this one
+			}
+			files = append(files, cached{filepath.Join(dir, name), info.Size(), info.ModTime()})
+			total += info.Size()
+		}
+	}
+	if total <= c.maxBytes {
+		return nil
+	}
+	slices.SortFunc(files, func(a, b cached) int { return a.used.Compare(b.used) })
+	for _, f := range files {
+		if total <= c.maxBytes {
+			break
+		}
+		if inUse[f.path] {
+			continue
+		}
+		if err := os.Remove(f.path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("part cache: %w", err)
+		}
+		total -= f.size
+	}
+	return nil
 }
 
 // fetchWorkers bounds the concurrent reads of the store, to hide S3's latency without opening

@@ -27,9 +27,9 @@ const (
 
 // Usage is the command line's help.
 const Usage = `usage:
-  lakehouse sql --storage URL [--since T] [--until T] [--format table|csv|json] [--cache DIR] "SQL"
-  lakehouse materialize --storage URL [--since T] [--until T] [--cache DIR] [--compact]
-  lakehouse compact --storage URL [--since T] [--until T] [--cache DIR] [--min-parts N] [--grace D]
+  lakehouse sql --storage URL [--since T] [--until T] [--format table|csv|json] [--cache DIR] [--cache-max-bytes N] "SQL"
+  lakehouse materialize --storage URL [--since T] [--until T] [--cache DIR] [--cache-max-bytes N] [--compact]
+  lakehouse compact --storage URL [--since T] [--until T] [--cache DIR] [--cache-max-bytes N] [--min-parts N] [--grace D]
   lakehouse ddl --engine athena|hive|trino --location s3://BUCKET/PREFIX [--schema NAME]
 
 T is RFC 3339 (2026-01-02T15:04:05Z) or a duration back from now (15m, 24h).
@@ -84,6 +84,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // commonFlags are the flags both commands take.
 type commonFlags struct {
 	storage, since, until, cache string
+	cacheMaxBytes                int64
 }
 
 func (c *commonFlags) register(fs *flag.FlagSet) {
@@ -91,6 +92,7 @@ func (c *commonFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.since, "since", "24h", "start of the window: RFC 3339, or a duration back from now")
 	fs.StringVar(&c.until, "until", "", "end of the window (exclusive): RFC 3339, or a duration back from now")
 	fs.StringVar(&c.cache, "cache", "", "directory for local copies of parts (default "+DefaultCacheDir()+")")
+	fs.Int64Var(&c.cacheMaxBytes, "cache-max-bytes", DefaultCacheMaxBytes, "bound on the part cache: each run deletes the least recently used parts beyond it")
 }
 
 // window reads --since and --until; defaultUntil applies when --until is not given.
@@ -151,7 +153,7 @@ func runSQL(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	defer st.Close()
-	s, err := Open(ctx, QueryOptions{Store: st, Window: w, CacheDir: c.cache})
+	s, err := Open(ctx, QueryOptions{Store: st, Window: w, CacheDir: c.cache, CacheMaxBytes: c.cacheMaxBytes})
 	if err != nil {
 		return err
 	}
@@ -188,7 +190,7 @@ func runMaterialize(ctx context.Context, args []string, stdout, stderr io.Writer
 		return err
 	}
 	defer st.Close()
-	sum, err := Materialize(ctx, MaterializeOptions{Store: st, Window: w, CacheDir: c.cache, Compact: *compact})
+	sum, err := Materialize(ctx, MaterializeOptions{Store: st, Window: w, CacheDir: c.cache, CacheMaxBytes: c.cacheMaxBytes, Compact: *compact})
 	if err != nil {
 		return err
 	}
@@ -231,7 +233,7 @@ func runCompact(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer st.Close()
-	sum, err := Compact(ctx, CompactOptions{Store: st, Window: w, MinParts: *minParts, Grace: *grace, CacheDir: c.cache, Progress: stderr})
+	sum, err := Compact(ctx, CompactOptions{Store: st, Window: w, MinParts: *minParts, Grace: *grace, CacheDir: c.cache, CacheMaxBytes: c.cacheMaxBytes, Progress: stderr})
 	if err != nil {
 		return err
 	}

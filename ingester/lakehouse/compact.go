@@ -30,6 +30,8 @@ type CompactOptions struct {
 	Grace time.Duration
 	// CacheDir keeps local copies of parts (see partCache); "" is DefaultCacheDir().
 	CacheDir string
+	// CacheMaxBytes bounds the cache; 0 is DefaultCacheMaxBytes.
+	CacheMaxBytes int64
 	// Progress, when set, is told when the deleting starts.
 	Progress io.Writer
 }
@@ -77,7 +79,7 @@ func Compact(ctx context.Context, opts CompactOptions) (*CompactSummary, error) 
 		return nil, err
 	}
 	defer os.RemoveAll(tmp)
-	c := &compaction{e: e, st: opts.Store, cache: &partCache{dir: cacheDir(opts.CacheDir)}, tmp: tmp}
+	c := &compaction{e: e, st: opts.Store, cache: newPartCache(opts.CacheDir, opts.CacheMaxBytes), tmp: tmp}
 
 	var replaced []parts.Ref
 	for _, g := range groups {

@@ -22,6 +22,8 @@ type MaterializeOptions struct {
 	Window parts.Window
 	// CacheDir keeps local copies of parts (see partCache); "" is DefaultCacheDir().
 	CacheDir string
+	// CacheMaxBytes bounds the cache; 0 is DefaultCacheMaxBytes.
+	CacheMaxBytes int64
 	// Compact, when set, compacts the window's parts once the missing ones are written, so that
 	// late blocks and racing runs do not leave an hour in many small parts (see Compact).
 	Compact bool
@@ -76,7 +78,7 @@ func Materialize(ctx context.Context, opts MaterializeOptions) (*MaterializeSumm
 		return nil, err
 	}
 	defer os.RemoveAll(tmp)
-	cache := &partCache{dir: cacheDir(opts.CacheDir)}
+	cache := newPartCache(opts.CacheDir, opts.CacheMaxBytes)
 
 	partsByHour := map[time.Time][]parts.Ref{}
 	for _, refs := range cat.parts {
@@ -93,18 +95,11 @@ func Materialize(ctx context.Context, opts MaterializeOptions) (*MaterializeSumm
 	}
 	sum.Elapsed = time.Since(start)
 	if opts.Compact {
-		if sum.Compaction, err = Compact(ctx, CompactOptions{Store: opts.Store, Window: opts.Window, CacheDir: opts.CacheDir}); err != nil {
+		if sum.Compaction, err = Compact(ctx, CompactOptions{Store: opts.Store, Window: opts.Window, CacheDir: opts.CacheDir, CacheMaxBytes: opts.CacheMaxBytes}); err != nil {
 			return nil, fmt.Errorf("compact: %w", err)
 		}
 	}
 	return sum, nil
-}
-
-func cacheDir(dir string) string {
-	if dir == "" {
-		return DefaultCacheDir()
-	}
-	return dir
 }
 
 // hourJob materializes one hour.

@@ -22,6 +22,8 @@ type QueryOptions struct {
 	Window parts.Window
 	// CacheDir keeps local copies of parts (see partCache); "" is DefaultCacheDir().
 	CacheDir string
+	// CacheMaxBytes bounds the cache; 0 is DefaultCacheMaxBytes.
+	CacheMaxBytes int64
 }
 
 // SQLError is DuckDB refusing or failing the user's statement: the command line prints its message
@@ -117,7 +119,7 @@ func (s *Session) define(ctx context.Context, opts QueryOptions, cat *catalog) e
 	for _, t := range rows.Tables {
 		refs = append(refs, cat.parts[t.Name]...)
 	}
-	cache := &partCache{dir: cacheDir(opts.CacheDir)}
+	cache := newPartCache(opts.CacheDir, opts.CacheMaxBytes)
 	good, local, bad, err := loadParts(ctx, s.e, opts.Store, cache, refs)
 	if err != nil {
 		return err
