@@ -45,6 +45,9 @@ type Options struct {
 	// TokenFilePollInterval is how often the token file is checked for changes. Default 500ms,
 	// so that a removed token stops working well within 2 s.
 	TokenFilePollInterval time.Duration
+	// KeyRefetchInterval is the least time between two fetches of an issuer's key set caused by
+	// JWTs signed with keys not seen yet. Default DefaultKeyRefetchInterval.
+	KeyRefetchInterval time.Duration
 }
 
 const DefaultTokenFilePollInterval = 500 * time.Millisecond
@@ -80,6 +83,9 @@ func New(ctx context.Context, cfg config.Auth, opts Options) (*Chain, error) {
 	if opts.TokenFilePollInterval <= 0 {
 		opts.TokenFilePollInterval = DefaultTokenFilePollInterval
 	}
+	if opts.KeyRefetchInterval <= 0 {
+		opts.KeyRefetchInterval = DefaultKeyRefetchInterval
+	}
 	m, err := newMetrics(opts.Registerer)
 	if err != nil {
 		return nil, err
@@ -112,7 +118,7 @@ func New(ctx context.Context, cfg config.Auth, opts Options) (*Chain, error) {
 		if _, dup := c.issuers[ic.url]; dup {
 			return nil, fmt.Errorf("auth: issuer URL %s is configured twice; merge the entries", ic.url)
 		}
-		is, err := newIssuer(ic, opts.Now, m, opts.Logger)
+		is, err := newIssuer(ic, opts.Now, opts.KeyRefetchInterval, m, opts.Logger)
 		if err != nil {
 			return nil, err
 		}

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,6 +28,8 @@ type testIssuer struct {
 	published []*rsa.PrivateKey // what the key set lists
 	hang      chan struct{}     // while non-nil, key-set requests wait on it
 	srv       *httptest.Server
+	fetches   atomic.Int64 // key-set requests served or hung
+
 }
 
 func startTestIssuer(t *testing.T) *testIssuer {
@@ -43,6 +46,7 @@ func startTestIssuer(t *testing.T) *testIssuer {
 		})
 	})
 	mux.HandleFunc("GET /keys", func(w http.ResponseWriter, r *http.Request) {
+		ti.fetches.Add(1)
 		ti.mu.Lock()
 		hang := ti.hang
 		var set jose.JSONWebKeySet

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/go-jose/go-jose/v4"
 
 	"github.com/telemetrylake/telemetrylake/ingester/config"
 	"github.com/telemetrylake/telemetrylake/ingester/layout"
@@ -33,8 +34,8 @@ const (
 	// verifyTimeout bounds how long a request waits for a key-set fetch (a JWT signed with a key
 	// not yet cached). A request with a cached key never waits on the network.
 	verifyTimeout = 2 * time.Second
-	// fetchTimeout bounds any one request to an issuer, so that a hung key-set fetch (which
-	// go-oidc runs in the background, one at a time) ends and a later request can try again.
+	// fetchTimeout bounds any one request to an issuer, so that a hung key-set fetch (which runs
+	// in the background, one at a time) ends and a later request can try again.
 	fetchTimeout = 10 * time.Second
 	// keyFetchErrorLogInterval keeps a key-set outage from logging once per request.
 	keyFetchErrorLogInterval = 30 * time.Second
@@ -85,13 +86,15 @@ func serviceAccountNamespace(sub string) (string, bool) {
 	return ns, ok && ns != "" && name != "" && !strings.Contains(name, ":")
 }
 
-// issuer verifies the JWTs of one issuer. Its verifier appears once discovery has succeeded; go-oidc
-// then caches the key set and re-fetches it when a JWT names a key it has not seen (rotation).
+// issuer verifies the JWTs of one issuer. Its verifier appears once discovery has succeeded; its
+// key set is cached, and fetched again when a JWT is signed with a key not seen yet (rotation).
 type issuer struct {
 	issuerConfig
 	signals  []layout.Signal
 	client   *http.Client
 	now      func() time.Time
+	// keyRefetchInterval bounds how often JWTs with unknown keys make it fetch the key set.
+	keyRefetchInterval time.Duration
 	metrics  *metrics
 	accepted counter
 	log      *slog.Logger
@@ -100,7 +103,7 @@ type issuer struct {
 	lastKeyErrLogged atomic.Int64 // unix nanoseconds
 }
 
-func newIssuer(ic issuerConfig, now func() time.Time, m *metrics, log *slog.Logger) (*issuer, error) {
+func newIssuer(ic issuerConfig, now func() time.Time, keyRefetchInterval time.Duration, m *metrics, log *slog.Logger) (*issuer, error) {
 	signals, err := parseSignals(ic.signals)
 	if err != nil {
 		return nil, fmt.Errorf("auth: issuer %q: %w", ic.name, err)
@@ -110,7 +113,7 @@ func newIssuer(ic issuerConfig, now func() time.Time, m *metrics, log *slog.Logg
 		return nil, fmt.Errorf("auth: issuer %q: %w", ic.name, err)
 	}
 	return &issuer{
-		issuerConfig: ic, signals: signals, client: client, now: now, metrics: m,
+		issuerConfig: ic, signals: signals, client: client, now: now, keyRefetchInterval: keyRefetchInterval, metrics: m,
 		accepted: m.counter(ic.label, resultAccepted), log: log.With("issuer", ic.label, "issuer_url", ic.url),
 	}, nil
 }
@@ -125,14 +128,9 @@ func (is *issuer) discover(ctx context.Context) {
 		provider, err := oidc.NewProvider(oidc.ClientContext(attempt, is.client), is.url)
 		cancel()
 		if err == nil {
-			// go-oidc takes its HTTP client for key-set fetches from this context, and ignores
-			// its cancellation.
-			keysCtx := oidc.ClientContext(context.WithoutCancel(ctx), is.client)
-			is.verifier.Store(provider.VerifierContext(keysCtx, &oidc.Config{
-				// The audience is checked below against a list; go-oidc takes only one.
-				SkipClientIDCheck: true,
-				Now:               is.now,
-			}))
+			err = is.useProvider(provider)
+		}
+		if err == nil {
 			is.log.Info("OIDC issuer ready")
 			return
 		}
@@ -147,6 +145,36 @@ func (is *issuer) discover(ctx context.Context) {
 		}
 		backoff = min(2*backoff, maxDiscoveryBackoff)
 	}
+}
+
+// useProvider makes the verifier for a discovered issuer, with a key set of our own (issuerKeys)
+// in place of go-oidc's.
+func (is *issuer) useProvider(provider *oidc.Provider) error {
+	var discovered struct {
+		Issuer  string   `json:"issuer"`
+		JWKSURL string   `json:"jwks_uri"`
+		Algs    []string `json:"id_token_signing_alg_values_supported"`
+	}
+	if err := provider.Claims(&discovered); err != nil {
+		return fmt.Errorf("discovery document: %w", err)
+	}
+	if discovered.JWKSURL == "" {
+		return errors.New("the discovery document has no jwks_uri")
+	}
+	var algs []string // the issuer's, as far as a key set can verify them; none means RS256
+	for _, a := range discovered.Algs {
+		if slices.Contains(verifiableAlgs, jose.SignatureAlgorithm(a)) {
+			algs = append(algs, a)
+		}
+	}
+	keys := &issuerKeys{url: discovered.JWKSURL, client: is.client, refetchInterval: is.keyRefetchInterval}
+	is.verifier.Store(oidc.NewVerifier(discovered.Issuer, keys, &oidc.Config{
+		// The audience is checked below against a list; go-oidc takes only one.
+		SkipClientIDCheck:    true,
+		SupportedSigningAlgs: algs,
+		Now:                  is.now,
+	}))
+	return nil
 }
 
 func (is *issuer) authenticate(ctx context.Context, jwt string, signal layout.Signal) (server.Principal, error) {

@@ -1,6 +1,9 @@
 package auth
 
 import (
+	"crypto/rand"
+	"crypto/rsa"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync"
@@ -52,7 +55,7 @@ func TestServiceAccountTokensFromARealKubeAPIServer(t *testing.T) {
 			RequiredClaims: map[string]string{"email_verified": "true"},
 			Signals:        []string{"traces"},
 		}},
-	}, Options{Now: now})
+	}, Options{Now: now, KeyRefetchInterval: time.Millisecond}) // a rotation below follows a fetch closely; the bound has a test of its own
 	ing := startIngester(t, chain)
 	waitFor(t, 20*time.Second, "discovery of both issuers", func() bool {
 		for _, is := range chain.issuers {
@@ -178,7 +181,7 @@ func TestIssuerOutages(t *testing.T) {
 			{Name: "corp", IssuerURL: corp.URL, Audiences: []string{"telemetrylake"}, CAFile: corp.CAFile},
 			{Name: "down", IssuerURL: downURL, Audiences: []string{"telemetrylake"}},
 		},
-	}, Options{})
+	}, Options{KeyRefetchInterval: time.Millisecond}) // the fetches below follow each other closely on purpose
 	ing := startIngester(t, chain)
 	waitFor(t, 10*time.Second, "discovery of the issuer that is up", func() bool { return chain.issuers[corp.URL].verifier.Load() != nil })
 
@@ -243,6 +246,64 @@ func TestIssuerOutages(t *testing.T) {
 			t.Errorf("took %v", took)
 		}
 	})
+}
+
+// TestMadeUpKeyIDsDoNotMakeTheIngesterFetchKeysAtRequestRate: JWTs that name key ids the issuer
+// never published, or that carry a forged signature under a real key id, are refused without a
+// fetch of the key set each, while a real key rotation is still picked up within the interval.
+func TestMadeUpKeyIDsDoNotMakeTheIngesterFetchKeysAtRequestRate(t *testing.T) {
+	t.Parallel()
+	corp := startTestIssuer(t)
+	const interval = time.Second
+	chain, _ := newChain(t, config.Auth{OIDC: []config.OIDCIssuer{
+		{Name: "corp", IssuerURL: corp.URL, Audiences: []string{"telemetrylake"}, CAFile: corp.CAFile},
+	}}, Options{KeyRefetchInterval: interval})
+	ing := startIngester(t, chain)
+	waitFor(t, 10*time.Second, "discovery", func() bool { return chain.issuers[corp.URL].verifier.Load() != nil })
+	if got := export(t, ing, layout.Traces, "Bearer "+corp.sign(t, nil), false); got.Status != http.StatusOK {
+		t.Fatalf("a valid JWT: %d %s", got.Status, got.Body)
+	}
+	before := corp.fetches.Load()
+
+	start := time.Now()
+	const forged = 60
+	claims := map[string]any{"iss": corp.URL, "sub": "mallory", "aud": []string{"telemetrylake"}, "exp": time.Now().Add(time.Hour).Unix()}
+	for i := range forged {
+		var jwt string
+		if i%2 == 0 {
+			jwt = corp.signUnpublished(t, claims) // the real key id, another key
+		} else {
+			key, err := rsa.GenerateKey(rand.Reader, 1024)
+			if err != nil {
+				t.Fatal(err)
+			}
+			jwt = signJWT(t, key, fmt.Sprintf("made-up-%d", i), claims)
+		}
+		got := export(t, ing, layout.Traces, "Bearer "+jwt, false)
+		if got.Status != http.StatusUnauthorized || !strings.Contains(got.RPCStatus(t).Message, "no key the issuer publishes verifies") {
+			t.Fatalf("forged JWT %d: %d %s", i, got.Status, got.Body)
+		}
+	}
+	took := time.Since(start)
+	// One fetch per interval at most, and one more for the interval under way when they began.
+	allowed := int64(took/interval) + 1
+	if fetched := corp.fetches.Load() - before; fetched > allowed {
+		t.Errorf("%d forged JWTs in %v made the ingester fetch the key set %d times, want at most %d", forged, took.Round(time.Millisecond), fetched, allowed)
+	}
+
+	corp.rotate(t)
+	jwt := corp.sign(t, nil)
+	deadline := time.Now().Add(interval + 5*time.Second)
+	for {
+		got := export(t, ing, layout.Traces, "Bearer "+jwt, false)
+		if got.Status == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a JWT signed with the rotated key still gets %d %s", got.Status, got.Body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 func writeTempTokenFile(t *testing.T, entries ...TokenEntry) string {
