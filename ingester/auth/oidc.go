@@ -90,14 +90,14 @@ func serviceAccountNamespace(sub string) (string, bool) {
 // key set is cached, and fetched again when a JWT is signed with a key not seen yet (rotation).
 type issuer struct {
 	issuerConfig
-	signals  []layout.Signal
-	client   *http.Client
-	now      func() time.Time
+	signals []layout.Signal
+	client  *http.Client
+	now     func() time.Time
 	// keyRefetchInterval bounds how often JWTs with unknown keys make it fetch the key set.
 	keyRefetchInterval time.Duration
-	metrics  *metrics
-	accepted counter
-	log      *slog.Logger
+	metrics            *metrics
+	accepted           counter
+	log                *slog.Logger
 
 	verifier         atomic.Pointer[oidc.IDTokenVerifier]
 	lastKeyErrLogged atomic.Int64 // unix nanoseconds
