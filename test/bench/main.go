@@ -22,9 +22,12 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 type options struct {
@@ -89,6 +92,13 @@ func run() int {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		return 1
 	}
+	if opts.tmpParent == "" {
+		opts.tmpParent = filepath.Join(repo, "bin", "bench")
+		if err := os.MkdirAll(opts.tmpParent, 0o755); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			return 1
+		}
+	}
 	tmp, err := os.MkdirTemp(opts.tmpParent, "telemetrylake-bench-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -96,6 +106,10 @@ func run() int {
 	}
 	d := &runDir{root: tmp, repo: repo}
 	fmt.Fprintf(os.Stderr, "bench: work dir %s\n", tmp)
+	if d.createCost, err = createCost(tmp); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		return 1
+	}
 
 	rows, err := measure(ctx, d, opts)
 	if err != nil {
@@ -122,20 +136,26 @@ func run() int {
 		fmt.Fprintf(os.Stderr, "bench: logs and data kept in %s\n", tmp)
 	} else {
 		os.RemoveAll(tmp)
+		// Written back, the freed inodes slow the creates of the next run for one minute
+		// rather than six (see createCost).
+		if f, err := os.Open(opts.tmpParent); err == nil {
+			unix.Syncfs(int(f.Fd()))
+			f.Close()
+		}
 	}
 	return 0
 }
 
 func parseFlags() (*options, error) {
 	o := &options{}
-	subjects := flag.String("subjects", strings.Join(subjectOrder, ","), "comma-separated subjects to run: ingester, collector, bare")
+	subjects := flag.String("subjects", strings.Join(subjectOrder, ","), "comma-separated subjects to run: ingester, collector, bare, bare-store")
 	sizes := flag.String("sizes", "5KiB,1MiB", "comma-separated body sizes: 5KiB, 1MiB")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "measured window per subject and size")
 	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured warm-up before each window")
 	flag.IntVar(&o.concSmall, "concurrency-small", 32, "concurrent requests for 5KiB bodies")
 	flag.IntVar(&o.concLarge, "concurrency-large", 4, "concurrent requests for 1MiB bodies")
 	flag.StringVar(&o.out, "out", "", "also write the report to this file")
-	flag.StringVar(&o.tmpParent, "tmpdir", "", "parent directory for logs and the ingester's lake (default: system temp dir); its filesystem affects fsync cost")
+	flag.StringVar(&o.tmpParent, "tmpdir", "", "parent directory for logs and the subjects' stored data (default: bin/bench in the repository); its filesystem affects create and fsync costs")
 	flag.BoolVar(&o.keep, "keep", false, "keep logs and ingester data after the run")
 	flag.StringVar(&o.ingesterBin, "ingester-bin", "", "use this ingester binary instead of building bin/ingester")
 	flag.StringVar(&o.otelcolBin, "otelcol-bin", "", "use this collector binary instead of asking hack/tools.sh")
@@ -279,10 +299,8 @@ func measureOne(ctx context.Context, d *runDir, opts *options, kind subjectKind,
 	proc.stop()
 	if proc.dataDir != "" {
 		r.dataBytes, r.dataFiles = dirSize(proc.dataDir)
-		// A 1 MiB run can leave gigabytes behind; only keep it on request.
-		if !opts.keep {
-			os.RemoveAll(proc.dataDir)
-		}
+		// Removed with the work dir once every subject has run, not now: freeing a run's
+		// hundred thousand inodes would slow the creates of the runs after it (see tmpParent).
 	}
 	return r, nil
 }
@@ -300,6 +318,29 @@ func dirSize(dir string) (total int64, files int) {
 	return total, files
 }
 
+// createCost times creating empty files in a new directory under dir, and leaves them there (the
+// work dir's removal takes them). On an ext4 without a journal, as on this machine, the inode
+// allocator skips every inode freed in the last minutes (up to six while the inode table is not
+// yet written back), so creating files near recently deleted ones is slow: 8 µs per create in a
+// quiet block group, 60 to 170 µs in /tmp or just after a previous bench run's cleanup, measured
+// here. The stored subjects pay it twice per block, so the report shows it.
+func createCost(dir string) (time.Duration, error) {
+	probe, err := os.MkdirTemp(dir, "create-probe-")
+	if err != nil {
+		return 0, err
+	}
+	const n = 2000
+	start := time.Now()
+	for i := range n {
+		f, err := os.OpenFile(filepath.Join(probe, strconv.Itoa(i)), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+		if err != nil {
+			return 0, err
+		}
+		f.Close()
+	}
+	return time.Since(start) / n, nil
+}
+
 func printHeader(w io.Writer, d *runDir, opts *options) {
 	fmt.Fprintln(w, "telemetrylake OTLP/HTTP logs ingest benchmark")
 	fmt.Fprintf(w, "date:        %s\n", time.Now().Format(time.RFC3339))
@@ -308,6 +349,8 @@ func printHeader(w io.Writer, d *runDir, opts *options) {
 	fmt.Fprintf(w, "load avg:    %s at start, %s at end (shared machine: other load skews absolute numbers)\n",
 		loadAvgAtStart, loadAvg())
 	fmt.Fprintf(w, "go:          %s %s/%s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	fmt.Fprintf(w, "data dir:    %s; creating an empty file there costs %s (a quiet ext4 block group: ~8µs here; far more means recent deletes nearby, which slow the stored subjects)\n",
+		d.root, fmtCPU(d.createCost))
 	if d.otelcol != "" {
 		fmt.Fprintf(w, "collector:   %s\n", collectorVersion(d.otelcol))
 	}
@@ -359,6 +402,17 @@ func printResults(w io.Writer, rows []row, opts *options) {
 		ic, okc := ratio("ingester", "collector", s.name)
 		ib, okb := ratio("ingester", "bare", s.name)
 		fmt.Fprintf(w, "  %-5s ingester/collector = %-6s ingester/bare = %s\n", s.name, fmtRatio(ic, okc), fmtRatio(ib, okb))
+	}
+	for _, s := range opts.sizes {
+		// bare-store keeps the storage contract and does nothing else: its ratios bound what any
+		// ingester that keeps the contract can reach here.
+		sc, okc := ratio("bare-store", "collector", s.name)
+		sb, okb := ratio("bare-store", "bare", s.name)
+		is, oki := ratio("ingester", "bare-store", s.name)
+		if okc || okb || oki {
+			fmt.Fprintf(w, "  %-5s bare-store/collector = %-6s bare-store/bare = %-6s ingester/bare-store = %s\n",
+				s.name, fmtRatio(sc, okc), fmtRatio(sb, okb), fmtRatio(is, oki))
+		}
 	}
 
 	cpuPerReq := func(r *row) (time.Duration, bool) {
@@ -433,11 +487,11 @@ func printResults(w io.Writer, rows []row, opts *options) {
 			notes = append(notes, fmt.Sprintf("%s %s: %d errors in window, %d in warm-up, first: %s (log %s)",
 				r.subject, r.size, r.res.errors, r.res.warmupErrs, r.res.firstErr, r.logPath))
 		}
-		if r.subject == "ingester" {
+		if r.subject == "ingester" || r.subject == "bare-store" {
 			// Stored bytes far below what was acknowledged would mean the
-			// ingester is skipping work, making its numbers meaningless.
-			notes = append(notes, fmt.Sprintf("ingester %s: stored %.1f MB in %d files after acknowledging %.1f MB in %d requests (warm-up included)",
-				r.size, float64(r.dataBytes)/1e6, r.dataFiles, float64(r.res.allBytes)/1e6, r.res.allOK))
+			// subject is skipping work, making its numbers meaningless.
+			notes = append(notes, fmt.Sprintf("%s %s: stored %.1f MB in %d files after acknowledging %.1f MB in %d requests (warm-up included)",
+				r.subject, r.size, float64(r.dataBytes)/1e6, r.dataFiles, float64(r.res.allBytes)/1e6, r.res.allOK))
 		}
 	}
 	if len(notes) > 0 {

@@ -37,7 +37,8 @@ type runDir struct {
 	ingester   string // binary paths, resolved during preparation
 	otelcol    string
 	bareserver string
-	seq        int // distinguishes per-run files
+	seq        int           // distinguishes per-run files
+	createCost time.Duration // of an empty file in root (see createCost)
 }
 
 func (d *runDir) path(name string) string { return filepath.Join(d.root, name) }
@@ -46,14 +47,17 @@ var subjectKinds = map[string]subjectKind{
 	"ingester":  {name: "ingester", start: startIngester},
 	"collector": {name: "collector", start: startCollector},
 	"bare":      {name: "bare", start: startBare},
+	// bare-store is the bare server storing each body as the ingester stores a block: the
+	// storage contract's own cost, which bounds any ingester that keeps it.
+	"bare-store": {name: "bare-store", start: startBareStore},
 }
 
-var subjectOrder = []string{"ingester", "collector", "bare"}
+var subjectOrder = []string{"ingester", "collector", "bare", "bare-store"}
 
 // prepare builds or locates the binaries of the chosen subjects up front, so
 // a broken build fails the bench before any time is spent measuring.
 func prepare(ctx context.Context, d *runDir, want map[string]bool, ingesterBin, otelcolBin string) error {
-	if want["bare"] {
+	if want["bare"] || want["bare-store"] {
 		d.bareserver = d.path("bareserver")
 		if err := goBuild(ctx, d.repo, d.bareserver, "./test/bench/bareserver"); err != nil {
 			return fmt.Errorf("build bare server: %w", err)
@@ -171,6 +175,21 @@ func startBare(d *runDir) (*exec.Cmd, string, func(context.Context) bool, string
 	url := fmt.Sprintf("http://127.0.0.1:%d/v1/logs", port)
 	ready := func(ctx context.Context) bool { return probe(ctx, http.MethodPost, url, "application/x-protobuf") }
 	return cmd, url, ready, "", nil
+}
+
+func startBareStore(d *runDir) (*exec.Cmd, string, func(context.Context) bool, string, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, "", nil, "", err
+	}
+	lake := d.path(fmt.Sprintf("bare-store-%d", d.seq))
+	if err := os.MkdirAll(lake, 0o755); err != nil {
+		return nil, "", nil, "", err
+	}
+	cmd := exec.Command(d.bareserver, "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--storage", "file://"+lake)
+	url := fmt.Sprintf("http://127.0.0.1:%d/v1/logs", port)
+	ready := func(ctx context.Context) bool { return probe(ctx, http.MethodPost, url, "application/x-protobuf") }
+	return cmd, url, ready, lake, nil
 }
 
 // freePort asks the kernel for an unused port. Another process could grab it

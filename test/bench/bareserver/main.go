@@ -2,10 +2,17 @@
 // possible HTTP endpoint that still consumes a whole request body. Whatever it
 // achieves is roughly what the machine, the kernel loopback and Go's net/http
 // allow, so other subjects are compared against it.
+//
+// With --storage it also stores each body through the ingester's own Store, as
+// one block with its metadata, create-only and durable, and answers after that:
+// the storage contract of OTLP.md §4 with no OTLP work at all. What it reaches
+// is the most that any ingester which keeps that contract can reach here.
 package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"io"
@@ -16,24 +23,33 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/telemetrylake/telemetrylake/ingester/store"
 )
 
 func main() {
 	listen := flag.String("listen", "127.0.0.1:4318", "address to listen on")
+	storage := flag.String("storage", "", "store each body in this store (file:///dir), as the ingester stores a block")
 	flag.Parse()
 
-	srv := &http.Server{
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			// Reading the full body keeps the comparison honest: every subject
-			// has to pull the same bytes off the socket.
-			if _, err := io.Copy(io.Discard, r.Body); err != nil {
-				w.WriteHeader(http.StatusBadRequest)
-				return
-			}
-			w.WriteHeader(http.StatusOK)
-		}),
-		ReadHeaderTimeout: 10 * time.Second,
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Reading the full body keeps the comparison honest: every subject
+		// has to pull the same bytes off the socket.
+		if _, err := io.Copy(io.Discard, r.Body); err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+	if *storage != "" {
+		st, err := store.Open(context.Background(), *storage)
+		if err != nil {
+			log.Fatalf("bareserver: %v", err)
+		}
+		defer st.Close()
+		handler = storeBodies(st)
 	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
@@ -56,4 +72,32 @@ func main() {
 		log.Fatalf("bareserver: %v", err)
 	}
 	log.Printf("bareserver: stopped")
+}
+
+// storeBodies stores each body under a content address, with metadata shaped like a block's
+// (the same keys, values of the same length), and answers 200 once it is durable.
+func storeBodies(st store.Store) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		if len(body) == 0 { // the bench's readiness probe
+			w.WriteHeader(http.StatusOK)
+			return
+		}
+		sum := sha256.Sum256(body)
+		key := "blocks/logs/bench/" + hex.EncodeToString(sum[:16]) + ".pb"
+		meta := map[string]string{
+			"process-id": "6ba7b810-9dad-51d1-80b4-00c04fd430c8", "signal": "logs", "records": "10",
+			"min-time": "1795000000000000000", "max-time": "1795000000900000000", "format": "otlp-proto/v1",
+		}
+		if _, err := st.Create(r.Context(), key, body, meta); err != nil {
+			log.Printf("bareserver: %v", err)
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}
 }
