@@ -5,6 +5,9 @@ SHELL := /usr/bin/env bash
 GO ?= go
 # The ingester ships as one static binary.
 export CGO_ENABLED ?= 0
+# The lakehouse embeds DuckDB through cgo, and hands it rows through duckdb-go's Arrow API.
+LAKEHOUSE_GO = CGO_ENABLED=1 $(GO)
+LAKEHOUSE_TAGS = -tags duckdb_arrow
 
 RUN_DIR ?= $(CURDIR)/tmp/lake
 FUZZTIME ?= 60s
@@ -17,7 +20,7 @@ all: build
 
 build: ## build bin/ingester (static) and bin/lakehouse (cgo, for DuckDB)
 	$(GO) build -o bin/ingester ./ingester
-	CGO_ENABLED=1 $(GO) build -o bin/lakehouse ./ingester/lakehouse/cmd/lakehouse
+	$(LAKEHOUSE_GO) build $(LAKEHOUSE_TAGS) -o bin/lakehouse ./ingester/lakehouse/cmd/lakehouse
 
 run: build ## run the ingester in the foreground on the embedded file store
 	@echo "make run: anonymous ingestion into $(RUN_DIR) (Ctrl-C stops it)"
@@ -48,7 +51,7 @@ lint:
 test: tools verify-generated lint ## every test, against real servers the tests start themselves
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $$($(GO) list ./... | grep -v /ingester/lakehouse)
 	# The lakehouse embeds DuckDB through cgo; everything else is built static.
-	CGO_ENABLED=1 $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./ingester/lakehouse/...
+	$(LAKEHOUSE_GO) test $(LAKEHOUSE_TAGS) -count=1 -timeout $(TEST_TIMEOUT) ./ingester/lakehouse/...
 
 fuzz: ## run each fuzz target for FUZZTIME
 	$(GO) test ./ingester/otlpwire -run '^$$' -fuzz '^FuzzSplit$$' -fuzztime $(FUZZTIME)
@@ -57,7 +60,7 @@ fuzz: ## run each fuzz target for FUZZTIME
 bench: ## measure the ingester beside the OTel Collector and a bare HTTP server, and auth per request
 	$(GO) run ./test/bench
 	$(GO) test -run '^$$' -bench 'BenchmarkTokenAuth' -benchmem ./ingester/auth
-	CGO_ENABLED=1 $(GO) test -run '^$$' -bench . -benchtime 1x ./ingester/lakehouse
+	$(LAKEHOUSE_GO) test $(LAKEHOUSE_TAGS) -run '^$$' -bench . -benchtime 1x ./ingester/lakehouse
 
 demo: ## a local cluster, SeaweedFS, the operator and two tenants, real ingesters and an OTel SDK client
 	hack/demo.sh up

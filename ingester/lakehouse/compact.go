@@ -214,7 +214,13 @@ func (c *compaction) write(ctx context.Context, g partGroup, m parts.Merge, loca
 	}
 	ref := parts.Ref{Key: parts.Key(t.Name, g.hour, m.Name), Table: t.Name, Hour: g.hour, Name: m.Name}
 	file := filepath.Join(c.tmp, m.Name+parts.Suffix)
-	if err := c.e.copyPart(ctx, tmpTable, file, t, m.Blocks); err != nil {
+	var span parts.TimeRange
+	if t.TimeColumn != "" {
+		if span, err = c.e.tableSpan(ctx, tmpTable, t); err != nil {
+			return false, 0, 0, err
+		}
+	}
+	if err := c.e.writeParquet(ctx, fmt.Sprintf("SELECT * FROM %s ORDER BY %s", ident(tmpTable), partOrder(t)), file, t, m.Blocks, span); err != nil {
 		return false, 0, 0, err
 	}
 	data, err := os.ReadFile(file)
@@ -227,6 +233,15 @@ func (c *compaction) write(ctx context.Context, g partGroup, m parts.Merge, loca
 	}
 	c.cache.put(ref, data)
 	return created, n, int64(len(data)), nil
+}
+
+// partOrder is the order of a part's rows, the one rows.Batch.SortByTime gives them, so that the
+// same blocks give the same file whether materialized or merged.
+func partOrder(t *rows.Table) string {
+	if t.TimeColumn == "" {
+		return "block_id, process_id"
+	}
+	return "block_id, " + ident(t.TimeColumn) + " NULLS LAST"
 }
 
 // deletePart deletes a part that a merged part replaced. It refuses anything that is not a part's

@@ -5,11 +5,11 @@ package lakehouse
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"fmt"
-	"slices"
 	"strings"
 
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	duckdb "github.com/duckdb/duckdb-go/v2"
 
 	"github.com/telemetrylake/telemetrylake/ingester/lakehouse/parts"
@@ -109,96 +109,71 @@ func (e *engine) createTable(ctx context.Context, name string, t *rows.Table) er
 	return e.exec(ctx, fmt.Sprintf(`CREATE OR REPLACE TEMP TABLE %s (%s)`, ident(name), t.DDL()))
 }
 
-// appendRows adds a batch's rows of table t to the temp table name through DuckDB's appender,
-// which is far faster than INSERTs but makes a cgo call per value: the loader uses it for the few
-// process rows, and loads the many rows of the other tables as JSON (appendRowsJSON).
-func (e *engine) appendRows(name string, t *rows.Table, b *rows.Batch) error {
-	if b.Rows(t) == 0 {
-		return nil
+// writeParquet copies the rows a SELECT gives to a local Parquet file (see partCopySQL).
+func (e *engine) writeParquet(ctx context.Context, selectSQL, file string, t *rows.Table, blockIDs []string, span parts.TimeRange) error {
+	if err := e.exec(ctx, partCopySQL(selectSQL, file, t, blockIDs, span)); err != nil {
+		return fmt.Errorf("duckdb: write part %s: %w", file, err)
 	}
-	return e.conn.Raw(func(dc any) error {
-		a, err := duckdb.NewAppenderFromConn(dc.(driver.Conn), "", name)
-		if err != nil {
-			return fmt.Errorf("duckdb: appender for %s: %w", name, err)
-		}
-		err = b.Each(t, func(values []any) error {
-			args := make([]driver.Value, len(values))
-			for i, v := range values {
-				args[i] = toDuck(v)
-			}
-			return a.AppendRow(args...)
-		})
-		if cerr := a.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return fmt.Errorf("duckdb: append to %s: %w", name, err)
-		}
-		return nil
-	})
+	return nil
 }
 
-// toDuck converts the rows package's neutral values into what the appender takes: an attribute
-// map becomes a DuckDB MAP with its keys sorted, so that equal maps compare equal.
-func toDuck(v any) any {
-	switch x := v.(type) {
-	case rows.Attrs:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		var m duckdb.OrderedMap
-		for _, k := range keys {
-			m.Set(k, x[k])
-		}
-		return m
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = toDuck(e)
-		}
-		return out
-	case map[string]any:
-		out := make(map[string]any, len(x))
-		for k, e := range x {
-			out[k] = toDuck(e)
-		}
-		return out
-	}
-	return v
-}
-
-// copyPart writes the rows of a temp table to a local Parquet file with the part's metadata.
-func (e *engine) copyPart(ctx context.Context, table, file string, t *rows.Table, blockIDs []string) error {
+// partCopySQL copies the rows a SELECT gives, in its order, to a local Parquet file with the
+// part's metadata: its table, block set and, for a table with a time column, span of times.
+func partCopySQL(selectSQL, file string, t *rows.Table, blockIDs []string, span parts.TimeRange) string {
 	kv := fmt.Sprintf(`{%s: %s, %s: %s, %s: %s`,
 		quote(parts.MetaFormat), quote(parts.FormatV1),
 		quote(parts.MetaTable), quote(t.Name),
 		quote(parts.MetaBlocks), quote(parts.JoinBlocks(blockIDs)))
 	if t.TimeColumn != "" {
-		var min, max sql.NullInt64
-		q := fmt.Sprintf(`SELECT epoch_ns(min(%[1]s)), epoch_ns(max(%[1]s)) FROM %[2]s`, ident(t.TimeColumn), ident(table))
-		if err := e.conn.QueryRowContext(ctx, q).Scan(&min, &max); err != nil {
-			return fmt.Errorf("duckdb: time span of part %s: %w", file, err)
-		}
-		span := parts.SpanOf(nil, nil)
-		if min.Valid && max.Valid {
-			span = parts.SpanOf(&min.Int64, &max.Int64)
-		}
 		kv += fmt.Sprintf(`, %s: %s`, quote(parts.MetaTimes), quote(span.String()))
 	}
 	kv += "}"
-	// Rows are ordered so that the same blocks give the same file whatever order they decoded in.
-	order := "block_id"
-	if t.TimeColumn != "" {
-		order += ", " + ident(t.TimeColumn)
+	return fmt.Sprintf(`COPY (%s) TO %s (FORMAT parquet, COMPRESSION zstd, KV_METADATA %s)`, selectSQL, quote(file), kv)
+}
+
+// tableSpan is the span of the times in a table's time column.
+func (e *engine) tableSpan(ctx context.Context, table string, t *rows.Table) (parts.TimeRange, error) {
+	var min, max sql.NullInt64
+	q := fmt.Sprintf(`SELECT epoch_ns(min(%[1]s)), epoch_ns(max(%[1]s)) FROM %[2]s`, ident(t.TimeColumn), ident(table))
+	if err := e.conn.QueryRowContext(ctx, q).Scan(&min, &max); err != nil {
+		return parts.TimeRange{}, fmt.Errorf("duckdb: time span of %s: %w", table, err)
 	}
-	q := fmt.Sprintf(`COPY (SELECT * FROM %s ORDER BY %s) TO %s (FORMAT parquet, COMPRESSION zstd, KV_METADATA %s)`,
-		ident(table), order, quote(file), kv)
-	if err := e.exec(ctx, q); err != nil {
-		return fmt.Errorf("duckdb: write part %s: %w", file, err)
+	if !min.Valid || !max.Valid {
+		return parts.SpanOf(nil, nil), nil
 	}
-	return nil
+	return parts.SpanOf(&min.Int64, &max.Int64), nil
+}
+
+// execOverArrow runs a statement that reads Arrow records as the view named view. DuckDB scans
+// the records in place, once: the statement must read the view at most once.
+func (e *engine) execOverArrow(ctx context.Context, view string, t *rows.Table, recs []arrow.RecordBatch, statement string) error {
+	schemas, err := arrowSchemas()
+	if err != nil {
+		return err
+	}
+	reader, err := array.NewRecordReader(schemas[t], recs)
+	if err != nil {
+		return fmt.Errorf("arrow rows of %s: %w", t.Name, err)
+	}
+	defer reader.Release()
+	return e.conn.Raw(func(dc any) error {
+		conn := dc.(*duckdb.Conn)
+		a, err := duckdb.NewArrowFromConn(conn)
+		if err != nil {
+			return fmt.Errorf("duckdb: %w", err)
+		}
+		release, err := a.RegisterView(reader, view)
+		if err != nil {
+			return fmt.Errorf("duckdb: arrow rows of %s: %w", t.Name, err)
+		}
+		defer release()
+		// The view outlives neither the statement nor the records it reads.
+		defer conn.ExecContext(context.WithoutCancel(ctx), "DROP VIEW IF EXISTS "+ident(view), nil)
+		if _, err := conn.ExecContext(ctx, statement, nil); err != nil {
+			return fmt.Errorf("duckdb: %w", err)
+		}
+		return nil
+	})
 }
 
 // partMeta reads the lakehouse metadata of local Parquet files: for each file, its table and

@@ -3,52 +3,50 @@
 package lakehouse
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
-	"os"
-	"path/filepath"
 	"runtime"
+	"slices"
+	"strings"
 	"sync"
+
+	"github.com/apache/arrow-go/v18/arrow"
 
 	"github.com/telemetrylake/telemetrylake/ingester/lakehouse/rows"
 	"github.com/telemetrylake/telemetrylake/ingester/layout"
 	"github.com/telemetrylake/telemetrylake/ingester/store"
 )
 
-// loader decodes blocks into DuckDB temp tables, one per lakehouse table. Materialization copies
-// those tables into parts; a query reads them beside the parts as the not-yet-materialized rows.
+// loader decodes blocks into rows and hands them, a few hundred megabytes at a time, to a sink:
+// materialization writes them straight into parts, a query into temp tables beside the parts.
 //
-// Rows reach DuckDB in bulk: the decode workers render each block's rows as newline-delimited
-// JSON, in parallel, the loader spools them to a file per table, and each flush loads a file with
-// one read_json. Going through DuckDB's appender instead costs a cgo call per value, several per
-// attribute, on one goroutine, and was most of a materialization's time. Processes, a handful of
-// rows, still go through the appender, because a process seen in many blocks must become one row
-// first.
+// Rows reach DuckDB as Arrow records: the decode workers build one per block and table, in
+// parallel, and DuckDB scans them in place. Processes, a handful of rows, go in one record at the
+// end, because a process seen in many blocks must become one row first.
 type loader struct {
-	e      *engine
-	st     store.Store
-	prefix string // of the temp tables' names
-	// loaded lists, per table, the blocks whose rows went into its temp table.
-	loaded  map[*rows.Table][]string
-	rows    map[*rows.Table]int
-	skipped []SkippedBlock
-	blocks  int   // decoded
-	bytes   int64 // of OTLP read
-	// spools hold the row tables' rows until the next flush; procs holds processes until finish.
-	dir    string // of the spool files; made on first use
-	spools map[*rows.Table]*spool
-	procs  rows.Batch
+	e    *engine
+	st   store.Store
+	sink rowSink
+	// pending holds, per table, the rows not yet handed to the sink.
+	pending      map[*rows.Table]*pendingRows
+	pendingBytes int // of OTLP the pending rows came from
+	procs        rows.Batch
+	procBlocks   []string // the blocks whose processes are in procs
+	skipped      []SkippedBlock
+	blocks       int   // decoded
+	bytes        int64 // of OTLP read
 }
 
-// spool is one row table's rows, as JSON lines, waiting for the next flush.
-type spool struct {
-	file    *os.File
-	w       *bufio.Writer
-	rows    int
-	bytes   int
-	longest int // the longest line, which read_json must be told of
+// rowSink takes a table's rows of some blocks: recs holds them, blockIDs lists every block they
+// came from, including blocks that gave the table no row. It must not keep recs.
+type rowSink func(ctx context.Context, t *rows.Table, recs []arrow.RecordBatch, blockIDs []string, nrows int) error
+
+// pendingRows are one table's rows waiting for the sink, with the block each record came from.
+type pendingRows struct {
+	recs     []arrow.RecordBatch
+	recBlock []string
+	blockIDs []string
+	rows     int
 }
 
 // SkippedBlock is a block that could not be decoded, and why. It is never silently dropped: the
@@ -58,26 +56,18 @@ type SkippedBlock struct {
 	Reason string
 }
 
-// flushBytes is how much JSON a loader spools before loading it: big enough that each read_json
-// keeps DuckDB's threads busy, small enough to bound the spool's disk.
-const flushBytes = 128 << 20
+// flushBytes is how much OTLP a loader decodes before handing the rows to its sink: enough for
+// DuckDB to work on in bulk, little enough to bound memory (Arrow rows take a few times the
+// OTLP they came from).
+const flushBytes = 64 << 20
 
-// rowTables are the tables whose rows go through the spool.
+// rowTables are the tables whose rows are handed over as they are decoded.
 var rowTables = []*rows.Table{&rows.LogEntries, &rows.Measures, &rows.Spans}
 
-// newLoader creates the temp tables; call close when done with the loader.
-func newLoader(ctx context.Context, e *engine, st store.Store, prefix string) (*loader, error) {
-	l := &loader{e: e, st: st, prefix: prefix, loaded: map[*rows.Table][]string{}, rows: map[*rows.Table]int{}, spools: map[*rows.Table]*spool{}}
-	for _, t := range rows.Tables {
-		if err := e.createTable(ctx, l.table(t), t); err != nil {
-			return nil, fmt.Errorf("duckdb: %w", err)
-		}
-	}
-	return l, nil
+// newLoader makes a loader that hands rows to sink.
+func newLoader(e *engine, st store.Store, sink rowSink) *loader {
+	return &loader{e: e, st: st, sink: sink, pending: map[*rows.Table]*pendingRows{}}
 }
-
-// table is the temp table that holds a lakehouse table's rows.
-func (l *loader) table(t *rows.Table) string { return l.prefix + t.Name }
 
 // load fetches and decodes blocks, a few at a time, and adds each block's rows to the tables that
 // want them. want says whether a block's rows go to a table; a block no table wants is not read.
@@ -97,16 +87,29 @@ func (l *loader) load(ctx context.Context, refs []layout.BlockRef, want func(ref
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	next := make(chan layout.BlockRef)
-	results := make(chan *decoded)
+	type job struct {
+		seq int
+		ref layout.BlockRef
+	}
+	type result struct {
+		seq int
+		d   *decoded
+	}
+	workers := min(decodeWorkers(), len(pending))
+	// Blocks are added in the order given, whatever order they decode in, so that the same blocks
+	// always reach the sink in the same batches. Dispatching waits while too many decoded blocks
+	// wait for one still decoding, which bounds the memory they hold.
+	window := make(chan struct{}, 4*workers)
+	next := make(chan job)
+	results := make(chan result)
 	var wg sync.WaitGroup
-	for range min(decodeWorkers(), len(pending)) {
+	for range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for ref := range next {
+			for j := range next {
 				select {
-				case results <- l.decode(ctx, ref, want):
+				case results <- result{j.seq, l.decode(ctx, j.ref, want)}:
 				case <-ctx.Done():
 					return
 				}
@@ -115,9 +118,14 @@ func (l *loader) load(ctx context.Context, refs []layout.BlockRef, want func(ref
 	}
 	go func() {
 		defer close(next)
-		for _, ref := range pending {
+		for seq, ref := range pending {
 			select {
-			case next <- ref:
+			case window <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			select {
+			case next <- job{seq, ref}:
 			case <-ctx.Done():
 				return
 			}
@@ -126,14 +134,27 @@ func (l *loader) load(ctx context.Context, refs []layout.BlockRef, want func(ref
 	go func() { wg.Wait(); close(results) }()
 
 	var firstErr error
+	waiting := map[int]*decoded{}
+	added := 0
 	for r := range results {
 		if firstErr != nil {
+			r.d.release()
 			continue // drain, so that the workers can stop
 		}
-		if err := l.add(ctx, r, want); err != nil {
-			firstErr = err
-			cancel()
+		waiting[r.seq] = r.d
+		for d, ok := waiting[added]; ok; d, ok = waiting[added] {
+			delete(waiting, added)
+			added++
+			<-window
+			if err := l.add(ctx, d, want); err != nil {
+				firstErr = err
+				cancel()
+				break
+			}
 		}
+	}
+	for _, d := range waiting {
+		d.release()
 	}
 	if firstErr != nil {
 		return firstErr
@@ -147,15 +168,14 @@ type decoded struct {
 	size int
 	err  error  // a store error; a corrupt block is a skip, not an error
 	skip string // why the block is skipped
-	// procs holds the block's processes; its other rows are rendered, as JSON lines, into json,
-	// for the tables that want them.
-	procs   rows.Batch
-	json    map[*rows.Table][]byte
-	nrows   map[*rows.Table]int
-	longest map[*rows.Table]int
+	// procs holds the block's processes; its other rows are in recs, for the tables that want
+	// them.
+	procs rows.Batch
+	recs  map[*rows.Table]arrow.RecordBatch
+	nrows map[*rows.Table]int
 }
 
-// decode reads a block and renders its rows. It runs on the decode workers.
+// decode reads a block and builds its rows. It runs on the decode workers.
 func (l *loader) decode(ctx context.Context, ref layout.BlockRef, want func(ref layout.BlockRef, t *rows.Table) bool) *decoded {
 	d := &decoded{ref: ref}
 	data, _, err := l.st.Get(ctx, ref.Key)
@@ -168,12 +188,12 @@ func (l *loader) decode(ctx context.Context, ref layout.BlockRef, want func(ref 
 		d.skip = err.Error()
 		return d
 	}
-	d.json, d.nrows, d.longest = map[*rows.Table][]byte{}, map[*rows.Table]int{}, map[*rows.Table]int{}
+	d.procs.SortByTime()
+	d.recs, d.nrows = map[*rows.Table]arrow.RecordBatch{}, map[*rows.Table]int{}
 	for _, t := range rowTables {
 		if n := d.procs.Rows(t); n > 0 && want(ref, t) {
-			// JSON runs to three or four times the protobuf it came from; sizing the buffer once
-			// spares growing it a row at a time.
-			if d.json[t], d.longest[t], err = appendRowsJSON(make([]byte, 0, 4*len(data)), t, &d.procs); err != nil {
+			if d.recs[t], err = arrowRecord(t, &d.procs); err != nil {
+				d.release()
 				d.skip = err.Error()
 				return d
 			}
@@ -181,6 +201,13 @@ func (l *loader) decode(ctx context.Context, ref layout.BlockRef, want func(ref 
 		}
 	}
 	return d
+}
+
+func (d *decoded) release() {
+	for _, r := range d.recs {
+		r.Release()
+	}
+	d.recs = nil
 }
 
 // add takes a decoded block's rows into the tables that want them.
@@ -194,109 +221,96 @@ func (l *loader) add(ctx context.Context, d *decoded, want func(ref layout.Block
 	}
 	l.blocks++
 	l.bytes += int64(d.size)
-	spooled := 0
 	for _, t := range rows.Tables {
 		if !want(d.ref, t) {
 			continue
 		}
 		if t == &rows.Processes {
 			l.procs.Take(&d.procs, t)
-		} else if len(d.json[t]) > 0 {
-			sp, err := l.spool(t)
-			if err != nil {
-				return err
-			}
-			if _, err := sp.w.Write(d.json[t]); err != nil {
-				return fmt.Errorf("spool rows: %w", err)
-			}
-			sp.rows += d.nrows[t]
-			sp.bytes += len(d.json[t])
-			sp.longest = max(sp.longest, d.longest[t])
+			l.procBlocks = append(l.procBlocks, d.ref.ID)
+			continue
 		}
-		l.loaded[t] = append(l.loaded[t], d.ref.ID)
+		p := l.pending[t]
+		if p == nil {
+			p = &pendingRows{}
+			l.pending[t] = p
+		}
+		if rec := d.recs[t]; rec != nil {
+			p.recs = append(p.recs, rec)
+			p.recBlock = append(p.recBlock, d.ref.ID)
+			delete(d.recs, t)
+		}
+		p.blockIDs = append(p.blockIDs, d.ref.ID)
+		p.rows += d.nrows[t]
 	}
-	for _, sp := range l.spools {
-		spooled += sp.bytes
-	}
-	if spooled >= flushBytes {
+	d.release() // records of tables that did not want them
+	if l.pendingBytes += d.size; l.pendingBytes >= flushBytes {
 		return l.flush(ctx)
 	}
 	return nil
 }
 
-// spool returns a row table's spool, opening its file on first use.
-func (l *loader) spool(t *rows.Table) (*spool, error) {
-	if sp := l.spools[t]; sp != nil {
-		return sp, nil
-	}
-	if l.dir == "" {
-		dir, err := os.MkdirTemp("", "lakehouse-rows-")
-		if err != nil {
-			return nil, fmt.Errorf("spool rows: %w", err)
-		}
-		l.dir = dir
-	}
-	f, err := os.Create(filepath.Join(l.dir, l.table(t)+".jsonl"))
-	if err != nil {
-		return nil, fmt.Errorf("spool rows: %w", err)
-	}
-	sp := &spool{file: f, w: bufio.NewWriterSize(f, 1<<20)}
-	l.spools[t] = sp
-	return sp, nil
-}
-
-// flush loads the spooled rows into the temp tables, one read_json per table, and empties the
-// spools.
+// flush hands the pending rows to the sink, each table's in block order, so that the same blocks
+// always reach it the same way whatever order they decoded in.
 func (l *loader) flush(ctx context.Context) error {
 	for _, t := range rowTables {
-		sp := l.spools[t]
-		if sp == nil || sp.rows == 0 {
+		p := l.pending[t]
+		if p == nil {
 			continue
 		}
-		if err := sp.w.Flush(); err != nil {
-			return fmt.Errorf("spool rows: %w", err)
+		delete(l.pending, t)
+		order := make([]int, len(p.recs))
+		for i := range order {
+			order[i] = i
 		}
-		if _, err := l.e.conn.ExecContext(ctx, readJSONSQL(l.table(t), t, sp.file.Name(), sp.longest)); err != nil {
-			return fmt.Errorf("duckdb: load rows of %s: %w", t.Name, err)
+		slices.SortFunc(order, func(a, b int) int { return strings.Compare(p.recBlock[a], p.recBlock[b]) })
+		recs := make([]arrow.RecordBatch, len(order))
+		for i, j := range order {
+			recs[i] = p.recs[j]
 		}
-		l.rows[t] += sp.rows
-		if err := sp.file.Truncate(0); err != nil {
-			return fmt.Errorf("spool rows: %w", err)
+		slices.Sort(p.blockIDs)
+		err := l.sink(ctx, t, recs, p.blockIDs, p.rows)
+		for _, r := range recs {
+			r.Release()
 		}
-		if _, err := sp.file.Seek(0, io.SeekStart); err != nil {
-			return fmt.Errorf("spool rows: %w", err)
+		if err != nil {
+			return err
 		}
-		sp.w.Reset(sp.file)
-		sp.rows, sp.bytes, sp.longest = 0, 0, 0
 	}
+	l.pendingBytes = 0
 	return nil
 }
 
-// finish hands every remaining row to DuckDB; call it once, after the last load.
+// finish hands every remaining row to the sink, processes last; call it once, after the last
+// load.
 func (l *loader) finish(ctx context.Context) error {
 	if err := l.flush(ctx); err != nil {
 		return err
 	}
-	if err := l.e.appendRows(l.table(&rows.Processes), &rows.Processes, &l.procs); err != nil {
-		return err
-	}
-	l.rows[&rows.Processes] += l.procs.Rows(&rows.Processes)
-	l.procs.Reset()
-	return l.close()
-}
-
-// close removes the spool files; the temp tables stay.
-func (l *loader) close() error {
-	for t, sp := range l.spools {
-		sp.file.Close()
-		delete(l.spools, t)
-	}
-	if l.dir == "" {
+	if len(l.procBlocks) == 0 {
 		return nil
 	}
-	err := os.RemoveAll(l.dir)
-	l.dir = ""
+	l.procs.SortByTime()
+	rec, err := arrowRecord(&rows.Processes, &l.procs)
+	if err != nil {
+		return err
+	}
+	defer rec.Release()
+	slices.Sort(l.procBlocks)
+	err = l.sink(ctx, &rows.Processes, []arrow.RecordBatch{rec}, l.procBlocks, l.procs.Rows(&rows.Processes))
+	l.procs.Reset()
+	l.procBlocks = nil
 	return err
+}
+
+// close releases the rows that never reached the sink, after an error.
+func (l *loader) close() {
+	for t, p := range l.pending {
+		for _, r := range p.recs {
+			r.Release()
+		}
+		delete(l.pending, t)
+	}
 }
 
 func decodeWorkers() int { return max(2, runtime.GOMAXPROCS(0)) }

@@ -10,6 +10,9 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+
 	"github.com/telemetrylake/telemetrylake/ingester/lakehouse/parts"
 	"github.com/telemetrylake/telemetrylake/ingester/lakehouse/rows"
 	"github.com/telemetrylake/telemetrylake/ingester/layout"
@@ -121,10 +124,22 @@ func (h *hourJob) run(ctx context.Context, sum *MaterializeSummary) error {
 	if len(need) == 0 {
 		return nil
 	}
-	l, err := newLoader(ctx, h.e, h.st, "_new_")
-	if err != nil {
-		return err
-	}
+	wrote := false
+	l := newLoader(h.e, h.st, func(ctx context.Context, t *rows.Table, recs []arrow.RecordBatch, blockIDs []string, nrows int) error {
+		created, size, err := h.writePart(ctx, t, recs, blockIDs)
+		if err != nil {
+			return err
+		}
+		wrote = true
+		sum.Rows[t.Name] += nrows
+		sum.BytesOut += size
+		if created {
+			sum.PartsCreated++
+		} else {
+			sum.PartsDuplicate++
+		}
+		return nil
+	})
 	defer l.close()
 	var all []layout.BlockRef
 	for _, sig := range layout.Signals {
@@ -140,25 +155,6 @@ func (h *hourJob) run(ctx context.Context, sum *MaterializeSummary) error {
 	sum.Blocks += l.blocks
 	sum.BytesIn += l.bytes
 	sum.Skipped = append(sum.Skipped, l.skipped...)
-	wrote := false
-	for _, t := range rows.Tables {
-		ids := l.loaded[t]
-		if len(ids) == 0 {
-			continue // every block it needed was corrupt: nothing to record
-		}
-		created, size, err := h.writePart(ctx, l, t, ids)
-		if err != nil {
-			return err
-		}
-		wrote = true
-		sum.Rows[t.Name] += l.rows[t]
-		sum.BytesOut += size
-		if created {
-			sum.PartsCreated++
-		} else {
-			sum.PartsDuplicate++
-		}
-	}
 	if wrote {
 		sum.HoursWritten++
 	}
@@ -213,14 +209,49 @@ func (h *hourJob) uncovered(ctx context.Context, sum *MaterializeSummary) (map[*
 	return need, nil
 }
 
-// writePart copies a table's loaded rows into a Parquet file and stores it create-only under its
-// content address. created is false when a run before or beside this one wrote the same part.
-func (h *hourJob) writePart(ctx context.Context, l *loader, t *rows.Table, ids []string) (created bool, size int64, err error) {
+// arrowSpan is the span of the times in a table's time column of some records.
+func arrowSpan(recs []arrow.RecordBatch, t *rows.Table) parts.TimeRange {
+	var min, max int64
+	seen := false
+	for _, r := range recs {
+		idx := r.Schema().FieldIndices(t.TimeColumn)[0]
+		col := r.Column(idx).(*array.Timestamp)
+		for i := range col.Len() {
+			if col.IsNull(i) {
+				continue
+			}
+			v := int64(col.Value(i))
+			if !seen || v < min {
+				min = v
+			}
+			if !seen || v > max {
+				max = v
+			}
+			seen = true
+		}
+	}
+	if !seen {
+		return parts.SpanOf(nil, nil)
+	}
+	return parts.SpanOf(&min, &max)
+}
+
+// writePart writes a table's rows of some blocks, as the loader hands them over, into a Parquet
+// file and stores it create-only under its content address: a part of those blocks. created is
+// false when a run before or beside this one wrote the same part. An hour whose rows are many
+// gets several parts, which compaction merges.
+func (h *hourJob) writePart(ctx context.Context, t *rows.Table, recs []arrow.RecordBatch, ids []string) (created bool, size int64, err error) {
 	name := parts.Name(t.Name, ids)
 	ref := parts.Ref{Key: parts.Key(t.Name, h.hour, name), Table: t.Name, Hour: h.hour, Name: name}
 	file := filepath.Join(h.tmp, name+parts.Suffix)
-	if err := h.e.copyPart(ctx, l.table(t), file, t, ids); err != nil {
-		return false, 0, err
+	var span parts.TimeRange
+	if t.TimeColumn != "" {
+		span = arrowSpan(recs, t)
+	}
+	// The loader hands the records over in the order rows.Batch.SortByTime gives (partOrder).
+	const view = "_part_rows"
+	if err := h.e.execOverArrow(ctx, view, t, recs, partCopySQL("SELECT * FROM "+view, file, t, ids, span)); err != nil {
+		return false, 0, fmt.Errorf("write part %s: %w", file, err)
 	}
 	data, err := os.ReadFile(file)
 	if err != nil {

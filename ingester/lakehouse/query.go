@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow"
+
 	"github.com/telemetrylake/telemetrylake/ingester/lakehouse/parts"
 	"github.com/telemetrylake/telemetrylake/ingester/lakehouse/rows"
 	"github.com/telemetrylake/telemetrylake/ingester/layout"
@@ -142,10 +144,16 @@ func (s *Session) define(ctx context.Context, opts QueryOptions, cat *catalog) e
 	}
 
 	// Blocks no part covers yet are decoded now, into the fresh tables.
-	l, err := newLoader(ctx, s.e, opts.Store, "_fresh_")
-	if err != nil {
-		return err
+	fresh := func(t *rows.Table) string { return "_fresh_" + t.Name }
+	for _, t := range rows.Tables {
+		if err := s.e.createTable(ctx, fresh(t), t); err != nil {
+			return fmt.Errorf("duckdb: %w", err)
+		}
 	}
+	l := newLoader(s.e, opts.Store, func(ctx context.Context, t *rows.Table, recs []arrow.RecordBatch, _ []string, _ int) error {
+		const view = "_fresh_rows"
+		return s.e.execOverArrow(ctx, view, t, recs, fmt.Sprintf("INSERT INTO %s BY NAME SELECT * FROM %s", ident(fresh(t)), view))
+	})
 	defer l.close()
 	var all []layout.BlockRef
 	for _, hour := range cat.hours() {
@@ -172,7 +180,7 @@ func (s *Session) define(ctx context.Context, opts QueryOptions, cat *catalog) e
 	}
 
 	for _, t := range rows.Tables {
-		q := viewSQL(t, l.table(t), chosen[t], local, opts.Window)
+		q := viewSQL(t, fresh(t), chosen[t], local, opts.Window)
 		if err := s.e.exec(ctx, q); err != nil {
 			return fmt.Errorf("duckdb: define view %s: %w", t.Name, err)
 		}

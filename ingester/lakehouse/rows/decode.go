@@ -200,11 +200,3 @@ func hexID(id []byte) string {
 	return ""
 }
 
-// optional renders a pointer for a nullable column: nil is NULL. DuckDB's appender treats only
-// an untyped nil as NULL, never a nil *float64.
-func optional[T any](p *T) any {
-	if p == nil {
-		return nil
-	}
-	return *p
-}

@@ -47,14 +47,7 @@ type LogEntry struct {
 }
 
 // Values renders the row in LogEntries.Columns order.
-func (r *LogEntry) Values() []any {
-	v := make([]any, 0, len(LogEntries.Columns))
-	v = append(v,
-		timestamp(r.Time), timestamp(r.ObservedTime), r.SeverityNumber, r.SeverityText,
-		optional(r.Body), r.EventName, r.Attributes, r.TraceID, r.SpanID, r.Flags, r.ScopeName,
-		r.ScopeVersion)
-	return r.Provenance.appendTo(v)
-}
+func (r *LogEntry) Values() []any { return values(len(LogEntries.Columns), r) }
 
 func decodeLogs(entries []*logspb.ResourceLogs, blockID string, b *Batch) error {
 	n := 0

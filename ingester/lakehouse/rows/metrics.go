@@ -95,30 +95,7 @@ type Quantile struct {
 
 // Values renders the row in Measures.Columns order. A list is NULL for the kinds that do not have
 // it, and an empty list for a kind that has it empty.
-func (r *Measure) Values() []any {
-	var bounds, counts, pos, neg, quantiles any
-	switch r.Kind {
-	case KindHistogram:
-		bounds, counts = nonNil(r.BucketBounds), nonNil(r.BucketCounts)
-	case KindExponentialHistogram:
-		pos, neg = nonNil(r.ExpPositiveCounts), nonNil(r.ExpNegativeCounts)
-	case KindSummary:
-		qs := make([]any, len(r.Quantiles))
-		for i, q := range r.Quantiles {
-			qs[i] = map[string]any{"quantile": q.Quantile, "value": q.Value}
-		}
-		quantiles = qs
-	}
-	v := make([]any, 0, len(Measures.Columns))
-	v = append(v,
-		timestamp(r.Time), timestamp(r.StartTime), r.Name, r.Description, r.Unit, r.Kind,
-		r.Temporality, r.IsMonotonic, optional(r.Value), optional(r.Count), optional(r.Sum),
-		optional(r.Min), optional(r.Max), bounds, counts, optional(r.ExpScale),
-		optional(r.ExpZeroCount), optional(r.ExpZeroThreshold), optional(r.ExpPositiveOffset), pos,
-		optional(r.ExpNegativeOffset), neg, quantiles, r.Flags, r.Attributes, r.ScopeName,
-		r.ScopeVersion)
-	return r.Provenance.appendTo(v)
-}
+func (r *Measure) Values() []any { return values(len(Measures.Columns), r) }
 
 func nonNil[T any](s []T) []T {
 	if s == nil {

@@ -48,13 +48,7 @@ type Process struct {
 }
 
 // Values renders the row in Processes.Columns order.
-func (r *Process) Values() []any {
-	return []any{
-		r.ProcessID, r.ServiceName, r.ServiceNamespace, r.ServiceVersion, r.ServiceInstanceID,
-		r.HostName, r.TelemetrySDKLanguage, r.ResourceAttributes, r.SchemaURL,
-		timestamp(r.FirstSeen), r.BlockID,
-	}
-}
+func (r *Process) Values() []any { return values(len(Processes.Columns), r) }
 
 // earlier says whether p is a better "first sighting" than q: an earlier time wins, a known time
 // beats none, and the block id breaks ties so that the choice never depends on decode order.

@@ -76,17 +76,12 @@ type Provenance struct {
 	BlockID     string
 }
 
-// appendTo adds the provenance columns to a row's values.
-func (p Provenance) appendTo(v []any) []any { return append(v, p.ProcessID, p.ServiceName, p.BlockID) }
-
-// timestamp renders unix nanoseconds for a TIMESTAMP_NS column: NULL for 0 (OTLP's "unset") and
-// for values past the largest TIMESTAMP_NS, 2262-04-11 23:47:16.854775806 (DuckDB keeps the
-// largest signed 64-bit count of nanoseconds for infinity).
+// timestamp is a TIMESTAMP_NS value as Values renders it: nil for NULL (see Timestamp).
 func timestamp(unixNano uint64) any {
-	if unixNano == 0 || unixNano >= 1<<63-1 {
-		return nil
+	if ns, ok := Timestamp(unixNano); ok {
+		return time.Unix(0, ns).UTC()
 	}
-	return time.Unix(0, int64(unixNano)).UTC()
+	return nil
 }
 
 func cols(groups ...[]Column) []Column {

@@ -72,22 +72,7 @@ type SpanLink struct {
 }
 
 // Values renders the row in Spans.Columns order.
-func (r *Span) Values() []any {
-	events := make([]any, len(r.Events))
-	for i, e := range r.Events {
-		events[i] = map[string]any{"time": timestamp(e.Time), "name": e.Name, "attributes": e.Attributes}
-	}
-	links := make([]any, len(r.Links))
-	for i, l := range r.Links {
-		links[i] = map[string]any{"trace_id": l.TraceID, "span_id": l.SpanID, "attributes": l.Attributes}
-	}
-	v := make([]any, 0, len(Spans.Columns))
-	v = append(v,
-		r.TraceID, r.SpanID, r.ParentSpanID, r.TraceState, r.Name, r.Kind, timestamp(r.StartTime),
-		timestamp(r.EndTime), optional(r.DurationNs), r.StatusCode, r.StatusMessage, r.Attributes,
-		events, links, r.Flags, r.ScopeName, r.ScopeVersion)
-	return r.Provenance.appendTo(v)
-}
+func (r *Span) Values() []any { return values(len(Spans.Columns), r) }
 
 // spanKind is the OTLP enum name without its prefix, lower-cased: SPAN_KIND_SERVER is "server".
 func spanKind(k tracepb.Span_SpanKind) string {
