@@ -152,18 +152,24 @@ func (w *arrowWriter) next() array.Builder {
 	return b
 }
 
-func (w *arrowWriter) Null()                 { w.next().AppendNull() }
-func (w *arrowWriter) Timestamp(ns int64)    { w.next().(*array.TimestampBuilder).Append(arrow.Timestamp(ns)) }
-func (w *arrowWriter) Bool(v bool)           { w.next().(*array.BooleanBuilder).Append(v) }
-func (w *arrowWriter) Int32(v int32)         { w.next().(*array.Int32Builder).Append(v) }
-func (w *arrowWriter) Uint32(v uint32)       { w.next().(*array.Uint32Builder).Append(v) }
-func (w *arrowWriter) Int64(v int64)         { w.next().(*array.Int64Builder).Append(v) }
-func (w *arrowWriter) Uint64(v uint64)       { w.next().(*array.Uint64Builder).Append(v) }
-func (w *arrowWriter) Float64(v float64)     { w.next().(*array.Float64Builder).Append(v) }
-func (w *arrowWriter) String(v string)       { w.next().(*array.StringBuilder).Append(v) }
-func (w *arrowWriter) Attrs(a rows.Attrs)    { appendAttrs(w.next().(*array.MapBuilder), a) }
-func (w *arrowWriter) Float64s(v []float64)  { appendList(w.next(), v, (*array.Float64Builder).AppendValues) }
-func (w *arrowWriter) Uint64s(v []uint64)    { appendList(w.next(), v, (*array.Uint64Builder).AppendValues) }
+func (w *arrowWriter) Null() { w.next().AppendNull() }
+func (w *arrowWriter) Timestamp(ns int64) {
+	w.next().(*array.TimestampBuilder).Append(arrow.Timestamp(ns))
+}
+func (w *arrowWriter) Bool(v bool)        { w.next().(*array.BooleanBuilder).Append(v) }
+func (w *arrowWriter) Int32(v int32)      { w.next().(*array.Int32Builder).Append(v) }
+func (w *arrowWriter) Uint32(v uint32)    { w.next().(*array.Uint32Builder).Append(v) }
+func (w *arrowWriter) Int64(v int64)      { w.next().(*array.Int64Builder).Append(v) }
+func (w *arrowWriter) Uint64(v uint64)    { w.next().(*array.Uint64Builder).Append(v) }
+func (w *arrowWriter) Float64(v float64)  { w.next().(*array.Float64Builder).Append(v) }
+func (w *arrowWriter) String(v string)    { w.next().(*array.StringBuilder).Append(v) }
+func (w *arrowWriter) Attrs(a rows.Attrs) { appendAttrs(w.next().(*array.MapBuilder), a) }
+func (w *arrowWriter) Float64s(v []float64) {
+	appendList(w.next(), v, (*array.Float64Builder).AppendValues)
+}
+func (w *arrowWriter) Uint64s(v []uint64) {
+	appendList(w.next(), v, (*array.Uint64Builder).AppendValues)
+}
 func (w *arrowWriter) Quantiles(qs []rows.Quantile) {
 	lb := w.next().(*array.ListBuilder)
 	lb.Append(true)

@@ -21,7 +21,7 @@ type ColumnWriter interface {
 	Uint64(uint64)
 	Float64(float64)
 	String(string)
-	Attrs(Attrs) // a nil Attrs is an empty map
+	Attrs(Attrs)        // a nil Attrs is an empty map
 	Float64s([]float64) // a list; nil is an empty one
 	Uint64s([]uint64)
 	Quantiles([]Quantile) // lists of structs, as the tables' STRUCT types name their fields

@@ -199,4 +199,3 @@ func hexID(id []byte) string {
 	}
 	return ""
 }
-
