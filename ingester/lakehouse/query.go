@@ -143,16 +143,18 @@ func (s *Session) define(ctx context.Context, opts QueryOptions, cat *catalog) e
 		s.Stats.PartsSkipped += len(candidates) - len(chosen[t])
 	}
 
-	// Blocks no part covers yet are decoded now, into the fresh tables.
-	fresh := func(t *rows.Table) string { return "_fresh_" + t.Name }
-	for _, t := range rows.Tables {
-		if err := s.e.createTable(ctx, fresh(t), t); err != nil {
-			return fmt.Errorf("duckdb: %w", err)
-		}
-	}
+	// Blocks no part covers yet are decoded now, into the fresh tables, made for the tables that
+	// get rows.
+	fresh := map[*rows.Table]string{}
 	l := newLoader(s.e, opts.Store, func(ctx context.Context, t *rows.Table, recs []arrow.RecordBatch, _ []string, _ int) error {
+		if _, ok := fresh[t]; !ok {
+			fresh[t] = "_fresh_" + t.Name
+			if err := s.e.createTable(ctx, fresh[t], t); err != nil {
+				return fmt.Errorf("duckdb: %w", err)
+			}
+		}
 		const view = "_fresh_rows"
-		return s.e.execOverArrow(ctx, view, t, recs, fmt.Sprintf("INSERT INTO %s BY NAME SELECT * FROM %s", ident(fresh(t)), view))
+		return s.e.execOverArrow(ctx, view, t, recs, fmt.Sprintf("INSERT INTO %s BY NAME SELECT * FROM %s", ident(fresh[t]), view))
 	})
 	defer l.close()
 	var all []layout.BlockRef
@@ -180,7 +182,7 @@ func (s *Session) define(ctx context.Context, opts QueryOptions, cat *catalog) e
 	}
 
 	for _, t := range rows.Tables {
-		q := viewSQL(t, fresh(t), chosen[t], local, opts.Window)
+		q := viewSQL(t, fresh[t], chosen[t], local, opts.Window)
 		if err := s.e.exec(ctx, q); err != nil {
 			return fmt.Errorf("duckdb: define view %s: %w", t.Name, err)
 		}
@@ -188,8 +190,9 @@ func (s *Session) define(ctx context.Context, opts QueryOptions, cat *catalog) e
 	return nil
 }
 
-// viewSQL defines a table's view: its fresh rows, then the chosen parts (whole, or filtered to
-// the blocks no bigger part holds). The fresh table comes first so that the view's columns are
+// viewSQL defines a table's view: its fresh rows (from the temp table fresh; "" when there are
+// none), then the chosen parts (whole, or filtered to the blocks no bigger part holds). The fresh
+// rows come first, or an empty relation of the table's columns, so that the view's columns are
 // the current ones even when old parts lack a newer column.
 //
 // Rows are kept when their time is in the window, or when they have none. That filter is most of
@@ -207,13 +210,26 @@ func viewSQL(t *rows.Table, fresh string, chosen []parts.Selection, local map[st
 		}
 		return inWindow
 	}
-	sources := append([]string{where("SELECT * FROM "+ident(fresh), inWindow)}, selectionsSQL(chosen, local, rowFilter)...)
+	first := emptyRelationSQL(t)
+	if fresh != "" {
+		first = where("SELECT * FROM "+ident(fresh), inWindow)
+	}
+	sources := append([]string{first}, selectionsSQL(chosen, local, rowFilter)...)
 	body := strings.Join(sources, "\nUNION ALL BY NAME\n")
 	var qualify string
 	if t == &rows.Processes {
 		qualify = processesFilter
 	}
 	return fmt.Sprintf("CREATE OR REPLACE TEMP VIEW %s AS SELECT * FROM (\n%s\n) %s", ident(t.Name), body, qualify)
+}
+
+// emptyRelationSQL selects no row, with the table's columns.
+func emptyRelationSQL(t *rows.Table) string {
+	cols := make([]string, len(t.Columns))
+	for i, c := range t.Columns {
+		cols[i] = fmt.Sprintf("NULL::%s AS %s", c.Type, ident(c.Name))
+	}
+	return fmt.Sprintf("SELECT * FROM (SELECT %s) WHERE false", strings.Join(cols, ", "))
 }
 
 // processesFilter keeps one row per process: a process is seen in many blocks and parts, and its
