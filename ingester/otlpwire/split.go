@@ -38,8 +38,15 @@ func (b *Block) Key() string {
 
 type signalSchema struct {
 	request protoreflect.MessageDescriptor
-	entry   protoreflect.MessageDescriptor
-	dating  recordTime
+	entry   *msgPlan // the Resource* message, compiled
+}
+
+// schemaOf compiles a signal's entry message with the fields that date its records.
+func schemaOf(request, entry interface{ ProtoReflect() protoreflect.Message }, dating recordTime) signalSchema {
+	return signalSchema{
+		request: request.ProtoReflect().Descriptor(),
+		entry:   compilePlan(entry.ProtoReflect().Descriptor(), dating, map[protoreflect.FullName]*msgPlan{}),
+	}
 }
 
 // Field numbers shared by the three Resource* entry messages and the request messages.
@@ -49,26 +56,16 @@ const (
 )
 
 var schemas = map[layout.Signal]signalSchema{
-	layout.Logs: {
-		request: (&collogspb.ExportLogsServiceRequest{}).ProtoReflect().Descriptor(),
-		entry:   (&logspb.ResourceLogs{}).ProtoReflect().Descriptor(),
-		dating:  datingOf(&logspb.LogRecord{}, "time_unix_nano", "observed_time_unix_nano"),
-	},
-	layout.Metrics: {
-		request: (&colmetricspb.ExportMetricsServiceRequest{}).ProtoReflect().Descriptor(),
-		entry:   (&metricspb.ResourceMetrics{}).ProtoReflect().Descriptor(),
-		dating: merge(
-			datingOf(&metricspb.NumberDataPoint{}, "time_unix_nano"),
-			datingOf(&metricspb.HistogramDataPoint{}, "time_unix_nano"),
-			datingOf(&metricspb.ExponentialHistogramDataPoint{}, "time_unix_nano"),
-			datingOf(&metricspb.SummaryDataPoint{}, "time_unix_nano"),
-		),
-	},
-	layout.Traces: {
-		request: (&coltracepb.ExportTraceServiceRequest{}).ProtoReflect().Descriptor(),
-		entry:   (&tracepb.ResourceSpans{}).ProtoReflect().Descriptor(),
-		dating:  datingOf(&tracepb.Span{}, "start_time_unix_nano"),
-	},
+	layout.Logs: schemaOf(&collogspb.ExportLogsServiceRequest{}, &logspb.ResourceLogs{},
+		datingOf(&logspb.LogRecord{}, "time_unix_nano", "observed_time_unix_nano")),
+	layout.Metrics: schemaOf(&colmetricspb.ExportMetricsServiceRequest{}, &metricspb.ResourceMetrics{}, merge(
+		datingOf(&metricspb.NumberDataPoint{}, "time_unix_nano"),
+		datingOf(&metricspb.HistogramDataPoint{}, "time_unix_nano"),
+		datingOf(&metricspb.ExponentialHistogramDataPoint{}, "time_unix_nano"),
+		datingOf(&metricspb.SummaryDataPoint{}, "time_unix_nano"),
+	)),
+	layout.Traces: schemaOf(&coltracepb.ExportTraceServiceRequest{}, &tracepb.ResourceSpans{},
+		datingOf(&tracepb.Span{}, "start_time_unix_nano")),
 }
 
 // datingOf resolves field numbers by name from the generated descriptors, so a schema change
@@ -132,7 +129,7 @@ func Split(signal layout.Signal, body []byte) ([]Block, error) {
 		entryStart := pos + m - len(entry)
 		pos += m
 		var stats recordStats
-		if err := walk(schema.entry, entry, schema.dating, &stats, 1); err != nil {
+		if err := walk(schema.entry, entry, &stats, 1); err != nil {
 			return nil, err.within(entriesName, entryStart)
 		}
 		block := Block{Bytes: frameEntry(body, tagStart, pos, entry), Resource: resourceOf(entry)}

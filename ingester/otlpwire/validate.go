@@ -63,16 +63,63 @@ func (s *recordStats) observe(t uint64) {
 // it, in order of preference: the first non-zero one wins.
 type recordTime map[protoreflect.FullName][]protoreflect.FieldNumber
 
-// walk checks that b is a well-formed encoding of md: every known field has a wire type its kind
-// allows, every nested message is itself well formed, strings are UTF-8. Unknown fields are only
-// checked for framing, since they must be kept as sent. It also counts and dates the records.
-func walk(md protoreflect.MessageDescriptor, b []byte, dating recordTime, stats *recordStats, depth int) *DecodeError {
+// msgPlan is a message type compiled for walk: its fields indexed by number, so that checking a
+// field on the hot path costs an index, not descriptor and map lookups.
+type msgPlan struct {
+	fields []fieldPlan // by field number; a zero fieldPlan is a field the schema does not know
+	// dating lists the fixed64 fields that date a record of this type; nil when it is no record.
+	dating []protowire.Number
+}
+
+type fieldPlan struct {
+	known bool
+	name  string
+	kind  protoreflect.Kind
+	wire  protowire.Type // the wire type of its kind
+	list  bool
+	msg   *msgPlan // of a message field
+}
+
+// compilePlan compiles md and every message type it reaches; plans holds those compiled so far, so
+// that recursive types (AnyValue in ArrayValue in AnyValue) share one plan.
+func compilePlan(md protoreflect.MessageDescriptor, dating recordTime, plans map[protoreflect.FullName]*msgPlan) *msgPlan {
+	if p, ok := plans[md.FullName()]; ok {
+		return p
+	}
+	p := &msgPlan{}
+	plans[md.FullName()] = p
+	if nums, ok := dating[md.FullName()]; ok {
+		p.dating = make([]protowire.Number, 0, len(nums))
+		for _, n := range nums {
+			p.dating = append(p.dating, protowire.Number(n))
+		}
+	}
+	fields := md.Fields()
+	maxNum := 0
+	for i := range fields.Len() {
+		maxNum = max(maxNum, int(fields.Get(i).Number()))
+	}
+	p.fields = make([]fieldPlan, maxNum+1)
+	for i := range fields.Len() {
+		fd := fields.Get(i)
+		fp := fieldPlan{known: true, name: string(fd.Name()), kind: fd.Kind(), wire: wireTypeOf(fd.Kind()), list: fd.IsList()}
+		if fd.Kind() == protoreflect.MessageKind {
+			fp.msg = compilePlan(fd.Message(), dating, plans)
+		}
+		p.fields[fd.Number()] = fp
+	}
+	return p
+}
+
+// walk checks that b is a well-formed encoding of p's message: every known field has a wire type
+// its kind allows, every nested message is itself well formed, strings are UTF-8. Unknown fields
+// are only checked for framing, since they must be kept as sent. It also counts and dates the
+// records.
+func walk(p *msgPlan, b []byte, stats *recordStats, depth int) *DecodeError {
 	if depth > maxNesting {
 		return &DecodeError{Reason: fmt.Sprintf("messages nested deeper than %d levels", maxNesting)}
 	}
-	timeFields, isRecord := dating[md.FullName()]
 	var times [2]uint64
-	fields := md.Fields()
 	for pos := 0; pos < len(b); {
 		num, typ, n := consumeTag(b[pos:])
 		if n < 0 {
@@ -80,8 +127,7 @@ func walk(md protoreflect.MessageDescriptor, b []byte, dating recordTime, stats 
 		}
 		start := pos
 		pos += n
-		fd := fields.ByNumber(num)
-		if fd == nil {
+		if int(num) >= len(p.fields) || !p.fields[num].known {
 			m := protowire.ConsumeFieldValue(num, typ, b[pos:])
 			if m < 0 {
 				return &DecodeError{Offset: start, Reason: fmt.Sprintf("unknown field %d: %v", num, protowire.ParseError(m))}
@@ -89,12 +135,13 @@ func walk(md protoreflect.MessageDescriptor, b []byte, dating recordTime, stats 
 			pos += m
 			continue
 		}
-		m, err := checkField(fd, typ, b[pos:], dating, stats, depth)
+		fp := &p.fields[num]
+		m, err := checkField(fp, num, typ, b[pos:], stats, depth)
 		if err != nil {
-			return err.within(string(fd.Name()), pos)
+			return err.within(fp.name, pos)
 		}
-		if isRecord && typ == protowire.Fixed64Type {
-			for i, tf := range timeFields {
+		if p.dating != nil && typ == protowire.Fixed64Type {
+			for i, tf := range p.dating {
 				if tf == num && i < len(times) {
 					times[i], _ = protowire.ConsumeFixed64(b[pos:])
 				}
@@ -102,7 +149,7 @@ func walk(md protoreflect.MessageDescriptor, b []byte, dating recordTime, stats 
 		}
 		pos += m
 	}
-	if isRecord {
+	if p.dating != nil {
 		t := times[0]
 		if t == 0 {
 			t = times[1]
@@ -113,26 +160,30 @@ func walk(md protoreflect.MessageDescriptor, b []byte, dating recordTime, stats 
 }
 
 // checkField validates one field value (after its tag) and returns its length.
-func checkField(fd protoreflect.FieldDescriptor, typ protowire.Type, b []byte, dating recordTime, stats *recordStats, depth int) (int, *DecodeError) {
-	want := wireTypeOf(fd.Kind())
-	if typ != want {
-		if fd.IsList() && typ == protowire.BytesType && want != protowire.BytesType {
-			return checkPacked(fd, b)
+func checkField(fp *fieldPlan, num protowire.Number, typ protowire.Type, b []byte, stats *recordStats, depth int) (int, *DecodeError) {
+	if typ != fp.wire {
+		if fp.list && typ == protowire.BytesType && fp.wire != protowire.BytesType {
+			return checkPacked(fp, b)
 		}
-		return 0, &DecodeError{Reason: fmt.Sprintf("wrong wire type %s for a %s field (want %s)", wireTypeName(typ), fd.Kind(), wireTypeName(want))}
+		return 0, &DecodeError{Reason: fmt.Sprintf("wrong wire type %s for a %s field (want %s)", wireTypeName(typ), fp.kind, wireTypeName(fp.wire))}
 	}
-	n := protowire.ConsumeFieldValue(fd.Number(), typ, b)
+	if typ != protowire.BytesType {
+		n := protowire.ConsumeFieldValue(num, typ, b)
+		if n < 0 {
+			return 0, &DecodeError{Reason: protowire.ParseError(n).Error()}
+		}
+		return n, nil
+	}
+	v, n := protowire.ConsumeBytes(b)
 	if n < 0 {
 		return 0, &DecodeError{Reason: protowire.ParseError(n).Error()}
 	}
-	switch fd.Kind() {
+	switch fp.kind {
 	case protoreflect.MessageKind:
-		v, _ := protowire.ConsumeBytes(b)
-		if err := walk(fd.Message(), v, dating, stats, depth+1); err != nil {
+		if err := walk(fp.msg, v, stats, depth+1); err != nil {
 			return 0, err.within("", n-len(v))
 		}
 	case protoreflect.StringKind:
-		v, _ := protowire.ConsumeBytes(b)
 		if !utf8.Valid(v) {
 			return 0, &DecodeError{Reason: "string is not valid UTF-8"}
 		}
@@ -142,16 +193,16 @@ func checkField(fd protoreflect.FieldDescriptor, typ protowire.Type, b []byte, d
 
 // checkPacked validates a packed repeated scalar: a byte string holding only values of the
 // element's wire type.
-func checkPacked(fd protoreflect.FieldDescriptor, b []byte) (int, *DecodeError) {
+func checkPacked(fp *fieldPlan, b []byte) (int, *DecodeError) {
 	v, n := protowire.ConsumeBytes(b)
 	if n < 0 {
 		return 0, &DecodeError{Reason: protowire.ParseError(n).Error()}
 	}
-	elem := wireTypeOf(fd.Kind())
+	elem := fp.wire
 	for pos := 0; pos < len(v); {
 		m := protowire.ConsumeFieldValue(0, elem, v[pos:])
 		if m < 0 {
-			return 0, &DecodeError{Offset: pos, Reason: "packed " + fd.Kind().String() + " values are truncated"}
+			return 0, &DecodeError{Offset: pos, Reason: "packed " + fp.kind.String() + " values are truncated"}
 		}
 		pos += m
 	}
