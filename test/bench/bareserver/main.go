@@ -10,9 +10,8 @@
 package main
 
 import (
+	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"io"
@@ -24,6 +23,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/telemetrylake/telemetrylake/ingester/layout"
 	"github.com/telemetrylake/telemetrylake/ingester/store"
 )
 
@@ -74,26 +74,30 @@ func main() {
 	log.Printf("bareserver: stopped")
 }
 
-// storeBodies stores each body under a content address, with metadata shaped like a block's
-// (the same keys, values of the same length), and answers 200 once it is durable.
+// storeBodies stores each body as the ingester stores a one-block request: under its block key
+// (the same content address, so the same hashing), with metadata shaped like a block's (the same
+// keys, values of the same length), answering 200 once it is durable.
 func storeBodies(st store.Store) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(r.Body)
-		if err != nil {
+		var body bytes.Buffer
+		if r.ContentLength > 0 {
+			body.Grow(int(r.ContentLength))
+		}
+		if _, err := body.ReadFrom(r.Body); err != nil {
 			w.WriteHeader(http.StatusBadRequest)
 			return
 		}
-		if len(body) == 0 { // the bench's readiness probe
+		if body.Len() == 0 { // the bench's readiness probe
 			w.WriteHeader(http.StatusOK)
 			return
 		}
-		sum := sha256.Sum256(body)
-		key := "blocks/logs/bench/" + hex.EncodeToString(sum[:16]) + ".pb"
+		const minTime = 1795000000000000000
+		key := layout.BlockKey(layout.Logs, minTime, layout.BlockID(layout.Logs, body.Bytes()))
 		meta := map[string]string{
 			"process-id": "6ba7b810-9dad-51d1-80b4-00c04fd430c8", "signal": "logs", "records": "10",
 			"min-time": "1795000000000000000", "max-time": "1795000000900000000", "format": "otlp-proto/v1",
 		}
-		if _, err := st.Create(r.Context(), key, body, meta); err != nil {
+		if _, err := st.Create(r.Context(), key, body.Bytes(), meta); err != nil {
 			log.Printf("bareserver: %v", err)
 			w.WriteHeader(http.StatusServiceUnavailable)
 			return
