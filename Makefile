@@ -57,9 +57,10 @@ fuzz: ## run each fuzz target for FUZZTIME
 	$(GO) test ./ingester/otlpwire -run '^$$' -fuzz '^FuzzSplit$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./ingester/otlpwire -run '^$$' -fuzz '^FuzzJSONToProto$$' -fuzztime $(FUZZTIME)
 
-bench: ## measure the ingester beside the OTel Collector and a bare HTTP server, and auth per request
+bench: ## the ingester beside the OTel Collector, a bare HTTP server and the storage contract alone; auth, validation, the lakehouse
 	$(GO) run ./test/bench
 	$(GO) test -run '^$$' -bench 'BenchmarkTokenAuth' -benchmem ./ingester/auth
+	$(GO) test -run '^$$' -bench 'BenchmarkSplit' -benchmem ./ingester/otlpwire
 	$(LAKEHOUSE_GO) test $(LAKEHOUSE_TAGS) -run '^$$' -bench . -benchtime 1x ./ingester/lakehouse
 
 demo: ## a local cluster, SeaweedFS, the operator and two tenants, real ingesters and an OTel SDK client
