@@ -171,9 +171,7 @@ func (w *arrowWriter) Uint64s(v []uint64) {
 	appendList(w.next(), v, (*array.Uint64Builder).AppendValues)
 }
 func (w *arrowWriter) Quantiles(qs []rows.Quantile) {
-	lb := w.next().(*array.ListBuilder)
-	lb.Append(true)
-	sb := lb.ValueBuilder().(*array.StructBuilder)
+	sb := structList(w.next())
 	for _, q := range qs {
 		sb.Append(true)
 		sb.FieldBuilder(0).(*array.Float64Builder).Append(q.Quantile)
@@ -182,9 +180,7 @@ func (w *arrowWriter) Quantiles(qs []rows.Quantile) {
 }
 
 func (w *arrowWriter) Events(events []rows.SpanEvent) {
-	lb := w.next().(*array.ListBuilder)
-	lb.Append(true)
-	sb := lb.ValueBuilder().(*array.StructBuilder)
+	sb := structList(w.next())
 	for _, e := range events {
 		sb.Append(true)
 		tb := sb.FieldBuilder(0).(*array.TimestampBuilder)
@@ -199,15 +195,20 @@ func (w *arrowWriter) Events(events []rows.SpanEvent) {
 }
 
 func (w *arrowWriter) Links(links []rows.SpanLink) {
-	lb := w.next().(*array.ListBuilder)
-	lb.Append(true)
-	sb := lb.ValueBuilder().(*array.StructBuilder)
+	sb := structList(w.next())
 	for _, l := range links {
 		sb.Append(true)
 		sb.FieldBuilder(0).(*array.StringBuilder).Append(l.TraceID)
 		sb.FieldBuilder(1).(*array.StringBuilder).Append(l.SpanID)
 		appendAttrs(sb.FieldBuilder(2).(*array.MapBuilder), l.Attributes)
 	}
+}
+
+// structList starts a list of structs in a column and returns the builder of its elements.
+func structList(b array.Builder) *array.StructBuilder {
+	lb := b.(*array.ListBuilder)
+	lb.Append(true)
+	return lb.ValueBuilder().(*array.StructBuilder)
 }
 
 func appendList[B array.Builder, T any](b array.Builder, v []T, appendValues func(B, []T, []bool)) {
