@@ -112,13 +112,15 @@ func appendRows(e *engine, name string, t *rows.Table, b *rows.Batch) error {
 		if err != nil {
 			return fmt.Errorf("duckdb: appender for %s: %w", name, err)
 		}
-		err = b.Each(t, func(values []any) error {
+		for _, values := range rowValues(t, b) {
 			args := make([]driver.Value, len(values))
 			for i, v := range values {
 				args[i] = toDuck(v)
 			}
-			return a.AppendRow(args...)
-		})
+			if err = a.AppendRow(args...); err != nil {
+				break
+			}
+		}
 		if cerr := a.Close(); err == nil {
 			err = cerr
 		}
@@ -158,4 +160,28 @@ func toDuck(v any) any {
 		return out
 	}
 	return v
+}
+
+// rowValues is every row of table t in the batch, as Values renders it.
+func rowValues(t *rows.Table, b *rows.Batch) [][]any {
+	var out [][]any
+	switch t {
+	case &rows.LogEntries:
+		for i := range b.Logs {
+			out = append(out, b.Logs[i].Values())
+		}
+	case &rows.Measures:
+		for i := range b.Measures {
+			out = append(out, b.Measures[i].Values())
+		}
+	case &rows.Spans:
+		for i := range b.Spans {
+			out = append(out, b.Spans[i].Values())
+		}
+	case &rows.Processes:
+		for i := range b.Processes {
+			out = append(out, b.Processes[i].Values())
+		}
+	}
+	return out
 }

@@ -62,29 +62,6 @@ func (b *Batch) Rows(t *Table) int {
 	return 0
 }
 
-// Each calls fn with the values of every row of a table, in the table's column order.
-func (b *Batch) Each(t *Table, fn func(values []any) error) error {
-	var n int
-	var row func(i int) []any
-	switch t {
-	case &LogEntries:
-		n, row = len(b.Logs), func(i int) []any { return b.Logs[i].Values() }
-	case &Measures:
-		n, row = len(b.Measures), func(i int) []any { return b.Measures[i].Values() }
-	case &Spans:
-		n, row = len(b.Spans), func(i int) []any { return b.Spans[i].Values() }
-	case &Processes:
-		n, row = len(b.Processes), func(i int) []any { return b.Processes[i].Values() }
-	default:
-		return fmt.Errorf("rows: unknown table %v", t)
-	}
-	for i := range n {
-		if err := fn(row(i)); err != nil {
-			return err
-		}
-	}
-	return nil
-}
 
 // ErrCorrupt is wrapped by every error Decode returns: the block itself is bad, and reading it
 // again will not help.
