@@ -62,7 +62,6 @@ func (b *Batch) Rows(t *Table) int {
 	return 0
 }
 
-
 // ErrCorrupt is wrapped by every error Decode returns: the block itself is bad, and reading it
 // again will not help.
 var ErrCorrupt = errors.New("corrupt block")
