@@ -99,7 +99,7 @@ func (l *loader) load(ctx context.Context, refs []layout.BlockRef, want func(ref
 	// Blocks are added in the order given, whatever order they decode in, so that the same blocks
 	// always reach the sink in the same batches. Dispatching waits while too many decoded blocks
 	// wait for one still decoding, which bounds the memory they hold.
-	window := make(chan struct{}, 4*workers)
+	window := make(chan struct{}, 2*workers)
 	next := make(chan job)
 	results := make(chan result)
 	var wg sync.WaitGroup
