@@ -195,7 +195,7 @@ KUBECTL=""
 kubectl() { "$KUBECTL" "$@"; }
 
 cluster_up() {
-  step "[1/8] Local cluster ($CLUSTER_NAME)"
+  step "[1/9] Local cluster ($CLUSTER_NAME)"
   local start=$SECONDS
   hack/cluster.sh up 2>&1 >"$DEMO_DIR/kubeconfig-path" | indent
   KUBECONFIG="$(<"$DEMO_DIR/kubeconfig-path")"
@@ -211,7 +211,7 @@ WEED_FLAGS=(master.port master.port.grpc volume.port volume.port.grpc filer.port
   s3.port s3.port.grpc admin.port admin.port.grpc)
 
 seaweedfs_up() {
-  step "[2/8] SeaweedFS with IAM on 127.0.0.1"
+  step "[2/9] SeaweedFS with IAM on 127.0.0.1"
   local weed start=$SECONDS
   weed="$(hack/tools.sh weed)"
   local data="$DEMO_DIR/seaweedfs" current_uid="$CLUSTER_UID" known_uid=""
@@ -271,7 +271,7 @@ seaweedfs_up() {
 }
 
 operator_up() {
-  step "[3/8] CRDs and the operator (built from this repository, run locally)"
+  step "[3/9] CRDs and the operator (built from this repository, run locally)"
   local start=$SECONDS
   kubectl apply --server-side --field-manager=telemetrylake-demo -k config/crd | indent
   # Not `kubectl wait --for=condition=Established`: it fails, rather than waits, while a new CRD
@@ -285,6 +285,8 @@ operator_up() {
   done
   say "go build -o bin/manager .   go build -o bin/ingester ./ingester   go build -o bin/democlient ./test/democlient"
   go build -o bin/manager . && go build -o bin/ingester ./ingester && go build -o bin/democlient ./test/democlient
+  say "CGO_ENABLED=1 go build -tags duckdb_arrow -o bin/lakehouse ./ingester/lakehouse/cmd/lakehouse   (DuckDB inside)"
+  CGO_ENABLED=1 go build -tags duckdb_arrow -o bin/lakehouse ./ingester/lakehouse/cmd/lakehouse
 
   stop_processes operator >/dev/null
   local metrics probe
@@ -300,7 +302,7 @@ operator_up() {
 }
 
 tenants_up() {
-  step "[4/8] Admin Secret, LakeStorageClass and two TelemetryLakes (config/samples/)"
+  step "[4/9] Admin Secret, LakeStorageClass and two TelemetryLakes (config/samples/)"
   local start=$SECONDS ns
   for ns in "$OPERATOR_NAMESPACE" "${TENANTS[@]%%/*}"; do
     kubectl create namespace "$ns" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
@@ -443,7 +445,7 @@ send_telemetry() {
 
 show_results() {
   local t ns name dir storage access_key secret_key
-  step "[7/8] What landed"
+  step "[7/9] What landed"
   say "Requests counted by each ingester (ingester_requests_total on its /metrics):"
   for t in "${TENANTS[@]}"; do
     ns="${t%%/*}" name="${t#*/}"
@@ -492,7 +494,7 @@ show_results() {
 
 show_isolation() {
   local a="${TENANTS[0]}" b="${TENANTS[1]}"
-  step "[8/8] Tenant isolation: ${a%%/*}/${a#*/}'s token at ${b%%/*}/${b#*/}'s ingester"
+  step "[8/9] Tenant isolation: ${a%%/*}/${a#*/}'s token at ${b%%/*}/${b#*/}'s ingester"
   local headers auth body code
   headers="$(secret_value "${a%%/*}" "${a#*/}-token-$TOKEN_NAME" OTEL_EXPORTER_OTLP_HEADERS)"
   auth="${headers#Authorization=}"
@@ -503,6 +505,33 @@ show_isolation() {
   say "$(cat "$body")"
   rm -f "$body"
   [[ "$code" == 401 ]] || die "expected 401 from ${b#*/}'s ingester for ${a#*/}'s token, got $code"
+}
+
+# The lakehouse with one tenant's own storage credentials, as its CronJob runs it: materialize the
+# blocks into Parquet parts in the tenant's bucket, then answer SQL over them.
+show_sql() {
+  local t="${TENANTS[0]}" ns name dir storage access_key secret_key
+  ns="${t%%/*}" name="${t#*/}" dir="$DEMO_DIR/tenants/$ns-$name"
+  step "[9/9] $ns/$name's lake in SQL (bin/lakehouse, with the tenant's own storage credentials)"
+  storage="$(sed -n 's/^storage: *//p' "$dir/config.yaml")"
+  storage="${storage#[\"\']}" storage="${storage%[\"\']}"
+  access_key="$(secret_value "$ns" "$name-storage" AWS_ACCESS_KEY_ID)"
+  secret_key="$(secret_value "$ns" "$name-storage" AWS_SECRET_ACCESS_KEY)"
+  local lake=(--storage "$storage" --cache "$DEMO_DIR/lakehouse-cache")
+  # The CronJob leaves the current hour to the next run, once it is over; the demo includes it, so
+  # that the queries below read Parquet parts (blocks no part holds yet are decoded on the fly).
+  say "bin/lakehouse materialize --storage '$storage' --until 0s   (the tenant's CronJob runs it every 15 minutes, for closed hours)"
+  AWS_ACCESS_KEY_ID="$access_key" AWS_SECRET_ACCESS_KEY="$secret_key" \
+    bin/lakehouse materialize "${lake[@]}" --until 0s | indent
+  local q
+  for q in "SELECT service_name, severity_text, count(*) AS logs FROM log_entries GROUP BY ALL ORDER BY ALL" \
+    "SELECT name, kind, sum(coalesce(value, sum)) AS total, sum(count) AS points FROM measures GROUP BY ALL ORDER BY ALL" \
+    "SELECT name, count(*) AS spans, count(parent_span_id) FILTER (WHERE parent_span_id <> '') AS children FROM otel_spans GROUP BY ALL ORDER BY ALL LIMIT 4"; do
+    say ""
+    say "bin/lakehouse sql \"$q\""
+    AWS_ACCESS_KEY_ID="$access_key" AWS_SECRET_ACCESS_KEY="$secret_key" \
+      bin/lakehouse sql "${lake[@]}" "$q" | indent
+  done
 }
 
 summary() {
@@ -540,18 +569,19 @@ up() {
   operator_up
   tenants_up
 
-  step "[5/8] A real ingester per tenant, configured only from the operator's Secrets (read with kubectl)"
+  step "[5/9] A real ingester per tenant, configured only from the operator's Secrets (read with kubectl)"
   # Those of an earlier run go first, all at once: each keeps serving for its shutdownDelay.
   local old=()
   for t in "${TENANTS[@]}"; do old+=("ingester-${t%%/*}-${t#*/}"); done
   stop_processes "${old[@]}" >/dev/null
   for t in "${TENANTS[@]}"; do ingester_up "${t%%/*}" "${t#*/}"; done
 
-  step "[6/8] The OpenTelemetry SDK (test/democlient) sends logs, metrics and traces with each token Secret"
+  step "[6/9] The OpenTelemetry SDK (test/democlient) sends logs, metrics and traces with each token Secret"
   for t in "${TENANTS[@]}"; do send_telemetry "${t%%/*}" "${t#*/}"; done
 
   show_results
   show_isolation
+  show_sql
   summary $((SECONDS - begin))
 }
 
