@@ -70,10 +70,11 @@ func (e *engine) exec(ctx context.Context, query string) error {
 	return err
 }
 
-// macros are created on a connection whose statements use them. histogram_quantile follows Prometheus: find the bucket
-// where the rank q·count falls and interpolate linearly inside it; the first bucket starts at 0
-// (when its bound is positive); a rank in the +Inf bucket answers the largest finite bound.
-// bucket_counts has one more element than bucket_bounds, as OTLP sends them.
+// macros are created on a connection whose statements use them (defineMacrosFor).
+// histogram_quantile follows Prometheus: find the bucket where the rank q·count falls and
+// interpolate linearly inside it; the first bucket starts at 0 (when its bound is positive); a rank
+// in the +Inf bucket answers the largest finite bound. bucket_counts has one more element than
+// bucket_bounds, as OTLP sends them.
 var macros = []string{
 	`CREATE OR REPLACE TEMP MACRO __histogram_quantile_at(rank, bounds, counts, idx) AS (
 		CASE

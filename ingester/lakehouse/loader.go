@@ -24,7 +24,6 @@ import (
 // parallel, and DuckDB scans them in place. Processes, a handful of rows, go in one record at the
 // end, because a process seen in many blocks must become one row first.
 type loader struct {
-	e    *engine
 	st   store.Store
 	sink rowSink
 	// pending holds, per table, the rows not yet handed to the sink.
@@ -65,8 +64,8 @@ const flushBytes = 64 << 20
 var rowTables = []*rows.Table{&rows.LogEntries, &rows.Measures, &rows.Spans}
 
 // newLoader makes a loader that hands rows to sink.
-func newLoader(e *engine, st store.Store, sink rowSink) *loader {
-	return &loader{e: e, st: st, sink: sink, pending: map[*rows.Table]*pendingRows{}}
+func newLoader(st store.Store, sink rowSink) *loader {
+	return &loader{st: st, sink: sink, pending: map[*rows.Table]*pendingRows{}}
 }
 
 // load fetches and decodes blocks, a few at a time, and adds each block's rows to the tables that

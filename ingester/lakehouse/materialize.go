@@ -125,7 +125,7 @@ func (h *hourJob) run(ctx context.Context, sum *MaterializeSummary) error {
 		return nil
 	}
 	wrote := false
-	l := newLoader(h.e, h.st, func(ctx context.Context, t *rows.Table, recs []arrow.RecordBatch, blockIDs []string, nrows int) error {
+	l := newLoader(h.st, func(ctx context.Context, t *rows.Table, recs []arrow.RecordBatch, blockIDs []string, nrows int) error {
 		created, size, err := h.writePart(ctx, t, recs, blockIDs)
 		if err != nil {
 			return err
