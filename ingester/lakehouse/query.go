@@ -239,8 +239,11 @@ const processesFilter = "QUALIFY row_number() OVER (PARTITION BY process_id ORDE
 // selectionsSQL reads the chosen parts' local copies: the parts read whole in one scan per row
 // filter, each part read for some of its blocks in one of its own. rowFilter gives the condition
 // a part's rows must also meet, "" for none; nil is none for every part. The statements are to
-// be joined by UNION ALL BY NAME, which lets parts written before a column was added be read
-// beside newer ones.
+// be joined by UNION ALL BY NAME.
+//
+// One scan reads many parts without union_by_name, which would read every file's schema to
+// define the view (3 ms against 0.8 ms for 50 parts, measured here): the parts a reader accepts
+// are all of parts.FormatV1, whose columns are rows.Tables' by definition.
 func selectionsSQL(chosen []parts.Selection, local map[string]string, rowFilter func(parts.Part) string) []string {
 	var sources []string
 	whole := map[string][]string{} // files by row filter
@@ -269,7 +272,7 @@ func selectionsSQL(chosen []parts.Selection, local map[string]string, rowFilter 
 		sources = append(sources, where(fmt.Sprintf("SELECT * FROM read_parquet(%s, hive_partitioning = false)", quote(file)), inBlocks))
 	}
 	for _, filter := range filters {
-		sources = append(sources, where(fmt.Sprintf("SELECT * FROM read_parquet(%s, union_by_name = true, hive_partitioning = false)", fileList(whole[filter])), filter))
+		sources = append(sources, where(fmt.Sprintf("SELECT * FROM read_parquet(%s, hive_partitioning = false)", fileList(whole[filter])), filter))
 	}
 	return sources
 }
