@@ -345,6 +345,24 @@ secret_value() {
   kubectl get secret "$2" -n "$1" -o go-template="{{index .data \"$3\" | base64decode}}"
 }
 
+# tenant_storage NAMESPACE NAME prints the store URL the operator rendered into the tenant's
+# ingester config.
+tenant_storage() {
+  local storage
+  storage="$(sed -n 's/^storage: *//p' "$DEMO_DIR/tenants/$1-$2/config.yaml")"
+  storage="${storage#[\"\']}"
+  printf '%s\n' "${storage%[\"\']}"
+}
+
+# as_tenant NAMESPACE NAME COMMAND... runs COMMAND with the tenant's own storage credentials, from
+# its storage Secret, as its pods get them.
+as_tenant() {
+  local ns=$1 name=$2
+  shift 2
+  AWS_ACCESS_KEY_ID="$(secret_value "$ns" "$name-storage" AWS_ACCESS_KEY_ID)" \
+    AWS_SECRET_ACCESS_KEY="$(secret_value "$ns" "$name-storage" AWS_SECRET_ACCESS_KEY)" "$@"
+}
+
 # ingester_up NAMESPACE NAME starts the tenant's ingester from the operator's Secrets.
 declare -A OTLP_PORT ADMIN_PORT
 ingester_up() {
@@ -444,7 +462,7 @@ send_telemetry() {
 }
 
 show_results() {
-  local t ns name dir storage access_key secret_key
+  local t ns name storage
   step "[7/9] What landed"
   say "Requests counted by each ingester (ingester_requests_total on its /metrics):"
   for t in "${TENANTS[@]}"; do
@@ -457,31 +475,24 @@ show_results() {
   say "Blocks in each tenant's bucket (ingester blocks list, with the tenant's own storage credentials):"
   local show_block="" show_storage="" show_t=""
   for t in "${TENANTS[@]}"; do
-    ns="${t%%/*}" name="${t#*/}" dir="$DEMO_DIR/tenants/$ns-$name"
-    storage="$(sed -n 's/^storage: *//p' "$dir/config.yaml")"
-    storage="${storage#[\"\']}" storage="${storage%[\"\']}"
-    access_key="$(secret_value "$ns" "$name-storage" AWS_ACCESS_KEY_ID)"
-    secret_key="$(secret_value "$ns" "$name-storage" AWS_SECRET_ACCESS_KEY)"
+    ns="${t%%/*}" name="${t#*/}"
+    storage="$(tenant_storage "$ns" "$name")"
     say "  $ns/$name: bin/ingester blocks list --storage '$storage'"
-    AWS_ACCESS_KEY_ID="$access_key" AWS_SECRET_ACCESS_KEY="$secret_key" \
-      bin/ingester blocks list --storage "$storage" | indent | indent
+    as_tenant "$ns" "$name" bin/ingester blocks list --storage "$storage" | indent | indent
     if [[ -z "$show_block" ]]; then
-      show_block="$(AWS_ACCESS_KEY_ID="$access_key" AWS_SECRET_ACCESS_KEY="$secret_key" \
-        bin/ingester blocks list --storage "$storage" --signal logs | awk 'NR > 1 { id = $1 } END { print id }')"
+      show_block="$(as_tenant "$ns" "$name" bin/ingester blocks list --storage "$storage" --signal logs |
+        awk 'NR > 1 { id = $1 } END { print id }')"
       show_storage="$storage" show_t="$t"
     fi
   done
   [[ -n "$show_block" ]] || die "no log block landed in ${TENANTS[0]}'s bucket"
 
   ns="${show_t%%/*}" name="${show_t#*/}"
-  access_key="$(secret_value "$ns" "$name-storage" AWS_ACCESS_KEY_ID)"
-  secret_key="$(secret_value "$ns" "$name-storage" AWS_SECRET_ACCESS_KEY)"
   local json="$DEMO_DIR/block-$show_block.json" lines
   say ""
   say "One of $ns/$name's log blocks as OTLP/JSON (the whole of it in $json):"
   say "  bin/ingester blocks show --storage '$show_storage' $show_block"
-  AWS_ACCESS_KEY_ID="$access_key" AWS_SECRET_ACCESS_KEY="$secret_key" \
-    bin/ingester blocks show --storage "$show_storage" "$show_block" >"$json"
+  as_tenant "$ns" "$name" bin/ingester blocks show --storage "$show_storage" "$show_block" >"$json"
   lines="$(wc -l <"$json")"
   # Up to the end of the first log record, then only how many there are.
   awk '{ print }
@@ -510,27 +521,22 @@ show_isolation() {
 # The lakehouse with one tenant's own storage credentials, as its CronJob runs it: materialize the
 # blocks into Parquet parts in the tenant's bucket, then answer SQL over them.
 show_sql() {
-  local t="${TENANTS[0]}" ns name dir storage access_key secret_key
-  ns="${t%%/*}" name="${t#*/}" dir="$DEMO_DIR/tenants/$ns-$name"
+  local t="${TENANTS[0]}" ns name storage
+  ns="${t%%/*}" name="${t#*/}"
   step "[9/9] $ns/$name's lake in SQL (bin/lakehouse, with the tenant's own storage credentials)"
-  storage="$(sed -n 's/^storage: *//p' "$dir/config.yaml")"
-  storage="${storage#[\"\']}" storage="${storage%[\"\']}"
-  access_key="$(secret_value "$ns" "$name-storage" AWS_ACCESS_KEY_ID)"
-  secret_key="$(secret_value "$ns" "$name-storage" AWS_SECRET_ACCESS_KEY)"
+  storage="$(tenant_storage "$ns" "$name")"
   local lake=(--storage "$storage" --cache "$DEMO_DIR/lakehouse-cache")
   # The CronJob leaves the current hour to the next run, once it is over; the demo includes it, so
   # that the queries below read Parquet parts (blocks no part holds yet are decoded on the fly).
   say "bin/lakehouse materialize --storage '$storage' --until 0s   (the tenant's CronJob runs it every 15 minutes, for closed hours)"
-  AWS_ACCESS_KEY_ID="$access_key" AWS_SECRET_ACCESS_KEY="$secret_key" \
-    bin/lakehouse materialize "${lake[@]}" --until 0s | indent
+  as_tenant "$ns" "$name" bin/lakehouse materialize "${lake[@]}" --until 0s | indent
   local q
   for q in "SELECT service_name, severity_text, count(*) AS logs FROM log_entries GROUP BY ALL ORDER BY ALL" \
     "SELECT name, kind, sum(coalesce(value, sum)) AS total, sum(count) AS points FROM measures GROUP BY ALL ORDER BY ALL" \
     "SELECT name, count(*) AS spans, count(parent_span_id) FILTER (WHERE parent_span_id <> '') AS children FROM otel_spans GROUP BY ALL ORDER BY ALL LIMIT 4"; do
     say ""
     say "bin/lakehouse sql \"$q\""
-    AWS_ACCESS_KEY_ID="$access_key" AWS_SECRET_ACCESS_KEY="$secret_key" \
-      bin/lakehouse sql "${lake[@]}" "$q" | indent
+    as_tenant "$ns" "$name" bin/lakehouse sql "${lake[@]}" "$q" | indent
   done
 }
 

@@ -75,8 +75,8 @@ func main() {
 }
 
 // storeBodies stores each body as the ingester stores a one-block request: under its block key
-// (the same content address, so the same hashing), with metadata shaped like a block's (the same
-// keys, values of the same length), answering 200 once it is durable.
+// (the same content address, so the same hashing), with a block's metadata, answering 200 once it
+// is durable.
 func storeBodies(st store.Store) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var body bytes.Buffer
@@ -91,13 +91,9 @@ func storeBodies(st store.Store) http.HandlerFunc {
 			w.WriteHeader(http.StatusOK)
 			return
 		}
-		const minTime = 1795000000000000000
-		key := layout.BlockKey(layout.Logs, minTime, layout.BlockID(layout.Logs, body.Bytes()))
-		meta := map[string]string{
-			"process-id": "6ba7b810-9dad-51d1-80b4-00c04fd430c8", "signal": "logs", "records": "10",
-			"min-time": "1795000000000000000", "max-time": "1795000000900000000", "format": "otlp-proto/v1",
-		}
-		if _, err := st.Create(r.Context(), key, body.Bytes(), meta); err != nil {
+		meta := layout.BlockMeta{Signal: layout.Logs, Records: 10, MinTime: 1795000000000000000, MaxTime: 1795000000900000000}
+		key := layout.BlockKey(meta.Signal, meta.MinTime, layout.BlockID(meta.Signal, body.Bytes()))
+		if _, err := st.Create(r.Context(), key, body.Bytes(), meta.Map()); err != nil {
 			log.Printf("bareserver: %v", err)
 			w.WriteHeader(http.StatusServiceUnavailable)
 			return
