@@ -38,14 +38,13 @@ type loader struct {
 
 // rowSink takes a table's rows of some blocks: recs holds them, blockIDs lists every block they
 // came from, including blocks that gave the table no row. It must not keep recs.
-type rowSink func(ctx context.Context, t *rows.Table, recs []arrow.RecordBatch, blockIDs []string, nrows int) error
+type rowSink func(ctx context.Context, t *rows.Table, recs []arrow.RecordBatch, blockIDs []string) error
 
 // pendingRows are one table's rows waiting for the sink, with the block each record came from.
 type pendingRows struct {
 	recs     []arrow.RecordBatch
 	recBlock []string
 	blockIDs []string
-	rows     int
 }
 
 // SkippedBlock is a block that could not be decoded, and why. It is never silently dropped: the
@@ -171,7 +170,6 @@ type decoded struct {
 	// them.
 	procs rows.Batch
 	recs  map[*rows.Table]arrow.RecordBatch
-	nrows map[*rows.Table]int
 }
 
 // decode reads a block and builds its rows. It runs on the decode workers.
@@ -188,15 +186,14 @@ func (l *loader) decode(ctx context.Context, ref layout.BlockRef, want func(ref 
 		return d
 	}
 	d.procs.SortByTime()
-	d.recs, d.nrows = map[*rows.Table]arrow.RecordBatch{}, map[*rows.Table]int{}
+	d.recs = map[*rows.Table]arrow.RecordBatch{}
 	for _, t := range rowTables {
-		if n := d.procs.Rows(t); n > 0 && want(ref, t) {
+		if d.procs.Rows(t) > 0 && want(ref, t) {
 			if d.recs[t], err = arrowRecord(t, &d.procs); err != nil {
 				d.release()
 				d.skip = err.Error()
 				return d
 			}
-			d.nrows[t] = n
 		}
 	}
 	return d
@@ -240,7 +237,6 @@ func (l *loader) add(ctx context.Context, d *decoded, want func(ref layout.Block
 			delete(d.recs, t)
 		}
 		p.blockIDs = append(p.blockIDs, d.ref.ID)
-		p.rows += d.nrows[t]
 	}
 	d.release() // records of tables that did not want them
 	if l.pendingBytes += d.size; l.pendingBytes >= flushBytes {
@@ -268,7 +264,7 @@ func (l *loader) flush(ctx context.Context) error {
 			recs[i] = p.recs[j]
 		}
 		slices.Sort(p.blockIDs)
-		err := l.sink(ctx, t, recs, p.blockIDs, p.rows)
+		err := l.sink(ctx, t, recs, p.blockIDs)
 		for _, r := range recs {
 			r.Release()
 		}
@@ -296,7 +292,7 @@ func (l *loader) finish(ctx context.Context) error {
 	}
 	defer rec.Release()
 	slices.Sort(l.procBlocks)
-	err = l.sink(ctx, &rows.Processes, []arrow.RecordBatch{rec}, l.procBlocks, l.procs.Rows(&rows.Processes))
+	err = l.sink(ctx, &rows.Processes, []arrow.RecordBatch{rec}, l.procBlocks)
 	l.procs.Reset()
 	l.procBlocks = nil
 	return err

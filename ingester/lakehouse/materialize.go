@@ -125,13 +125,15 @@ func (h *hourJob) run(ctx context.Context, sum *MaterializeSummary) error {
 		return nil
 	}
 	wrote := false
-	l := newLoader(h.st, func(ctx context.Context, t *rows.Table, recs []arrow.RecordBatch, blockIDs []string, nrows int) error {
+	l := newLoader(h.st, func(ctx context.Context, t *rows.Table, recs []arrow.RecordBatch, blockIDs []string) error {
 		created, size, err := h.writePart(ctx, t, recs, blockIDs)
 		if err != nil {
 			return err
 		}
 		wrote = true
-		sum.Rows[t.Name] += nrows
+		for _, r := range recs {
+			sum.Rows[t.Name] += int(r.NumRows())
+		}
 		sum.BytesOut += size
 		if created {
 			sum.PartsCreated++

@@ -146,7 +146,7 @@ func (s *Session) define(ctx context.Context, opts QueryOptions, cat *catalog) e
 	// Blocks no part covers yet are decoded now, into the fresh tables, made for the tables that
 	// get rows.
 	fresh := map[*rows.Table]string{}
-	l := newLoader(opts.Store, func(ctx context.Context, t *rows.Table, recs []arrow.RecordBatch, _ []string, _ int) error {
+	l := newLoader(opts.Store, func(ctx context.Context, t *rows.Table, recs []arrow.RecordBatch, _ []string) error {
 		if _, ok := fresh[t]; !ok {
 			fresh[t] = "_fresh_" + t.Name
 			if err := s.e.createTable(ctx, fresh[t], t); err != nil {
