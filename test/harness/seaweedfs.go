@@ -6,12 +6,14 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -57,7 +59,9 @@ type SeaweedFS struct {
 	home  string // HOME for weed: an empty dir, so no ~/.seaweedfs config
 	args  []string
 	ports map[string]int // flag name -> port, kept across restarts
-	proc  *weedProcess   // nil while stopped
+	// baseArgs are weed's arguments but its ports; args adds them.
+	baseArgs []string
+	proc     *weedProcess // nil while stopped
 }
 
 // weedProcess is one run of the weed binary.
@@ -112,13 +116,7 @@ func StartSeaweedFS(t testing.TB) *SeaweedFS {
 		t.Fatal(err)
 	}
 
-	ports := freePorts(t, len(seaweedPortFlags))
-	for i, f := range seaweedPortFlags {
-		s.ports[f] = ports[i]
-	}
-	s.Endpoint = fmt.Sprintf("http://127.0.0.1:%d", s.ports["s3.port"])
-
-	s.args = []string{
+	s.baseArgs = []string{
 		// Global options: log to stderr (our log file) only; by default weed
 		// also writes glog files into /tmp, several per run. Look for toml
 		// config only in an empty dir (plus HOME, see env).
@@ -144,9 +142,7 @@ func StartSeaweedFS(t testing.TB) *SeaweedFS {
 		"-filer.localSocket=" + filepath.Join(sockDir, "filer.sock"),
 		"-s3.localSocket=" + filepath.Join(sockDir, "s3.sock"),
 	}
-	for _, f := range seaweedPortFlags {
-		s.args = append(s.args, fmt.Sprintf("-%s=%d", f, s.ports[f]))
-	}
+	s.usePorts(t)
 
 	t.Cleanup(func() {
 		s.Stop(t)
@@ -155,16 +151,48 @@ func StartSeaweedFS(t testing.TB) *SeaweedFS {
 			os.Remove(fmt.Sprintf("/tmp/seaweedfs-%s-grpc-%d.sock", c, s.ports[c+".port.grpc"]))
 		}
 	})
-	s.Start(t)
+	// A port picked free can still be taken before weed binds it, by another test's server that
+	// picked it too; weed then exits. The first start alone tries again, on other ports: later
+	// starts keep theirs, which tests rely on.
+	for attempt := 1; ; attempt++ {
+		err := s.start(t)
+		if err == nil {
+			break
+		}
+		if attempt < 3 && strings.Contains(s.LogTail(), "address already in use") {
+			t.Logf("harness: weed could not bind a port (%v); retrying on other ports", err)
+			s.usePorts(t)
+			continue
+		}
+		t.Fatalf("harness: weed did not become ready: %v\n--- tail of %s ---\n%s", err, s.LogPath, s.LogTail())
+	}
 	return s
+}
+
+// usePorts gives every port flag a fresh free port.
+func (s *SeaweedFS) usePorts(t testing.TB) {
+	ports := freePorts(t, len(seaweedPortFlags))
+	s.args = slices.Clone(s.baseArgs)
+	for i, f := range seaweedPortFlags {
+		s.ports[f] = ports[i]
+		s.args = append(s.args, fmt.Sprintf("-%s=%d", f, ports[i]))
+	}
+	s.Endpoint = fmt.Sprintf("http://127.0.0.1:%d", s.ports["s3.port"])
 }
 
 // Start (re)starts weed on the same data dir, ports and credentials and waits
 // until it serves authenticated S3 requests. It is a no-op while running.
 func (s *SeaweedFS) Start(t testing.TB) {
 	t.Helper()
+	if err := s.start(t); err != nil {
+		t.Fatalf("harness: weed did not become ready: %v\n--- tail of %s ---\n%s", err, s.LogPath, s.LogTail())
+	}
+}
+
+func (s *SeaweedFS) start(t testing.TB) error {
+	t.Helper()
 	if s.proc != nil {
-		return
+		return nil
 	}
 	logf, err := os.OpenFile(s.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -198,16 +226,17 @@ func (s *SeaweedFS) Start(t testing.TB) {
 		close(p.done)
 	}()
 	if err := <-started; err != nil {
-		t.Fatalf("harness: starting weed: %v", err)
+		return fmt.Errorf("starting weed: %w", err)
 	}
 	s.proc = p
 
 	begin := time.Now()
 	if err := s.waitReady(60 * time.Second); err != nil {
 		s.Stop(t)
-		t.Fatalf("harness: weed did not become ready: %v\n--- tail of %s ---\n%s", err, s.LogPath, s.LogTail())
+		return err
 	}
 	t.Logf("harness: weed ready at %s after %v (log: %s)", s.Endpoint, time.Since(begin).Round(time.Millisecond), s.LogPath)
+	return nil
 }
 
 // env is weed's environment: the test's, minus anything that could change
@@ -353,18 +382,44 @@ func (s *SeaweedFS) Port(flag string) int { return s.ports[flag] }
 
 // freePorts returns n distinct TCP ports that were free on 127.0.0.1. All
 // listeners are held until every port is picked so none is handed out twice.
+// freePorts picks n distinct ports of 127.0.0.1 that are free now, below the kernel's ephemeral
+// range. A server started on them a moment later would otherwise race every outgoing connection
+// on the machine, which take ephemeral ports, and every listener on port 0: seen here as weed
+// failing now and then with "address already in use".
 func freePorts(t testing.TB, n int) []int {
 	t.Helper()
+	low := ephemeralLow()
+	const first = 10000
 	ports := make([]int, 0, n)
-	for len(ports) < n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("harness: picking a free port: %v", err)
+	for tries := 0; len(ports) < n; tries++ {
+		if tries > 1000 || low <= first+n {
+			t.Fatalf("harness: no free port found below the ephemeral range (%d)", low)
 		}
-		defer l.Close()
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+		p := first + mrand.IntN(low-first)
+		if slices.Contains(ports, p) {
+			continue
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		ports = append(ports, p)
 	}
 	return ports
+}
+
+// ephemeralLow is the first port of the kernel's ephemeral range.
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 32768
+	}
+	var low, high int
+	if _, err := fmt.Sscan(string(b), &low, &high); err != nil {
+		return 32768
+	}
+	return low
 }
 
 const (
