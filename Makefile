@@ -1,4 +1,4 @@
-# TelemetryLake. The README's two commands are `make run` and `make test`.
+# TelemetryLake. The README's two commands are `make demo` and `make test`.
 SHELL := /usr/bin/env bash
 .SHELLFLAGS := -eu -o pipefail -c
 
@@ -18,9 +18,9 @@ TEST_TIMEOUT ?= 30m
 
 all: build
 
-build: ## build bin/ingester (static) and bin/lakehouse (cgo, for DuckDB)
-	$(GO) build -o bin/ingester ./ingester
-	$(LAKEHOUSE_GO) build $(LAKEHOUSE_TAGS) -o bin/lakehouse ./ingester/lakehouse/cmd/lakehouse
+build: ## build every binary: the static ones from cmd/, and bin/lakehouse (its own module, cgo for DuckDB)
+	$(GO) build -o bin/ ./cmd/...
+	cd lakehouse && $(LAKEHOUSE_GO) build $(LAKEHOUSE_TAGS) -o ../bin/lakehouse ./cmd/lakehouse
 
 run: build ## run the ingester in the foreground on the embedded file store
 	@echo "make run: anonymous ingestion into $(RUN_DIR) (Ctrl-C stops it)"
@@ -47,11 +47,12 @@ lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); \
 	if [[ -n "$$unformatted" ]]; then echo "gofmt would change: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	cd lakehouse && $(LAKEHOUSE_GO) vet $(LAKEHOUSE_TAGS) ./...
 
 test: tools verify-generated lint ## every test, against real servers the tests start themselves
-	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $$($(GO) list ./... | grep -v /ingester/lakehouse)
-	# The lakehouse embeds DuckDB through cgo; everything else is built static.
-	$(LAKEHOUSE_GO) test $(LAKEHOUSE_TAGS) -count=1 -timeout $(TEST_TIMEOUT) ./ingester/lakehouse/...
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+	# The lakehouse is its own module: it embeds DuckDB through cgo; everything else is built static.
+	cd lakehouse && $(LAKEHOUSE_GO) test $(LAKEHOUSE_TAGS) -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 fuzz: ## run each fuzz target for FUZZTIME
 	$(GO) test ./ingester/otlpwire -run '^$$' -fuzz '^FuzzSplit$$' -fuzztime $(FUZZTIME)
@@ -61,7 +62,7 @@ bench: ## the ingester beside the OTel Collector, a bare HTTP server and the sto
 	$(GO) run ./test/bench
 	$(GO) test -run '^$$' -bench 'BenchmarkTokenAuth' -benchmem ./ingester/auth
 	$(GO) test -run '^$$' -bench 'BenchmarkSplit' -benchmem ./ingester/otlpwire
-	$(LAKEHOUSE_GO) test $(LAKEHOUSE_TAGS) -run '^$$' -bench . -benchtime 1x ./ingester/lakehouse
+	cd lakehouse && $(LAKEHOUSE_GO) test $(LAKEHOUSE_TAGS) -run '^$$' -bench . -benchtime 1x .
 
 demo: ## a local cluster, SeaweedFS, the operator and two tenants, real ingesters and an OTel SDK client
 	hack/demo.sh up

@@ -187,7 +187,7 @@ func TestHelmTemplateRendersWhatTheManagerExpects(t *testing.T) {
 		for _, arg := range c.Args {
 			name, _, _ := strings.Cut(strings.TrimPrefix(arg, "--"), "=")
 			if !strings.HasPrefix(arg, "--") || !flags[name] {
-				t.Errorf("%s: main.go defines no flag %q", arg, name)
+				t.Errorf("%s: cmd/manager/main.go defines no flag %q", arg, name)
 			}
 		}
 		for _, want := range []string{"--leader-elect=true", "--ingester-image=ghcr.io/telemetrylake/ingester:v0.1.0", "--service-account-issuer=https://kubernetes.default.svc.cluster.local", "--metrics-bind-address=:8080"} {
@@ -417,11 +417,11 @@ func rulesOf(t *testing.T, path string) []rbacv1.PolicyRule {
 	return role.Rules
 }
 
-// managerFlags are the flags main.go defines (flag.XxxVar(&v, "name", ...)) plus the zap logging
+// managerFlags are the flags cmd/manager/main.go defines (flag.XxxVar(&v, "name", ...)) plus the zap logging
 // flags it binds.
 func managerFlags(t *testing.T) map[string]bool {
 	t.Helper()
-	file, err := parser.ParseFile(token.NewFileSet(), filepath.Join("..", "main.go"), nil, 0)
+	file, err := parser.ParseFile(token.NewFileSet(), filepath.Join("..", "cmd", "manager", "main.go"), nil, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -442,7 +442,7 @@ func managerFlags(t *testing.T) map[string]bool {
 		return true
 	})
 	if !flags["leader-elect"] {
-		t.Fatalf("found no flag.XxxVar calls in main.go: %v", flags)
+		t.Fatalf("found no flag.XxxVar calls in cmd/manager/main.go: %v", flags)
 	}
 	zapFlags := flag.NewFlagSet("zap", flag.ContinueOnError)
 	(&zap.Options{}).BindFlags(zapFlags)

@@ -22,10 +22,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
+	"github.com/telemetrylake/telemetrylake/api/tokenfile"
 	lakev1 "github.com/telemetrylake/telemetrylake/api/v1alpha1"
 	"github.com/telemetrylake/telemetrylake/api/wellknown"
 	"github.com/telemetrylake/telemetrylake/controllers/builders"
-	"github.com/telemetrylake/telemetrylake/ingester/auth"
 	"github.com/telemetrylake/telemetrylake/test/harness"
 )
 
@@ -101,12 +101,12 @@ func TestOperator(t *testing.T) {
 		for _, tok := range []string{"claude", "ci"} {
 			s := c.secret(t, "team-a", "team-a-token-"+tok)
 			value := string(s.Data[wellknown.SecretKeyToken])
-			if !strings.HasPrefix(value, auth.TokenPrefix) ||
+			if !strings.HasPrefix(value, tokenfile.Prefix) ||
 				string(s.Data[wellknown.SecretKeyOTLPEndpoint]) != l.Status.Endpoint ||
 				string(s.Data[wellknown.SecretKeyOTLPHeaders]) != "Authorization=Bearer "+value {
 				t.Errorf("token Secret %s holds %v", s.Name, s.Data)
 			}
-			if !c.authFileHas(t, "team-a", auth.HashToken(value)) {
+			if !c.authFileHas(t, "team-a", tokenfile.Hash(value)) {
 				t.Errorf("the ingester's token file lacks %s's hash", tok)
 			}
 		}
@@ -281,13 +281,13 @@ func TestOperator(t *testing.T) {
 			fresh = string(c.secret(t, "team-a", "team-a-token-claude").Data[wellknown.SecretKeyToken])
 			return fresh != old, "still the old token"
 		})
-		if !c.authFileHas(t, "team-a", auth.HashToken(old)) || !c.authFileHas(t, "team-a", auth.HashToken(fresh)) {
+		if !c.authFileHas(t, "team-a", tokenfile.Hash(old)) || !c.authFileHas(t, "team-a", tokenfile.Hash(fresh)) {
 			t.Error("during the overlap both tokens must be accepted")
 		}
 		eventually(t, 20*time.Second, "the old token to be dropped after the 3 s overlap", func() (bool, string) {
-			return !c.authFileHas(t, "team-a", auth.HashToken(old)), "old hash still in the token file"
+			return !c.authFileHas(t, "team-a", tokenfile.Hash(old)), "old hash still in the token file"
 		})
-		if !c.authFileHas(t, "team-a", auth.HashToken(fresh)) {
+		if !c.authFileHas(t, "team-a", tokenfile.Hash(fresh)) {
 			t.Error("the new token was dropped too")
 		}
 	})
@@ -453,7 +453,7 @@ func (c *cluster) deployment(t *testing.T, ns, name string) *appsv1.Deployment {
 // authFileHas says whether the ingester's token file lists a hash.
 func (c *cluster) authFileHas(t *testing.T, ns, hash string) bool {
 	t.Helper()
-	var file auth.TokenFile
+	var file tokenfile.File
 	if err := yaml.Unmarshal(c.secret(t, ns, ns+"-ingester-auth").Data[wellknown.SecretKeyTokens], &file); err != nil {
 		t.Fatal(err)
 	}

@@ -10,10 +10,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/telemetrylake/telemetrylake/api/tokenfile"
 	lakev1 "github.com/telemetrylake/telemetrylake/api/v1alpha1"
 	"github.com/telemetrylake/telemetrylake/api/wellknown"
 	"github.com/telemetrylake/telemetrylake/controllers/builders"
-	"github.com/telemetrylake/telemetrylake/ingester/auth"
 )
 
 // defaultRotationOverlap matches the CRD's default for spec.auth.rotationOverlap.
@@ -42,13 +42,13 @@ func (r *TelemetryLakeReconciler) issueTokens(ctx context.Context, lake *lakev1.
 		t := builders.ReadToken(spec, secret, now)
 		switch {
 		case t.Value == "":
-			if t.Value, err = auth.NewToken(); err != nil {
+			if t.Value, err = tokenfile.New(); err != nil {
 				return nil, wakeAt, err
 			}
 			t.IssuedAt = now
 		case rotate.token == spec.Name && rotate.request != t.RotationHandled:
-			t.PreviousSHA256, t.PreviousNotAfter = auth.HashToken(t.Value), now.Add(overlap)
-			if t.Value, err = auth.NewToken(); err != nil {
+			t.PreviousSHA256, t.PreviousNotAfter = tokenfile.Hash(t.Value), now.Add(overlap)
+			if t.Value, err = tokenfile.New(); err != nil {
 				return nil, wakeAt, err
 			}
 			t.IssuedAt, t.RotationHandled = now, rotate.request

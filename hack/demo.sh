@@ -9,7 +9,7 @@
 #            (config/samples/), then waits until both lakes are Ready.
 #         Simulated pods run no process, so then, per tenant, it starts a real ingester configured
 #         only from the Secrets the operator created, sends logs, metrics and traces to it with the
-#         OpenTelemetry SDK (test/democlient) using the token Secret as its environment, and shows
+#         OpenTelemetry SDK (cmd/democlient) using the token Secret as its environment, and shows
 #         what landed in the tenant's bucket, and that tenant A's token is refused by tenant B.
 #         Everything stays up for exploring; running `up` again restarts the operator and the
 #         ingesters and reuses the rest.
@@ -283,10 +283,10 @@ operator_up() {
       sleep 0.2
     done
   done
-  say "go build -o bin/manager .   go build -o bin/ingester ./ingester   go build -o bin/democlient ./test/democlient"
-  go build -o bin/manager . && go build -o bin/ingester ./ingester && go build -o bin/democlient ./test/democlient
-  say "CGO_ENABLED=1 go build -tags duckdb_arrow -o bin/lakehouse ./ingester/lakehouse/cmd/lakehouse   (DuckDB inside)"
-  CGO_ENABLED=1 go build -tags duckdb_arrow -o bin/lakehouse ./ingester/lakehouse/cmd/lakehouse
+  say "go build -o bin/ ./cmd/...   (manager, ingester, democlient)"
+  go build -o bin/ ./cmd/...
+  say "cd lakehouse && CGO_ENABLED=1 go build -tags duckdb_arrow -o ../bin/lakehouse ./cmd/lakehouse   (DuckDB inside)"
+  (cd lakehouse && CGO_ENABLED=1 go build -tags duckdb_arrow -o ../bin/lakehouse ./cmd/lakehouse)
 
   stop_processes operator >/dev/null
   local metrics probe
@@ -582,7 +582,7 @@ up() {
   stop_processes "${old[@]}" >/dev/null
   for t in "${TENANTS[@]}"; do ingester_up "${t%%/*}" "${t#*/}"; done
 
-  step "[6/9] The OpenTelemetry SDK (test/democlient) sends logs, metrics and traces with each token Secret"
+  step "[6/9] The OpenTelemetry SDK (cmd/democlient) sends logs, metrics and traces with each token Secret"
   for t in "${TENANTS[@]}"; do send_telemetry "${t%%/*}" "${t#*/}"; done
 
   show_results

@@ -10,9 +10,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/telemetrylake/telemetrylake/api/tokenfile"
 	"github.com/telemetrylake/telemetrylake/api/v1alpha1"
 	"github.com/telemetrylake/telemetrylake/api/wellknown"
-	"github.com/telemetrylake/telemetrylake/ingester/auth"
 )
 
 // previousTokenSuffix names the outgoing token of a rotation in the token file. Spec token names
@@ -27,7 +27,7 @@ const previousTokenSuffix = ".previous"
 // Entries are sorted by name, with sorted signals and times in UTC to the second, so the file
 // depends only on what the tokens are, not on the order they were found in.
 func AuthSecret(lake *v1alpha1.TelemetryLake, tokens []IssuedToken) (*corev1.Secret, error) {
-	file := auth.TokenFile{Tokens: []auth.TokenEntry{}}
+	file := tokenfile.File{Tokens: []tokenfile.Entry{}}
 	for _, t := range tokens {
 		signals := make([]string, 0, len(t.Spec.Signals))
 		for _, s := range t.Spec.Signals {
@@ -35,14 +35,14 @@ func AuthSecret(lake *v1alpha1.TelemetryLake, tokens []IssuedToken) (*corev1.Sec
 		}
 		slices.Sort(signals)
 		signals = slices.Compact(signals)
-		file.Tokens = append(file.Tokens, auth.TokenEntry{
+		file.Tokens = append(file.Tokens, tokenfile.Entry{
 			Name:     t.Spec.Name,
-			SHA256:   auth.HashToken(t.Value),
+			SHA256:   tokenfile.Hash(t.Value),
 			NotAfter: timeOrNil(t.ExpiresAt()),
 			Signals:  signals,
 		})
 		if t.PreviousSHA256 != "" {
-			file.Tokens = append(file.Tokens, auth.TokenEntry{
+			file.Tokens = append(file.Tokens, tokenfile.Entry{
 				Name:     t.Spec.Name + previousTokenSuffix,
 				SHA256:   t.PreviousSHA256,
 				NotAfter: timeOrNil(t.PreviousNotAfter.UTC().Truncate(time.Second)),
@@ -50,7 +50,7 @@ func AuthSecret(lake *v1alpha1.TelemetryLake, tokens []IssuedToken) (*corev1.Sec
 			})
 		}
 	}
-	slices.SortFunc(file.Tokens, func(a, b auth.TokenEntry) int { return cmp.Compare(a.Name, b.Name) })
+	slices.SortFunc(file.Tokens, func(a, b tokenfile.Entry) int { return cmp.Compare(a.Name, b.Name) })
 	for i := 1; i < len(file.Tokens); i++ {
 		if file.Tokens[i].Name == file.Tokens[i-1].Name {
 			return nil, fmt.Errorf("TelemetryLake %s/%s: spec.auth.tokens names %q twice", lake.Namespace, lake.Name, file.Tokens[i].Name)

@@ -8,9 +8,9 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/telemetrylake/telemetrylake/api/tokenfile"
 	"github.com/telemetrylake/telemetrylake/api/v1alpha1"
 	"github.com/telemetrylake/telemetrylake/api/wellknown"
-	"github.com/telemetrylake/telemetrylake/ingester/auth"
 )
 
 func TestAuthSecret(t *testing.T) {
@@ -68,13 +68,13 @@ func TestAuthSecretIsATokenFileTheIngesterReads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var file auth.TokenFile
+	var file tokenfile.File
 	if err := yaml.UnmarshalStrict(s.Data[wellknown.SecretKeyTokens], &file); err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]string{
-		"checkout":        auth.HashToken(in.Tokens[1].Value),
-		"claude":          auth.HashToken(in.Tokens[0].Value),
+		"checkout":        tokenfile.Hash(in.Tokens[1].Value),
+		"claude":          tokenfile.Hash(in.Tokens[0].Value),
 		"claude.previous": in.Tokens[0].PreviousSHA256,
 	}
 	if len(file.Tokens) != len(want) {

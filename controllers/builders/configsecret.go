@@ -12,9 +12,9 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
+	"github.com/telemetrylake/telemetrylake/api/ingesterconfig"
 	"github.com/telemetrylake/telemetrylake/api/v1alpha1"
 	"github.com/telemetrylake/telemetrylake/api/wellknown"
-	"github.com/telemetrylake/telemetrylake/ingester/config"
 )
 
 // Where the ingester finds its files. Everything it reads from Secrets comes from one projected
@@ -73,25 +73,25 @@ func ConfigSecret(in Inputs) (*corev1.Secret, error) {
 }
 
 // ingesterConfig is the config file of lake's ingester.
-func ingesterConfig(in Inputs) (config.Config, error) {
+func ingesterConfig(in Inputs) (ingesterconfig.Config, error) {
 	lake := in.Lake
 	if in.StorageURL == "" {
-		return config.Config{}, fmt.Errorf("TelemetryLake %s/%s: no storage URL resolved yet for its ingester", lake.Namespace, lake.Name)
+		return ingesterconfig.Config{}, fmt.Errorf("TelemetryLake %s/%s: no storage URL resolved yet for its ingester", lake.Namespace, lake.Name)
 	}
 	spec := lake.Spec.Ingester
-	cfg := config.Config{
+	cfg := ingesterconfig.Config{
 		Listen:         fmt.Sprintf(":%d", wellknown.OTLPHTTPPort),
 		AdminListen:    fmt.Sprintf(":%d", wellknown.MetricsPort),
 		Storage:        in.StorageURL,
 		Tenant:         lake.Namespace + "/" + lake.Name,
 		LogLevel:       orDefault(spec.LogLevel, defaultLogLevel),
 		AllowAnonymous: lake.Spec.Auth.AllowAnonymous,
-		Limits: config.Limits{
+		Limits: ingesterconfig.Limits{
 			MaxBodyBytes: ptr.Deref(spec.MaxRequestBodyBytes, defaultMaxRequestBodyBytes),
 		},
-		ShutdownDelay:       config.Duration{Duration: shutdownDelay},
-		ShutdownGracePeriod: config.Duration{Duration: shutdownGracePeriod},
-		Auth: config.Auth{
+		ShutdownDelay:       ingesterconfig.Duration{Duration: shutdownDelay},
+		ShutdownGracePeriod: ingesterconfig.Duration{Duration: shutdownGracePeriod},
+		Auth: ingesterconfig.Auth{
 			// Always set, even without tokens: the auth Secret always exists (possibly with no
 			// tokens), so a lake with no credentials configured runs and refuses everyone, as the
 			// API promises, instead of an ingester that refuses to start; and adding the first
@@ -104,10 +104,10 @@ func ingesterConfig(in Inputs) (config.Config, error) {
 	for i, o := range lake.Spec.Auth.OIDC {
 		field := fmt.Sprintf("spec.auth.oidc[%d]", i)
 		if prev, dup := seen[o.IssuerURL]; dup {
-			return config.Config{}, fmt.Errorf("TelemetryLake %s/%s: %s.issuerURL %s is also %s.issuerURL: merge the two entries", lake.Namespace, lake.Name, field, o.IssuerURL, prev)
+			return ingesterconfig.Config{}, fmt.Errorf("TelemetryLake %s/%s: %s.issuerURL %s is also %s.issuerURL: merge the two entries", lake.Namespace, lake.Name, field, o.IssuerURL, prev)
 		}
 		seen[o.IssuerURL] = field
-		issuer := config.OIDCIssuer{
+		issuer := ingesterconfig.OIDCIssuer{
 			Name:           oidcIssuerName(o.IssuerURL),
 			IssuerURL:      o.IssuerURL,
 			Audiences:      slices.Clone(o.Audiences),
@@ -121,13 +121,13 @@ func ingesterConfig(in Inputs) (config.Config, error) {
 
 	if refs := lake.Spec.Auth.ServiceAccounts; len(refs) > 0 {
 		if in.ServiceAccountIssuer == "" {
-			return config.Config{}, fmt.Errorf("TelemetryLake %s/%s: spec.auth.serviceAccounts is set but the cluster's service-account issuer is not known", lake.Namespace, lake.Name)
+			return ingesterconfig.Config{}, fmt.Errorf("TelemetryLake %s/%s: spec.auth.serviceAccounts is set but the cluster's service-account issuer is not known", lake.Namespace, lake.Name)
 		}
 		if prev, dup := seen[in.ServiceAccountIssuer]; dup {
-			return config.Config{}, fmt.Errorf("TelemetryLake %s/%s: %s.issuerURL %s is the cluster's own service-account issuer: use spec.auth.serviceAccounts for in-cluster callers", lake.Namespace, lake.Name, prev, in.ServiceAccountIssuer)
+			return ingesterconfig.Config{}, fmt.Errorf("TelemetryLake %s/%s: %s.issuerURL %s is the cluster's own service-account issuer: use spec.auth.serviceAccounts for in-cluster callers", lake.Namespace, lake.Name, prev, in.ServiceAccountIssuer)
 		}
 		accounts, namespaces := allowedServiceAccounts(lake.Namespace, refs)
-		cfg.Auth.Kubernetes = []config.KubernetesIssuer{{
+		cfg.Auth.Kubernetes = []ingesterconfig.KubernetesIssuer{{
 			Name:            kubernetesIssuerName,
 			IssuerURL:       in.ServiceAccountIssuer,
 			Audiences:       []string{wellknown.ServiceAccountAudience},
@@ -139,7 +139,7 @@ func ingesterConfig(in Inputs) (config.Config, error) {
 	}
 
 	if err := cfg.Validate(); err != nil {
-		return config.Config{}, fmt.Errorf("TelemetryLake %s/%s: the ingester would refuse its config: %w", lake.Namespace, lake.Name, err)
+		return ingesterconfig.Config{}, fmt.Errorf("TelemetryLake %s/%s: the ingester would refuse its config: %w", lake.Namespace, lake.Name, err)
 	}
 	return cfg, nil
 }

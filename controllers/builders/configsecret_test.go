@@ -6,9 +6,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/telemetrylake/telemetrylake/api/ingesterconfig"
 	"github.com/telemetrylake/telemetrylake/api/v1alpha1"
 	"github.com/telemetrylake/telemetrylake/api/wellknown"
-	"github.com/telemetrylake/telemetrylake/ingester/config"
 )
 
 func TestConfigSecret(t *testing.T) {
@@ -36,7 +36,7 @@ func TestConfigSecretLoadsInTheIngester(t *testing.T) {
 			if err := os.WriteFile(file, s.Data[wellknown.SecretKeyConfig], 0o600); err != nil {
 				t.Fatal(err)
 			}
-			cfg, err := config.Load(file)
+			cfg, err := ingesterconfig.Load(file)
 			if err != nil {
 				t.Fatalf("the ingester refuses the rendered config: %v", err)
 			}

@@ -11,8 +11,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/telemetrylake/telemetrylake/api/ingesterconfig"
 	"github.com/telemetrylake/telemetrylake/api/wellknown"
-	"github.com/telemetrylake/telemetrylake/ingester/config"
 )
 
 func TestDeployment(t *testing.T) {
@@ -144,7 +144,7 @@ func TestDeploymentMountsEveryFileTheConfigNames(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var cfg config.Config
+			var cfg ingesterconfig.Config
 			if err := yaml.UnmarshalStrict(cfgSecret.Data[wellknown.SecretKeyConfig], &cfg); err != nil {
 				t.Fatal(err)
 			}

@@ -6,27 +6,28 @@ import (
 	"net/http"
 	"testing"
 
-	"github.com/telemetrylake/telemetrylake/ingester/config"
-	"github.com/telemetrylake/telemetrylake/ingester/layout"
+	"github.com/telemetrylake/telemetrylake/api/ingesterconfig"
+	"github.com/telemetrylake/telemetrylake/api/tokenfile"
+	"github.com/telemetrylake/telemetrylake/lake/layout"
 )
 
 // BenchmarkTokenAuth is the cost that bearer-token authentication adds to a request: header
 // parsing, SHA-256, the lookup among 1,000 tokens, the expiry and signal checks and the counter.
 // The target is under 2 µs per request.
 func BenchmarkTokenAuth(b *testing.B) {
-	var entries []TokenEntry
+	var entries []tokenfile.Entry
 	var valid string
 	for i := range 1000 {
-		tok, err := NewToken()
+		tok, err := tokenfile.New()
 		if err != nil {
 			b.Fatal(err)
 		}
-		entries = append(entries, TokenEntry{Name: fmt.Sprintf("client-%d", i), SHA256: HashToken(tok), Signals: []string{"logs", "traces"}})
+		entries = append(entries, tokenfile.Entry{Name: fmt.Sprintf("client-%d", i), SHA256: tokenfile.Hash(tok), Signals: []string{"logs", "traces"}})
 		valid = tok
 	}
 	path := b.TempDir() + "/tokens.yaml"
 	writeFile(b, path, tokenFileYAML(entries...))
-	chain, err := New(b.Context(), config.Auth{TokenFile: path}, Options{Logger: slog.New(slog.DiscardHandler)})
+	chain, err := New(b.Context(), ingesterconfig.Auth{TokenFile: path}, Options{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -26,9 +26,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/telemetrylake/telemetrylake/ingester/config"
-	"github.com/telemetrylake/telemetrylake/ingester/layout"
+	"github.com/telemetrylake/telemetrylake/api/ingesterconfig"
+	"github.com/telemetrylake/telemetrylake/api/tokenfile"
 	"github.com/telemetrylake/telemetrylake/ingester/server"
+	"github.com/telemetrylake/telemetrylake/lake/layout"
 )
 
 // Options are the chain's settings that do not come from the config file.
@@ -70,7 +71,7 @@ var _ server.Authenticator = (*Chain)(nil)
 // files now, and fails if they are unusable, so that a broken mount stops the ingester at start.
 // OIDC discovery runs in the background, retrying until it succeeds; meanwhile JWTs from that
 // issuer get a 401. Background work stops when ctx ends.
-func New(ctx context.Context, cfg config.Auth, opts Options) (*Chain, error) {
+func New(ctx context.Context, cfg ingesterconfig.Auth, opts Options) (*Chain, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -153,7 +154,7 @@ func (c *Chain) Authenticate(r *http.Request, signal layout.Signal) (server.Prin
 	case !ok:
 		c.malformed.Inc()
 		return server.Principal{}, unauthenticated(`the Authorization header must read "Bearer <token>"`)
-	case strings.HasPrefix(bearer, TokenPrefix):
+	case strings.HasPrefix(bearer, tokenfile.Prefix):
 		return c.authenticateToken(bearer, signal)
 	case strings.Count(bearer, ".") == 2:
 		return c.authenticateJWT(r.Context(), bearer, signal)
@@ -192,7 +193,7 @@ func (c *Chain) authenticateToken(bearer string, signal layout.Signal) (server.P
 		c.unknown.Inc()
 		return server.Principal{}, unauthenticated("bearer tokens (tlk_…) are not enabled on this ingester")
 	}
-	if len(bearer) != tokenLength {
+	if len(bearer) != tokenfile.Length {
 		c.malformed.Inc()
 		return server.Principal{}, unauthenticated("the bearer token is not a well-formed TelemetryLake token: tlk_ and 43 base64url characters")
 	}

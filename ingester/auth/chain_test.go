@@ -10,8 +10,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/genproto/googleapis/rpc/code"
 
-	"github.com/telemetrylake/telemetrylake/ingester/config"
-	"github.com/telemetrylake/telemetrylake/ingester/layout"
+	"github.com/telemetrylake/telemetrylake/api/ingesterconfig"
+	"github.com/telemetrylake/telemetrylake/api/tokenfile"
+	"github.com/telemetrylake/telemetrylake/lake/layout"
 )
 
 const challenge = `Bearer realm="telemetrylake"`
@@ -22,8 +23,8 @@ const challenge = `Bearer realm="telemetrylake"`
 func TestChainAnswersThroughTheServer(t *testing.T) {
 	t.Parallel()
 	valid, validEntry := newTestToken(t, "checkout")
-	logsOnly, logsOnlyEntry := newTestToken(t, "log-shipper", func(e *TokenEntry) { e.Signals = []string{"logs"} })
-	expired, expiredEntry := newTestToken(t, "old-batch", func(e *TokenEntry) {
+	logsOnly, logsOnlyEntry := newTestToken(t, "log-shipper", func(e *tokenfile.Entry) { e.Signals = []string{"logs"} })
+	expired, expiredEntry := newTestToken(t, "old-batch", func(e *tokenfile.Entry) {
 		past := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
 		e.NotAfter = &past
 	})
@@ -31,7 +32,7 @@ func TestChainAnswersThroughTheServer(t *testing.T) {
 	unknown, _ := newTestToken(t, "never-issued")
 
 	vol := newSecretVolume(t, map[string]string{"tokens.yaml": tokenFileYAML(validEntry, logsOnlyEntry, expiredEntry, revokedEntry)})
-	chain, reg := newChain(t, config.Auth{TokenFile: vol.path("tokens.yaml")}, Options{})
+	chain, reg := newChain(t, ingesterconfig.Auth{TokenFile: vol.path("tokens.yaml")}, Options{})
 	ing := startIngester(t, chain)
 	if got := export(t, ing, layout.Traces, "Bearer "+revoked, false); got.Status != http.StatusOK {
 		t.Fatalf("the token to revoke did not work before its removal: %d %s", got.Status, got.Body)
@@ -189,12 +190,12 @@ func TestTokenFileIsCheckedWhole(t *testing.T) {
 		{"a file of valid entries is accepted", tokenFileYAML(a, b), ""},
 		{"an empty list is accepted", "tokens: []\n", ""},
 		{"an unknown field is refused", "tokens:\n- name: a\n  sha256: " + a.SHA256 + "\n  expires: 2020-01-01\n", "unknown field"},
-		{"a name used twice is refused", tokenFileYAML(a, TokenEntry{Name: "a", SHA256: b.SHA256}), "appears twice"},
-		{"a hash used twice is refused", tokenFileYAML(a, TokenEntry{Name: "b", SHA256: a.SHA256}), "same sha256"},
-		{"a hash that is not 64 hex digits is refused", tokenFileYAML(TokenEntry{Name: "a", SHA256: "abc"}), "64 hex digits"},
-		{"a token itself in place of its hash is refused", tokenFileYAML(TokenEntry{Name: "a", SHA256: "tlk_" + strings.Repeat("A", 43)}), "64 hex digits"},
-		{"a name with a space is refused", tokenFileYAML(TokenEntry{Name: "a b", SHA256: a.SHA256}), "letters, digits"},
-		{"an unknown signal is refused", tokenFileYAML(TokenEntry{Name: "a", SHA256: a.SHA256, Signals: []string{"profiles"}}), "unknown signal"},
+		{"a name used twice is refused", tokenFileYAML(a, tokenfile.Entry{Name: "a", SHA256: b.SHA256}), "appears twice"},
+		{"a hash used twice is refused", tokenFileYAML(a, tokenfile.Entry{Name: "b", SHA256: a.SHA256}), "same sha256"},
+		{"a hash that is not 64 hex digits is refused", tokenFileYAML(tokenfile.Entry{Name: "a", SHA256: "abc"}), "64 hex digits"},
+		{"a token itself in place of its hash is refused", tokenFileYAML(tokenfile.Entry{Name: "a", SHA256: "tlk_" + strings.Repeat("A", 43)}), "64 hex digits"},
+		{"a name with a space is refused", tokenFileYAML(tokenfile.Entry{Name: "a b", SHA256: a.SHA256}), "letters, digits"},
+		{"an unknown signal is refused", tokenFileYAML(tokenfile.Entry{Name: "a", SHA256: a.SHA256, Signals: []string{"profiles"}}), "unknown signal"},
 		{"a notAfter that is not a time is refused", "tokens:\n- name: a\n  sha256: " + a.SHA256 + "\n  notAfter: tomorrow\n", `parsing time "tomorrow"`},
 		{"an unquoted notAfter is accepted", "tokens:\n- name: a\n  sha256: " + a.SHA256 + "\n  notAfter: 2027-01-01T00:00:00Z\n", ""},
 	}
@@ -229,7 +230,7 @@ func TestStartRefusesAnUnusableTokenFile(t *testing.T) {
 			if tc.content != "" {
 				writeFile(t, path, tc.content)
 			}
-			if _, err := New(t.Context(), config.Auth{TokenFile: path}, Options{Logger: testLogger(t)}); err == nil {
+			if _, err := New(t.Context(), ingesterconfig.Auth{TokenFile: path}, Options{Logger: testLogger(t)}); err == nil {
 				t.Fatal("New accepted it")
 			}
 		})

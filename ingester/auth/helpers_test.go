@@ -22,10 +22,11 @@ import (
 	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 
-	"github.com/telemetrylake/telemetrylake/ingester/config"
-	"github.com/telemetrylake/telemetrylake/ingester/layout"
+	"github.com/telemetrylake/telemetrylake/api/ingesterconfig"
+	"github.com/telemetrylake/telemetrylake/api/tokenfile"
 	"github.com/telemetrylake/telemetrylake/ingester/server"
-	"github.com/telemetrylake/telemetrylake/ingester/store"
+	"github.com/telemetrylake/telemetrylake/lake/layout"
+	"github.com/telemetrylake/telemetrylake/lake/store"
 	"github.com/telemetrylake/telemetrylake/test/harness"
 )
 
@@ -81,7 +82,7 @@ func startIngester(t *testing.T, authn server.Authenticator) *testIngester {
 }
 
 // newChain builds a chain whose background work ends with the test and whose metrics are returned.
-func newChain(t *testing.T, cfg config.Auth, opts Options) (*Chain, *prometheus.Registry) {
+func newChain(t *testing.T, cfg ingesterconfig.Auth, opts Options) (*Chain, *prometheus.Registry) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	opts.Registerer = reg
@@ -152,13 +153,13 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 }
 
 // newTestToken makes a token and its file entry, and registers both as secrets.
-func newTestToken(t *testing.T, name string, edit ...func(*TokenEntry)) (string, TokenEntry) {
+func newTestToken(t *testing.T, name string, edit ...func(*tokenfile.Entry)) (string, tokenfile.Entry) {
 	t.Helper()
-	tok, err := NewToken()
+	tok, err := tokenfile.New()
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := TokenEntry{Name: name, SHA256: HashToken(tok)}
+	e := tokenfile.Entry{Name: name, SHA256: tokenfile.Hash(tok)}
 	for _, f := range edit {
 		f(&e)
 	}
@@ -166,7 +167,7 @@ func newTestToken(t *testing.T, name string, edit ...func(*TokenEntry)) (string,
 	return tok, e
 }
 
-func tokenFileYAML(entries ...TokenEntry) string {
+func tokenFileYAML(entries ...tokenfile.Entry) string {
 	var b strings.Builder
 	b.WriteString("tokens:\n")
 	for _, e := range entries {

@@ -20,9 +20,10 @@ import (
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/go-jose/go-jose/v4"
 
-	"github.com/telemetrylake/telemetrylake/ingester/config"
-	"github.com/telemetrylake/telemetrylake/ingester/layout"
+	"github.com/telemetrylake/telemetrylake/api/ingesterconfig"
+	"github.com/telemetrylake/telemetrylake/api/tokenfile"
 	"github.com/telemetrylake/telemetrylake/ingester/server"
+	"github.com/telemetrylake/telemetrylake/lake/layout"
 )
 
 const (
@@ -54,14 +55,14 @@ type issuerConfig struct {
 	signals        []string
 }
 
-func oidcIssuerConfig(o config.OIDCIssuer) issuerConfig {
+func oidcIssuerConfig(o ingesterconfig.OIDCIssuer) issuerConfig {
 	return issuerConfig{
 		name: o.Name, label: "oidc:" + o.Name, url: o.IssuerURL, audiences: o.Audiences,
 		caFile: o.CAFile, requiredClaims: o.RequiredClaims, signals: o.Signals,
 	}
 }
 
-func kubernetesIssuerConfig(k config.KubernetesIssuer) issuerConfig {
+func kubernetesIssuerConfig(k ingesterconfig.KubernetesIssuer) issuerConfig {
 	accounts, namespaces := slices.Clone(k.ServiceAccounts), slices.Clone(k.Namespaces)
 	return issuerConfig{
 		name: k.Name, label: "kubernetes:" + k.Name, url: k.IssuerURL, audiences: k.Audiences,
@@ -104,7 +105,7 @@ type issuer struct {
 }
 
 func newIssuer(ic issuerConfig, now func() time.Time, keyRefetchInterval time.Duration, m *metrics, log *slog.Logger) (*issuer, error) {
-	signals, err := parseSignals(ic.signals)
+	signals, err := tokenfile.ParseSignals(ic.signals)
 	if err != nil {
 		return nil, fmt.Errorf("auth: issuer %q: %w", ic.name, err)
 	}

@@ -13,8 +13,9 @@ import (
 
 	"google.golang.org/genproto/googleapis/rpc/code"
 
-	"github.com/telemetrylake/telemetrylake/ingester/config"
-	"github.com/telemetrylake/telemetrylake/ingester/layout"
+	"github.com/telemetrylake/telemetrylake/api/ingesterconfig"
+	"github.com/telemetrylake/telemetrylake/api/tokenfile"
+	"github.com/telemetrylake/telemetrylake/lake/layout"
 	"github.com/telemetrylake/telemetrylake/test/harness"
 )
 
@@ -37,8 +38,8 @@ func TestServiceAccountTokensFromARealKubeAPIServer(t *testing.T) {
 
 	var clockOffset atomic.Int64
 	now := func() time.Time { return time.Now().Add(time.Duration(clockOffset.Load())) }
-	chain, reg := newChain(t, config.Auth{
-		Kubernetes: []config.KubernetesIssuer{{
+	chain, reg := newChain(t, ingesterconfig.Auth{
+		Kubernetes: []ingesterconfig.KubernetesIssuer{{
 			Name:            "test-cluster",
 			IssuerURL:       kube.IssuerURL,
 			Audiences:       []string{"telemetrylake"},
@@ -47,7 +48,7 @@ func TestServiceAccountTokensFromARealKubeAPIServer(t *testing.T) {
 			ServiceAccounts: []string{"system:serviceaccount:shop:checkout"},
 			Namespaces:      []string{"observability"},
 		}},
-		OIDC: []config.OIDCIssuer{{
+		OIDC: []ingesterconfig.OIDCIssuer{{
 			Name:           "corp",
 			IssuerURL:      corp.URL,
 			Audiences:      []string{"telemetrylake", "telemetrylake-dev"},
@@ -175,9 +176,9 @@ func TestIssuerOutages(t *testing.T) {
 	downURL := "https://" + ln.Addr().String()
 	ln.Close()
 	bearer, entry := newTestToken(t, "checkout")
-	chain, _ := newChain(t, config.Auth{
+	chain, _ := newChain(t, ingesterconfig.Auth{
 		TokenFile: writeTempTokenFile(t, entry),
-		OIDC: []config.OIDCIssuer{
+		OIDC: []ingesterconfig.OIDCIssuer{
 			{Name: "corp", IssuerURL: corp.URL, Audiences: []string{"telemetrylake"}, CAFile: corp.CAFile},
 			{Name: "down", IssuerURL: downURL, Audiences: []string{"telemetrylake"}},
 		},
@@ -257,7 +258,7 @@ func TestMadeUpKeyIDsDoNotMakeTheIngesterFetchKeysAtRequestRate(t *testing.T) {
 	t.Parallel()
 	corp := startTestIssuer(t)
 	const interval = time.Second
-	chain, _ := newChain(t, config.Auth{OIDC: []config.OIDCIssuer{
+	chain, _ := newChain(t, ingesterconfig.Auth{OIDC: []ingesterconfig.OIDCIssuer{
 		{Name: "corp", IssuerURL: corp.URL, Audiences: []string{"telemetrylake"}, CAFile: corp.CAFile},
 	}}, Options{KeyRefetchInterval: interval})
 	ing := startIngester(t, chain)
@@ -308,7 +309,7 @@ func TestMadeUpKeyIDsDoNotMakeTheIngesterFetchKeysAtRequestRate(t *testing.T) {
 	}
 }
 
-func writeTempTokenFile(t *testing.T, entries ...TokenEntry) string {
+func writeTempTokenFile(t *testing.T, entries ...tokenfile.Entry) string {
 	t.Helper()
 	path := t.TempDir() + "/tokens.yaml"
 	writeFile(t, path, tokenFileYAML(entries...))

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/telemetrylake/telemetrylake/ingester/config"
-	"github.com/telemetrylake/telemetrylake/ingester/layout"
+	"github.com/telemetrylake/telemetrylake/api/ingesterconfig"
+	"github.com/telemetrylake/telemetrylake/lake/layout"
 )
 
 // TestTokenRotationThroughASecretVolume rotates a token the way an operator does, by updating the
@@ -20,7 +20,7 @@ func TestTokenRotationThroughASecretVolume(t *testing.T) {
 	oldToken, oldEntry := newTestToken(t, "checkout-2026-10")
 	newToken, newEntry := newTestToken(t, "checkout-2026-11")
 	vol := newSecretVolume(t, map[string]string{"tokens.yaml": tokenFileYAML(oldEntry)})
-	chain, _ := newChain(t, config.Auth{TokenFile: vol.path("tokens.yaml")}, Options{TokenFilePollInterval: DefaultTokenFilePollInterval})
+	chain, _ := newChain(t, ingesterconfig.Auth{TokenFile: vol.path("tokens.yaml")}, Options{TokenFilePollInterval: DefaultTokenFilePollInterval})
 	ing := startIngester(t, chain)
 	status := func(token string) int { return export(t, ing, layout.Traces, "Bearer "+token, false).Status }
 

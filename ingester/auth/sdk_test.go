@@ -13,7 +13,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/telemetrylake/telemetrylake/ingester/config"
+	"github.com/telemetrylake/telemetrylake/api/ingesterconfig"
 )
 
 // TestSDKExporterAuthenticatesFromTheEnvironment configures the OpenTelemetry Go SDK's OTLP/HTTP
@@ -21,7 +21,7 @@ import (
 // form `ingester token new` tells users to write, and finds its spans in the store.
 func TestSDKExporterAuthenticatesFromTheEnvironment(t *testing.T) {
 	tok, entry := newTestToken(t, "sdk-app")
-	chain, _ := newChain(t, config.Auth{TokenFile: writeTempTokenFile(t, entry)}, Options{})
+	chain, _ := newChain(t, ingesterconfig.Auth{TokenFile: writeTempTokenFile(t, entry)}, Options{})
 	ing := startIngester(t, chain)
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", ing.URL)
 

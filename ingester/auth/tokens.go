@@ -3,79 +3,25 @@ package auth
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"regexp"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
 
-	"sigs.k8s.io/yaml"
-
-	"github.com/telemetrylake/telemetrylake/ingester/layout"
+	"github.com/telemetrylake/telemetrylake/api/tokenfile"
 	"github.com/telemetrylake/telemetrylake/ingester/server"
+	"github.com/telemetrylake/telemetrylake/lake/layout"
 )
 
-// TokenPrefix starts every TelemetryLake bearer token, so that a leaked one is easy to recognise
-// (secret scanners) and the chain can tell it from a JWT without trying both.
-const TokenPrefix = "tlk_"
-
-const (
-	tokenRandomBytes = 32
-	// tokenLength is the prefix plus 32 bytes in unpadded base64url.
-	tokenLength = len(TokenPrefix) + 43
-	// maxTokenFileBytes bounds what a reload reads; ~10,000 entries fit.
-	maxTokenFileBytes = 4 << 20
-)
-
-// TokenFile is the format of the bearer-token file. It holds hashes only, never a token:
-//
-//	tokens:
-//	- name: checkout
-//	  sha256: 5b2c…            # hex SHA-256 of the whole token, "tlk_" included
-//	  notAfter: "2027-01-01T00:00:00Z"
-//	  signals: [logs, traces]
-type TokenFile struct {
-	Tokens []TokenEntry `json:"tokens"`
-}
-
-// TokenEntry is one accepted token.
-type TokenEntry struct {
-	// Name identifies the token's holder in logs and is its metrics label ("token:<name>"):
-	// letters, digits, '.', '_' and '-', at most 63 characters, unique in the file.
-	Name string `json:"name"`
-	// SHA256 is the hex SHA-256 of the token.
-	SHA256 string `json:"sha256"`
-	// NotAfter, if set, is when the token stops working (RFC 3339).
-	NotAfter *time.Time `json:"notAfter,omitempty"`
-	// Signals the token may send; empty means all.
-	Signals []string `json:"signals,omitempty"`
-}
-
-var tokenNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
-
-// NewToken returns a fresh random token: "tlk_" and 32 bytes from crypto/rand in base64url.
-func NewToken() (string, error) {
-	b := make([]byte, tokenRandomBytes)
-	if _, err := io.ReadFull(rand.Reader, b); err != nil {
-		return "", err
-	}
-	return TokenPrefix + base64.RawURLEncoding.EncodeToString(b), nil
-}
-
-// HashToken is the hex SHA-256 that the token file stores for a token.
-func HashToken(token string) string {
-	h := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(h[:])
-}
+// maxTokenFileBytes bounds what a reload reads.
+const maxTokenFileBytes = tokenfile.MaxFileBytes
 
 // tokenSet is one immutable version of the token file. Requests read it through an atomic pointer,
 // so a reload never blocks or tears a request.
@@ -111,29 +57,17 @@ func (s *tokenSet) lookup(presented string) *token {
 	return t
 }
 
-// parseTokenFile checks the whole file; one bad entry rejects it all, so that a typo never
-// silently drops (or keeps) a token.
+// parseTokenFile checks the whole file (tokenfile.Parse) and readies it for the hot path.
 func parseTokenFile(raw []byte, m *metrics) (*tokenSet, error) {
-	var f TokenFile
-	if err := yaml.UnmarshalStrict(raw, &f); err != nil {
+	f, err := tokenfile.Parse(raw)
+	if err != nil {
 		return nil, err
 	}
 	set := &tokenSet{byHash: make(map[[sha256.Size]byte]*token, len(f.Tokens))}
-	names := map[string]bool{}
-	for i, e := range f.Tokens {
-		if err := e.Validate(); err != nil {
-			return nil, fmt.Errorf("tokens[%d]: %w", i, err)
-		}
-		if names[e.Name] {
-			return nil, fmt.Errorf("token %q appears twice: names must be unique (they label logs and metrics)", e.Name)
-		}
-		names[e.Name] = true
+	for _, e := range f.Tokens {
 		var hash [sha256.Size]byte
-		hex.Decode(hash[:], []byte(e.SHA256)) // Validate checked it
-		if _, dup := set.byHash[hash]; dup {
-			return nil, fmt.Errorf("token %q has the same sha256 as another entry", e.Name)
-		}
-		signals, _ := parseSignals(e.Signals) // Validate checked them
+		hex.Decode(hash[:], []byte(e.SHA256))           // Parse checked it
+		signals, _ := tokenfile.ParseSignals(e.Signals) // Parse checked them
 		label := "token:" + e.Name
 		t := &token{
 			name:      e.Name,
@@ -151,39 +85,6 @@ func parseTokenFile(raw []byte, m *metrics) (*tokenSet, error) {
 		t.accepted = m.counter(t.principal.MetricLabel, resultAccepted)
 	}
 	return set, nil
-}
-
-// Validate checks one entry on its own; `ingester token new` uses it too.
-func (e TokenEntry) Validate() error {
-	if !tokenNamePattern.MatchString(e.Name) {
-		return fmt.Errorf("token name %q must be 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit", e.Name)
-	}
-	if len(e.SHA256) != hex.EncodedLen(sha256.Size) || !isHex(e.SHA256) {
-		return fmt.Errorf("token %q: sha256 must be 64 hex digits, the SHA-256 of the token (see `ingester token new`)", e.Name)
-	}
-	if _, err := parseSignals(e.Signals); err != nil {
-		return fmt.Errorf("token %q: %w", e.Name, err)
-	}
-	return nil
-}
-
-func isHex(s string) bool {
-	_, err := hex.DecodeString(s)
-	return err == nil
-}
-
-func parseSignals(names []string) ([]layout.Signal, error) {
-	var out []layout.Signal
-	for _, n := range names {
-		s, err := layout.ParseSignal(n)
-		if err != nil {
-			return nil, err
-		}
-		if !slices.Contains(out, s) {
-			out = append(out, s)
-		}
-	}
-	return out, nil
 }
 
 // tokenFile keeps the current tokenSet in step with the file on disk.

@@ -8,7 +8,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 
-	"github.com/telemetrylake/telemetrylake/ingester/layout"
+	"github.com/telemetrylake/telemetrylake/lake/layout"
 )
 
 // pdataRequest is the Collector's pdata export request of any signal. pdata is used for JSON

@@ -14,7 +14,7 @@ import (
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
 
-	"github.com/telemetrylake/telemetrylake/ingester/layout"
+	"github.com/telemetrylake/telemetrylake/lake/layout"
 )
 
 // Field numbers of opentelemetry.proto.common.v1 and resource.v1 used by the identity scan.

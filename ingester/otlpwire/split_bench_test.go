@@ -11,7 +11,7 @@ import (
 	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
 	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
 
-	"github.com/telemetrylake/telemetrylake/ingester/layout"
+	"github.com/telemetrylake/telemetrylake/lake/layout"
 )
 
 // BenchmarkSplit validates and cuts a ~5 KiB log export shaped like an SDK's batch: one resource

@@ -3,7 +3,7 @@ package server
 import (
 	"net/http"
 
-	"github.com/telemetrylake/telemetrylake/ingester/layout"
+	"github.com/telemetrylake/telemetrylake/lake/layout"
 )
 
 // Principal is who sent a request.

@@ -8,7 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/telemetrylake/telemetrylake/ingester/store"
+	"github.com/telemetrylake/telemetrylake/lake/store"
 )
 
 // storeHealth tracks whether the store answers, for /readyz. A failed write marks it down at once;

@@ -16,8 +16,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/telemetrylake/telemetrylake/ingester/layout"
-	"github.com/telemetrylake/telemetrylake/ingester/store"
+	"github.com/telemetrylake/telemetrylake/lake/layout"
+	"github.com/telemetrylake/telemetrylake/lake/store"
 	"github.com/telemetrylake/telemetrylake/test/harness"
 )
 

@@ -16,8 +16,8 @@ import (
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
 
-	"github.com/telemetrylake/telemetrylake/ingester/layout"
 	"github.com/telemetrylake/telemetrylake/ingester/otlpwire"
+	"github.com/telemetrylake/telemetrylake/lake/layout"
 )
 
 // TestStoreOutageAnswers503AndRecovers stops SeaweedFS while a client keeps sending, and checks

@@ -22,9 +22,9 @@ import (
 	colmetricspb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 
-	"github.com/telemetrylake/telemetrylake/ingester/layout"
 	"github.com/telemetrylake/telemetrylake/ingester/otlpwire"
-	"github.com/telemetrylake/telemetrylake/ingester/store"
+	"github.com/telemetrylake/telemetrylake/lake/layout"
+	"github.com/telemetrylake/telemetrylake/lake/store"
 )
 
 // TestRealSDKExportersLandEveryRecord sends all three signals with the OpenTelemetry Go SDK's own

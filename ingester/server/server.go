@@ -26,9 +26,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/telemetrylake/telemetrylake/ingester/layout"
 	"github.com/telemetrylake/telemetrylake/ingester/otlpwire"
-	"github.com/telemetrylake/telemetrylake/ingester/store"
+	"github.com/telemetrylake/telemetrylake/lake/layout"
+	"github.com/telemetrylake/telemetrylake/lake/store"
 )
 
 // Options configure a Server. Zero durations and limits take the defaults below.

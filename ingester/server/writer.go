@@ -7,9 +7,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/telemetrylake/telemetrylake/ingester/layout"
 	"github.com/telemetrylake/telemetrylake/ingester/otlpwire"
-	"github.com/telemetrylake/telemetrylake/ingester/store"
+	"github.com/telemetrylake/telemetrylake/lake/layout"
+	"github.com/telemetrylake/telemetrylake/lake/store"
 )
 
 // blockWriter stores the blocks of one request, and the process record of each process it sees for

@@ -68,7 +68,7 @@ func prepare(ctx context.Context, d *runDir, want map[string]bool, ingesterBin, 
 			d.ingester = ingesterBin
 		} else {
 			d.ingester = filepath.Join(d.repo, "bin", "ingester")
-			if err := goBuild(ctx, d.repo, d.ingester, "./ingester"); err != nil {
+			if err := goBuild(ctx, d.repo, d.ingester, "./cmd/ingester"); err != nil {
 				return fmt.Errorf("build ingester: %w", err)
 			}
 		}

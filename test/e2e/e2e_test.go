@@ -23,11 +23,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
+	"github.com/telemetrylake/telemetrylake/api/ingesterconfig"
 	lakev1 "github.com/telemetrylake/telemetrylake/api/v1alpha1"
 	"github.com/telemetrylake/telemetrylake/api/wellknown"
 	"github.com/telemetrylake/telemetrylake/controllers/builders"
-	"github.com/telemetrylake/telemetrylake/ingester/config"
-	"github.com/telemetrylake/telemetrylake/ingester/layout"
+	"github.com/telemetrylake/telemetrylake/lake/layout"
 	"github.com/telemetrylake/telemetrylake/test/harness"
 )
 
@@ -303,7 +303,7 @@ func (s *stack) checkRolloutOnSpecChange(t *testing.T, ctx context.Context, key 
 	}
 
 	// The operator rendered the new config and rolled the Deployment onto it.
-	var cfg config.Config
+	var cfg ingesterconfig.Config
 	raw := s.secret(t, ctx, key.Namespace, names.ConfigSecret).Data[wellknown.SecretKeyConfig]
 	if err := yaml.UnmarshalStrict(raw, &cfg); err != nil || cfg.LogLevel != "debug" {
 		t.Errorf("Secret %s says logLevel %q (%v), want debug", names.ConfigSecret, cfg.LogLevel, err)

@@ -118,7 +118,7 @@ func buildBinaries(t *testing.T, ctx context.Context, root, dir string) binaries
 		ingester:   filepath.Join(dir, "ingester"),
 		democlient: filepath.Join(dir, "democlient"),
 	}
-	for out, pkg := range map[string]string{b.manager: ".", b.ingester: "./ingester", b.democlient: "./test/democlient"} {
+	for out, pkg := range map[string]string{b.manager: "./cmd/manager", b.ingester: "./cmd/ingester", b.democlient: "./cmd/democlient"} {
 		cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")

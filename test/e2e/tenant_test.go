@@ -25,11 +25,11 @@ import (
 	colmetricspb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 
+	"github.com/telemetrylake/telemetrylake/api/ingesterconfig"
 	lakev1 "github.com/telemetrylake/telemetrylake/api/v1alpha1"
 	"github.com/telemetrylake/telemetrylake/api/wellknown"
 	"github.com/telemetrylake/telemetrylake/controllers/builders"
-	"github.com/telemetrylake/telemetrylake/ingester/config"
-	"github.com/telemetrylake/telemetrylake/ingester/layout"
+	"github.com/telemetrylake/telemetrylake/lake/layout"
 )
 
 // tokenName is the token of the sample lakes that the test sends with (spec.auth.tokens[].name).
@@ -83,7 +83,7 @@ func (s *stack) startIngester(t *testing.T, ctx context.Context, lake *lakev1.Te
 	configPath, tokensPath := filepath.Join(dir, "config.yaml"), filepath.Join(dir, "tokens.yaml")
 	writeFile(t, configPath, []byte(rawConfig))
 	writeFile(t, tokensPath, tokens)
-	cfg, err := config.Load(configPath)
+	cfg, err := ingesterconfig.Load(configPath)
 	if err != nil {
 		t.Fatalf("the rendered config of %s/%s does not load: %v\n%s", lake.Namespace, lake.Name, err, rawConfig)
 	}

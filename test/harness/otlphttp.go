@@ -13,7 +13,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/telemetrylake/telemetrylake/ingester/store"
+	"github.com/telemetrylake/telemetrylake/lake/store"
 )
 
 // Response is what an OTLP/HTTP client saw.

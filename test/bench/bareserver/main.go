@@ -23,8 +23,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/telemetrylake/telemetrylake/ingester/layout"
-	"github.com/telemetrylake/telemetrylake/ingester/store"
+	"github.com/telemetrylake/telemetrylake/lake/layout"
+	"github.com/telemetrylake/telemetrylake/lake/store"
 )
 
 func main() {

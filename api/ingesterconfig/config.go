@@ -1,0 +1,227 @@
+// Package ingesterconfig is the ingester's configuration file, the YAML that the operator renders into a
+// Secret and the ingester reads with --config. Command-line flags override it field by field.
+package ingesterconfig
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/telemetrylake/telemetrylake/lake/layout"
+)
+
+// Config is the whole file. Every field is optional; zero values take the ingester's defaults.
+type Config struct {
+	// Listen is the OTLP/HTTP address, default ":4318".
+	Listen string `json:"listen,omitempty"`
+	// AdminListen serves /metrics, /healthz and /readyz, default ":9090".
+	AdminListen string `json:"adminListen,omitempty"`
+	// Storage is the store URL: file:///dir or s3://bucket/prefix?endpoint=...&region=...&path_style=true.
+	Storage string `json:"storage,omitempty"`
+	// Tenant names whose data this ingester takes; it labels metrics and logs.
+	Tenant string `json:"tenant,omitempty"`
+	// LogLevel is debug, info, warn or error, default info.
+	LogLevel string `json:"logLevel,omitempty"`
+	// AllowAnonymous accepts requests without credentials: for local development only. With Auth
+	// also configured, a request without an Authorization header is anonymous and one with
+	// credentials is still checked.
+	AllowAnonymous bool `json:"allowAnonymous,omitempty"`
+	// Auth is how clients prove who they are. One chain serves every signal.
+	Auth Auth `json:"auth,omitzero"`
+	// Limits bound what requests may cost.
+	Limits Limits `json:"limits,omitzero"`
+	// StoreTimeout bounds the store writes of one request, default 10s.
+	StoreTimeout Duration `json:"storeTimeout,omitzero"`
+	// ShutdownDelay keeps serving after SIGTERM, with /readyz failing, so that load balancers
+	// stop sending before the listener closes. Default 0.
+	ShutdownDelay Duration `json:"shutdownDelay,omitzero"`
+	// ShutdownGracePeriod is how long requests in flight may take to finish on shutdown, default 30s.
+	ShutdownGracePeriod Duration `json:"shutdownGracePeriod,omitzero"`
+	// CORS lets browser SDKs send from the listed origins.
+	CORS CORS `json:"cors,omitzero"`
+}
+
+// Limits are in bytes.
+type Limits struct {
+	// MaxBodyBytes bounds a request body as sent, default 20 MiB.
+	MaxBodyBytes int64 `json:"maxBodyBytes,omitempty"`
+	// MaxDecompressedBytes bounds a body after decompression, default 64 MiB.
+	MaxDecompressedBytes int64 `json:"maxDecompressedBytes,omitempty"`
+	// MaxDecompressionRatio bounds decompressed/compressed size past the first MiB, default 200.
+	MaxDecompressionRatio int64 `json:"maxDecompressionRatio,omitempty"`
+	// MaxInflightBytes bounds body bytes held at once; past it requests get 429. Default 64 MiB.
+	MaxInflightBytes int64 `json:"maxInflightBytes,omitempty"`
+}
+
+type CORS struct {
+	// AllowedOrigins are exact origins such as https://app.example.com; "*" is not accepted.
+	AllowedOrigins []string `json:"allowedOrigins,omitempty"`
+}
+
+// Auth configures the authenticators. Each is optional; with none of them (and no
+// allowAnonymous) the ingester refuses to start.
+type Auth struct {
+	// TokenFile is the path of the bearer-token file: SHA-256 hashes of tokens, with names, expiry
+	// and signals (the format is tokenfile.File; `ingester token new` prints entries). The
+	// operator mounts it from a Secret; it is re-read when it changes.
+	TokenFile string `json:"tokenFile,omitempty"`
+	// OIDC lists identity providers whose JWTs are accepted.
+	OIDC []OIDCIssuer `json:"oidc,omitempty"`
+	// Kubernetes lists clusters whose service-account tokens are accepted: the kube-apiserver is an
+	// OIDC issuer, and a pod sends its projected token.
+	Kubernetes []KubernetesIssuer `json:"kubernetes,omitempty"`
+}
+
+// OIDCIssuer is an identity provider whose JWTs are accepted.
+type OIDCIssuer struct {
+	// Name identifies the issuer in logs and is its metrics label ("oidc:<name>"): subjects are
+	// unbounded, so they never become a label.
+	Name string `json:"name"`
+	// IssuerURL must equal the tokens' iss claim exactly; discovery is read from
+	// <IssuerURL>/.well-known/openid-configuration. https only.
+	IssuerURL string `json:"issuerURL"`
+	// Audiences accepted in the aud claim; a token must carry at least one of them.
+	Audiences []string `json:"audiences"`
+	// CAFile is a PEM bundle to trust for discovery and key-set requests instead of the system roots.
+	CAFile string `json:"caFile,omitempty"`
+	// RequiredClaims must each be present in the token with this value. A JSON boolean or number
+	// is compared as its text, so "true" matches true.
+	RequiredClaims map[string]string `json:"requiredClaims,omitempty"`
+	// Signals this issuer's callers may send; empty means all.
+	Signals []string `json:"signals,omitempty"`
+}
+
+// KubernetesIssuer is a cluster whose service-account tokens are accepted. A pod sends a projected
+// service-account token with one of Audiences; the subject is system:serviceaccount:<ns>:<name>.
+type KubernetesIssuer struct {
+	// Name identifies the cluster in logs and is its metrics label ("kubernetes:<name>").
+	Name string `json:"name"`
+	// IssuerURL is the apiserver's --service-account-issuer, e.g.
+	// https://kubernetes.default.svc.cluster.local. Discovery and the key set are read from it.
+	IssuerURL string `json:"issuerURL"`
+	// Audiences accepted in the aud claim, usually [telemetrylake] (wellknown.ServiceAccountAudience).
+	Audiences []string `json:"audiences"`
+	// CAFile is the PEM CA of the apiserver, in a pod
+	// /var/run/secrets/kubernetes.io/serviceaccount/ca.crt.
+	CAFile string `json:"caFile,omitempty"`
+	// TokenFile is a bearer token sent (only to the issuer's own host) when reading discovery and
+	// the key set. By default the apiserver serves them only to service accounts, so in a pod this is
+	// /var/run/secrets/kubernetes.io/serviceaccount/token. It is re-read on each fetch, as the
+	// kubelet rotates it.
+	TokenFile string `json:"tokenFile,omitempty"`
+	// ServiceAccounts allowed to send, as system:serviceaccount:<namespace>:<name>.
+	ServiceAccounts []string `json:"serviceAccounts,omitempty"`
+	// Namespaces whose every service account may send.
+	Namespaces []string `json:"namespaces,omitempty"`
+	// Signals these service accounts may send; empty means all.
+	Signals []string `json:"signals,omitempty"`
+}
+
+// Configured reports whether any authenticator is set up.
+func (a Auth) Configured() bool {
+	return a.TokenFile != "" || len(a.OIDC) > 0 || len(a.Kubernetes) > 0
+}
+
+// Duration reads "10s", "1m30s" and the like.
+type Duration struct{ time.Duration }
+
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
+
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("duration must be a string such as \"10s\": %w", err)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	d.Duration = v
+	return nil
+}
+
+// Load reads a config file strictly: an unknown field is an error, since a typo would otherwise
+// silently leave a default in place.
+func Load(path string) (Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	var c Config
+	if err := yaml.UnmarshalStrict(raw, &c); err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, c.Validate()
+}
+
+// Validate checks what the types cannot.
+func (c Config) Validate() error {
+	for _, o := range c.CORS.AllowedOrigins {
+		if o == "*" {
+			return fmt.Errorf("config: cors.allowedOrigins may not be \"*\": list the origins")
+		}
+	}
+	for name, v := range map[string]int64{
+		"limits.maxBodyBytes": c.Limits.MaxBodyBytes, "limits.maxDecompressedBytes": c.Limits.MaxDecompressedBytes,
+		"limits.maxDecompressionRatio": c.Limits.MaxDecompressionRatio, "limits.maxInflightBytes": c.Limits.MaxInflightBytes,
+	} {
+		if v < 0 {
+			return fmt.Errorf("config: %s must not be negative", name)
+		}
+	}
+	return c.Auth.validate()
+}
+
+func (a Auth) validate() error {
+	names, urls := map[string]bool{}, map[string]bool{}
+	checkIssuer := func(field, name, issuerURL string, audiences, signals []string) error {
+		switch {
+		case name == "":
+			return fmt.Errorf("config: %s: every issuer needs a name (it labels metrics)", field)
+		case names[name]:
+			return fmt.Errorf("config: %s: issuer name %q is used twice", field, name)
+		case urls[issuerURL]:
+			// A JWT's iss claim picks the one entry that verifies it.
+			return fmt.Errorf("config: %s %q: issuerURL %s is used by another entry; merge them", field, name, issuerURL)
+		case !strings.HasPrefix(issuerURL, "https://"):
+			return fmt.Errorf("config: %s %q: issuerURL %q must be an https URL", field, name, issuerURL)
+		case len(audiences) == 0:
+			return fmt.Errorf("config: %s %q: list the accepted audiences, e.g. [telemetrylake]", field, name)
+		}
+		names[name], urls[issuerURL] = true, true
+		return validateSignals(fmt.Sprintf("%s %q", field, name), signals)
+	}
+	for _, o := range a.OIDC {
+		if err := checkIssuer("auth.oidc", o.Name, o.IssuerURL, o.Audiences, o.Signals); err != nil {
+			return err
+		}
+	}
+	for _, k := range a.Kubernetes {
+		if err := checkIssuer("auth.kubernetes", k.Name, k.IssuerURL, k.Audiences, k.Signals); err != nil {
+			return err
+		}
+		if len(k.ServiceAccounts) == 0 && len(k.Namespaces) == 0 {
+			return fmt.Errorf("config: auth.kubernetes %q: list the serviceAccounts or namespaces that may send", k.Name)
+		}
+		for _, sa := range k.ServiceAccounts {
+			if parts := strings.Split(sa, ":"); len(parts) != 4 || parts[0] != "system" || parts[1] != "serviceaccount" || parts[2] == "" || parts[3] == "" {
+				return fmt.Errorf("config: auth.kubernetes %q: service account %q must read system:serviceaccount:<namespace>:<name>", k.Name, sa)
+			}
+		}
+	}
+	return nil
+}
+
+// validateSignals accepts logs, metrics and traces.
+func validateSignals(where string, signals []string) error {
+	for _, s := range signals {
+		if _, err := layout.ParseSignal(s); err != nil {
+			return fmt.Errorf("config: %s: %w", where, err)
+		}
+	}
+	return nil
+}

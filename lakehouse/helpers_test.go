@@ -1,0 +1,194 @@
+//go:build cgo
+
+package lakehouse
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/telemetrylake/telemetrylake/ingester/server"
+	"github.com/telemetrylake/telemetrylake/lake/store"
+	"github.com/telemetrylake/telemetrylake/test/harness"
+)
+
+func TestMain(m *testing.M) {
+	// The SDK exporters read these; a developer's own settings must not leak into the tests.
+	for _, k := range []string{"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_PROTOCOL"} {
+		os.Unsetenv(k)
+	}
+	code := m.Run()
+	if built.bin != "" {
+		os.RemoveAll(filepath.Dir(built.bin))
+	}
+	os.Exit(code)
+}
+
+// lake is a real ingester writing into a real store, and the lakehouse reading the same store.
+type lake struct {
+	URL      string // the ingester's OTLP base, http://127.0.0.1:PORT
+	Storage  string // the store URL both sides open
+	Store    store.Store
+	cacheDir string
+}
+
+// backend is a real store a test runs against.
+type backend struct {
+	name    string
+	storage func(t *testing.T) string // a fresh, empty store's URL
+}
+
+func backends() []backend {
+	return []backend{
+		{"file", func(t *testing.T) string { return "file://" + t.TempDir() }},
+		{"s3", seaweedStorage},
+	}
+}
+
+// seaweedStorage starts a real SeaweedFS and names a tenant prefix in a new bucket; its admin keys
+// reach both the ingester and the lakehouse through the standard AWS environment variables.
+func seaweedStorage(t *testing.T) string {
+	sw := harness.StartSeaweedFS(t)
+	t.Setenv("AWS_ACCESS_KEY_ID", sw.AccessKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", sw.SecretKey)
+	t.Setenv("AWS_REGION", "us-east-1")
+	bucket := fmt.Sprintf("lake-%d", time.Now().UnixNano())
+	sw.CreateBucket(t, bucket)
+	return fmt.Sprintf("s3://%s/tenants/team-a?endpoint=%s&region=us-east-1&path_style=true", bucket, url.QueryEscape(sw.Endpoint))
+}
+
+// startLake starts an in-process ingester, as the binary runs it, on a file store in a temp dir.
+func startLake(t *testing.T) *lake {
+	t.Helper()
+	return startLakeOn(t, "file://"+t.TempDir())
+}
+
+// startLakeOn starts an in-process ingester writing into the store at storage.
+func startLakeOn(t *testing.T, storage string) *lake {
+	t.Helper()
+	st, err := store.Open(context.Background(), storage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	srv := server.New(server.Options{
+		Store:          st,
+		Auth:           server.AllowAnonymous{},
+		Tenant:         "test",
+		HealthInterval: 200 * time.Millisecond,
+		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Registry:       prometheus.NewRegistry(),
+	})
+	otlpLn, adminLn := listen(t), listen(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx, otlpLn, adminLn, 5*time.Second) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("ingester stopped with %v", err)
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get("http://" + adminLn.Addr().String() + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the ingester did not become ready")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return &lake{URL: "http://" + otlpLn.Addr().String(), Storage: storage, Store: st, cacheDir: t.TempDir()}
+}
+
+func listen(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
+}
+
+// run is one invocation of the lakehouse command line, in process.
+type run struct {
+	code           int
+	stdout, stderr string
+}
+
+func (l *lake) lakehouse(t *testing.T, args ...string) run {
+	t.Helper()
+	// Every run gets the lake's cache, as one machine's runs would share one.
+	args = append(args[:1:1], append([]string{"--storage", l.Storage, "--cache", l.cacheDir}, args[1:]...)...)
+	var stdout, stderr bytes.Buffer
+	code := Main(context.Background(), args, &stdout, &stderr)
+	return run{code: code, stdout: stdout.String(), stderr: stderr.String()}
+}
+
+// query runs `lakehouse sql --format json` and decodes its rows; it fails the test on any exit
+// status but 0.
+func (l *lake) query(t *testing.T, query string, window ...string) []map[string]any {
+	t.Helper()
+	args := append([]string{"sql", "--format", "json"}, window...)
+	r := l.lakehouse(t, append(args, query)...)
+	if r.code != 0 {
+		t.Fatalf("lakehouse sql %q exited %d: %s", query, r.code, r.stderr)
+	}
+	var out []map[string]any
+	dec := json.NewDecoder(strings.NewReader(r.stdout))
+	if err := dec.Decode(&out); err != nil {
+		t.Fatalf("lakehouse sql %q printed no JSON array: %v\n%s", query, err, r.stdout)
+	}
+	return out
+}
+
+// one runs a query that returns exactly one row.
+func (l *lake) one(t *testing.T, query string, window ...string) map[string]any {
+	t.Helper()
+	rows := l.query(t, query, window...)
+	if len(rows) != 1 {
+		t.Fatalf("%q returned %d rows, want 1: %v", query, len(rows), rows)
+	}
+	return rows[0]
+}
+
+// keys lists the store's objects under a prefix.
+func (l *lake) keys(t *testing.T, prefix string) []string {
+	t.Helper()
+	var keys []string
+	if err := l.Store.List(context.Background(), prefix, func(k string) error { keys = append(keys, k); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return keys
+}
+
+func post(t *testing.T, url string, body []byte) {
+	t.Helper()
+	resp, err := http.Post(url, "application/x-protobuf", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST %s: %d", url, resp.StatusCode)
+	}
+}
