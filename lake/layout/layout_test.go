@@ -107,3 +107,30 @@ func TestParseTime(t *testing.T) {
 		t.Error("ParseTime accepted yesterday")
 	}
 }
+
+// Storage contract: segments/<signal>/<YYYY-MM-DD>/<HH>/<segment_id>.seg, dated by the blocks'
+// own hour, and segments/<signal>/undated/ for blocks with no time.
+func TestSegmentsAreKeptUnderTheirBlocksHour(t *testing.T) {
+	at := uint64(time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC).UnixNano())
+	for _, tc := range []struct {
+		min  uint64
+		want string
+	}{
+		{at, "segments/logs/2026-03-04/05/abc.seg"},
+		{0, "segments/logs/undated/abc.seg"},
+	} {
+		key := SegmentKey(Logs, tc.min, "abc")
+		if key != tc.want {
+			t.Errorf("SegmentKey = %q, want %q", key, tc.want)
+		}
+		ref, ok := ParseSegmentKey(key)
+		if !ok || ref.ID != "abc" || ref.Signal != Logs {
+			t.Errorf("ParseSegmentKey(%q) = %+v, %v", key, ref, ok)
+		}
+	}
+	for _, notSegment := range []string{"blocks/logs/undated/abc.pb", "segments/logs/abc.seg", "segments/nope/undated/abc.seg", "segments/logs/undated/abc.pb"} {
+		if _, ok := ParseSegmentKey(notSegment); ok {
+			t.Errorf("ParseSegmentKey(%q) took it for a segment", notSegment)
+		}
+	}
+}

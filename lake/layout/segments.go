@@ -1,0 +1,54 @@
+package layout
+
+import (
+	"path"
+	"strings"
+)
+
+// Storage v2 packs a flush's blocks into segments (lake/segment's format), one per signal and
+// block hour. The hour is the blocks' own (BlockDir's), never the arrival time, so a reader of an
+// hour lists one prefix, as it does for blocks.
+const (
+	SegmentsPrefix = "segments"
+	SegmentSuffix  = ".seg"
+)
+
+// SegmentDir is the partition directory of a segment whose blocks' earliest time is
+// minTimeUnixNano (0 for undated blocks), relative to the tenant prefix.
+func SegmentDir(signal Signal, minTimeUnixNano uint64) string {
+	return path.Join(SegmentsPrefix, strings.TrimPrefix(BlockDir(signal, minTimeUnixNano), BlocksPrefix+"/"))
+}
+
+// SegmentKey is where a segment lives: its partition and its content hash (segment.ID).
+func SegmentKey(signal Signal, minTimeUnixNano uint64, segmentID string) string {
+	return path.Join(SegmentDir(signal, minTimeUnixNano), segmentID+SegmentSuffix)
+}
+
+// SegmentRef is a segment found by listing.
+type SegmentRef struct {
+	Key       string
+	Signal    Signal
+	Partition string // "YYYY-MM-DD/HH" or "undated"
+	ID        string
+}
+
+// ParseSegmentKey reads a key relative to the tenant prefix; ok is false for anything that is
+// not a segment.
+func ParseSegmentKey(key string) (ref SegmentRef, ok bool) {
+	parts := strings.Split(key, "/")
+	if len(parts) < 4 || parts[0] != SegmentsPrefix || !strings.HasSuffix(key, SegmentSuffix) {
+		return SegmentRef{}, false
+	}
+	signal, err := ParseSignal(parts[1])
+	if err != nil {
+		return SegmentRef{}, false
+	}
+	id := strings.TrimSuffix(parts[len(parts)-1], SegmentSuffix)
+	switch {
+	case len(parts) == 4 && parts[2] == Undated:
+		return SegmentRef{Key: key, Signal: signal, Partition: Undated, ID: id}, true
+	case len(parts) == 5:
+		return SegmentRef{Key: key, Signal: signal, Partition: parts[2] + "/" + parts[3], ID: id}, true
+	}
+	return SegmentRef{}, false
+}
