@@ -47,7 +47,7 @@ func logsRequest(t *testing.T, service string, at time.Time, n int) []byte {
 }
 
 // TestEachBlockIsCountedOnceWhateverHappens walks one hour of one lake through the cases of
-// LAKEHOUSE.md §2, checking after each step that the count has not drifted.
+// docs/contracts/lakehouse.md §2, checking after each step that the count has not drifted.
 func TestEachBlockIsCountedOnceWhateverHappens(t *testing.T) {
 	for _, b := range backends() {
 		t.Run(b.name, func(t *testing.T) { eachBlockOnce(t, startLakeOn(t, b.storage(t))) })

@@ -86,7 +86,7 @@ func TestBadInputGetsItsExactAnswerAndStoresNothing(t *testing.T) {
 		{name: "a JSON trace id that is not 32 hex digits", contentType: "application/json",
 			body:       []byte(`{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"traceId":"123"}]}]}]}`),
 			wantStatus: 400, wantCode: code.Code_INVALID_ARGUMENT, wantMessage: "ID"},
-		// OTLP.md: bare JSON numbers for 64-bit fields are accepted, as the Collector accepts them.
+		// otlp-http.md §2: a bare JSON number for a 64-bit field is accepted, as by the Collector.
 		{name: "a bare JSON number for an int64 is accepted and stored", contentType: "application/json; charset=utf-8",
 			body:       []byte(`{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"timeUnixNano":1764000000000000000,"body":{"stringValue":"bare"}}]}]}]}`),
 			wantStatus: 200, wantStored: true},
