@@ -191,6 +191,7 @@ func sorted(s []string) []string {
 
 // TestTheSameBlocksGiveTheSameParts: two materializations of the same blocks, in two stores, write
 // parts of the same names and the same bytes, whatever order their blocks decoded in.
+// It pins docs/contracts/lakehouse.md §2.
 func TestTheSameBlocksGiveTheSameParts(t *testing.T) {
 	l := startLake(t)
 	ctx := context.Background()
