@@ -16,6 +16,7 @@ import (
 
 // TestThePartCacheKeepsToItsBound: each run deletes the least recently used cached parts beyond
 // the bound, never one it is reading, and nothing in the cache directory that is not its own.
+// It pins docs/contracts/lakehouse.md §2, the part cache.
 func TestThePartCacheKeepsToItsBound(t *testing.T) {
 	l := startLake(t)
 	ctx := context.Background()

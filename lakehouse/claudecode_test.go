@@ -21,7 +21,7 @@ import (
 
 // TestClaudeCodeQueriesFromTheContract sends telemetry shaped like Claude Code's with the SDK
 // (cost as a Sum with a model attribute, tool calls as spans with tool_name) and runs the two
-// day-one queries of LAKEHOUSE.md §1 as a user would type them.
+// day-one queries of docs/contracts/lakehouse.md §1 as a user would type them.
 func TestClaudeCodeQueriesFromTheContract(t *testing.T) {
 	l := startLake(t)
 	ctx := context.Background()

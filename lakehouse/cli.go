@@ -17,7 +17,7 @@ import (
 	"github.com/telemetrylake/telemetrylake/lakehouse/parts"
 )
 
-// Exit statuses of the command line, part of its contract (LAKEHOUSE.md §3).
+// Exit statuses of the command line, part of its contract (docs/contracts/lakehouse.md §3).
 const (
 	ExitOK          = 0
 	ExitUsage       = 1 // bad flags, or any failure not listed below

@@ -14,6 +14,7 @@ import (
 	"github.com/telemetrylake/telemetrylake/lake/store"
 )
 
+// TestHistogramQuantileFollowsPrometheus pins docs/contracts/lakehouse.md §1: histogram_quantile.
 func TestHistogramQuantileFollowsPrometheus(t *testing.T) {
 	l := startLake(t)
 	// Buckets (-Inf,1] (1,2] (2,5] (5,10] (10,+Inf) holding 1, 3, 4, 2, 0: ten values.
@@ -47,6 +48,7 @@ func TestHistogramQuantileFollowsPrometheus(t *testing.T) {
 	}
 }
 
+// TestBadSQLExitsTwoWithDuckDBsMessage pins docs/contracts/lakehouse.md §3: exit status 2.
 func TestBadSQLExitsTwoWithDuckDBsMessage(t *testing.T) {
 	l := startLake(t)
 	r := l.lakehouse(t, "sql", "SELEC count(*) FROM log_entries")
@@ -59,6 +61,7 @@ func TestBadSQLExitsTwoWithDuckDBsMessage(t *testing.T) {
 	}
 }
 
+// TestAnUnreachableStoreExitsThree pins docs/contracts/lakehouse.md §3: exit status 3.
 func TestAnUnreachableStoreExitsThree(t *testing.T) {
 	t.Setenv("AWS_ACCESS_KEY_ID", "test")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
@@ -80,6 +83,7 @@ func TestAnUnreachableStoreExitsThree(t *testing.T) {
 // TestOverlappingPartsAreReadOnce builds the race that content addressing alone cannot prevent:
 // one run materializes blocks a and b, another (which listed later) a, b and c. Readers must
 // read each block from one part only.
+// It pins docs/contracts/lakehouse.md §2, which part a reader reads.
 func TestOverlappingPartsAreReadOnce(t *testing.T) {
 	l := startLake(t)
 	hour := time.Now().UTC().Add(-5 * time.Hour).Truncate(time.Hour)
@@ -149,6 +153,7 @@ func copyTree(t *testing.T, from, to string) {
 
 // TestABlockWithNoTimeIsQueriedAndReported: the ingester files it under undated, which no hour
 // holds; queries still see its rows once, and materialize says it left it out.
+// It pins docs/contracts/lakehouse.md §2 on undated blocks.
 func TestABlockWithNoTimeIsQueriedAndReported(t *testing.T) {
 	l := startLake(t)
 	post(t, l.URL+"/v1/logs", logsRequest(t, "timeless", time.Unix(0, 0), 1))
@@ -168,6 +173,7 @@ func TestABlockWithNoTimeIsQueriedAndReported(t *testing.T) {
 // TestAWindowKeepsOnlyItsRowsOfAPartThatSpansPastIt: a block is filed under the hour of its
 // earliest record, so a part of one hour can hold rows of the next. A reader skips the time filter
 // for parts whose rows all fall inside its window; this part's do not, and must still be cut.
+// It pins docs/contracts/lakehouse.md §2, hours, windows and time.
 func TestAWindowKeepsOnlyItsRowsOfAPartThatSpansPastIt(t *testing.T) {
 	l := startLake(t)
 	hour := time.Now().UTC().Add(-4 * time.Hour).Truncate(time.Hour)

@@ -134,6 +134,7 @@ func partsPerHour(t *testing.T, l *lake, table string) map[string]int {
 
 // TestCompactionWhileAQueryLoops merges parts, again and again, while queries run back to back
 // over the same hours: every query must count every row once.
+// It pins docs/contracts/lakehouse.md §2.
 func TestCompactionWhileAQueryLoops(t *testing.T) {
 	for _, b := range backends() {
 		t.Run(b.name, func(t *testing.T) { compactionWhileQueriesLoop(t, startLakeOn(t, b.storage(t))) })
@@ -313,6 +314,7 @@ func TestAPartReplacedBetweenListingAndReadingIsFoundInTheMergedPart(t *testing.
 
 // TestAQueryWhosePartsKeepVanishingFailsRatherThanAnswerPartly: a reader that cannot read what
 // it listed, plan after plan, must say so, not answer from the blocks it could read.
+// It pins docs/contracts/lakehouse.md §2 (up to 5 plans).
 func TestAQueryWhosePartsKeepVanishingFailsRatherThanAnswerPartly(t *testing.T) {
 	l := startLake(t)
 	r := newCompactionRig(t, l, 1, 1)

@@ -47,7 +47,7 @@ func logsRequest(t *testing.T, service string, at time.Time, n int) []byte {
 }
 
 // TestEachBlockIsCountedOnceWhateverHappens walks one hour of one lake through the cases of
-// LAKEHOUSE.md §2, checking after each step that the count has not drifted.
+// docs/contracts/lakehouse.md §2, checking after each step that the count has not drifted.
 func TestEachBlockIsCountedOnceWhateverHappens(t *testing.T) {
 	for _, b := range backends() {
 		t.Run(b.name, func(t *testing.T) { eachBlockOnce(t, startLakeOn(t, b.storage(t))) })
@@ -191,6 +191,7 @@ func sorted(s []string) []string {
 
 // TestTheSameBlocksGiveTheSameParts: two materializations of the same blocks, in two stores, write
 // parts of the same names and the same bytes, whatever order their blocks decoded in.
+// It pins docs/contracts/lakehouse.md §2.
 func TestTheSameBlocksGiveTheSameParts(t *testing.T) {
 	l := startLake(t)
 	ctx := context.Background()

@@ -20,6 +20,7 @@ import (
 // TestAMaterializationKilledHalfwayLeavesNothingToCountTwice runs the real binary, kills it with
 // SIGKILL once its first part has landed, and reruns it: the rerun finishes the job, and every
 // block is counted once throughout.
+// It pins docs/contracts/lakehouse.md §2.
 func TestAMaterializationKilledHalfwayLeavesNothingToCountTwice(t *testing.T) {
 	bin := buildLakehouse(t)
 	l := startLake(t)
@@ -110,6 +111,7 @@ var built struct {
 // TestACompactionKilledBeforeItDeletesLeavesNothingToCountTwice stops the real binary with
 // SIGKILL once its merged parts are durable and before it deletes the parts they replace (its
 // --grace holds it there), then lets the next compaction finish the job.
+// It pins docs/contracts/lakehouse.md §2.
 func TestACompactionKilledBeforeItDeletesLeavesNothingToCountTwice(t *testing.T) {
 	bin := buildLakehouse(t)
 	l := startLake(t)

@@ -20,6 +20,7 @@ import (
 // TestDuckDBReadsTheCompactedTablesAsLakehouseSQLDoes is acceptance 5: once its parts are
 // compacted, tables/ is a plain Hive-partitioned Parquet lake, and DuckDB's own read_parquet over
 // it, with no lakehouse code in between, answers as `lakehouse sql` does.
+// It pins docs/contracts/lakehouse.md §2, other engines.
 func TestDuckDBReadsTheCompactedTablesAsLakehouseSQLDoes(t *testing.T) {
 	l := startLake(t)
 	ctx := context.Background()

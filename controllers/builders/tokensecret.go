@@ -43,7 +43,7 @@ func (t IssuedToken) ExpiresAt() time.Time {
 //
 // The header is "Authorization=Bearer <token>" with a literal space, not the %20 the spec
 // suggests: the Go SDK decodes either, but some JS exporters send the value verbatim, and the
-// literal space works with both (see the ingester contract, "Client headers").
+// literal space works with both (docs/contracts/otlp-http.md §2, "Client headers").
 func TokenSecret(lake *v1alpha1.TelemetryLake, t IssuedToken) *corev1.Secret {
 	meta := objectMeta(lake, NamesFor(lake).TokenSecret(t.Spec.Name), wellknown.ComponentToken)
 	meta.Annotations = map[string]string{wellknown.AnnotationTokenIssuedAt: rfc3339(t.IssuedAt)}

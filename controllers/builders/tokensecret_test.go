@@ -28,7 +28,7 @@ func TestTokenSecret(t *testing.T) {
 }
 
 // The header must reach the ingester as "Bearer <token>" from both the Go and the JS SDKs, which
-// only a literal space does (see the ingester contract, "Client headers").
+// only a literal space does (docs/contracts/otlp-http.md §2, "Client headers").
 func TestTokenSecretHeaderHasALiteralSpace(t *testing.T) {
 	token := inputs(variantAuth).Tokens[0]
 	s := TokenSecret(inputs(variantAuth).Lake, token)

@@ -167,7 +167,7 @@ func (c *Chain) Authenticate(r *http.Request, signal layout.Signal) (server.Prin
 // bearerToken takes the credentials out of an Authorization header value. The scheme is
 // case-insensitive (RFC 9110). "Bearer%20<token>" is accepted too: the OTel JS exporter does not
 // percent-decode OTEL_EXPORTER_OTLP_HEADERS, so users who follow the spec's encoding advice send
-// exactly that (see OTLP.md).
+// exactly that (docs/contracts/otlp-http.md §2, "Client headers").
 func bearerToken(header string) (string, bool) {
 	const scheme = "Bearer"
 	if len(header) <= len(scheme) || !strings.EqualFold(header[:len(scheme)], scheme) {

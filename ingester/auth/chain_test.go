@@ -154,6 +154,8 @@ func unsignedJWT(payload string) string {
 	return enc(`{"alg":"RS256","typ":"JWT"}`) + "." + enc(payload) + ".c2ln"
 }
 
+// TestBearerTokenParsing pins docs/contracts/otlp-http.md §2, "Client headers": Bearer%20 and any
+// case.
 func TestBearerTokenParsing(t *testing.T) {
 	t.Parallel()
 	cases := []struct {

@@ -52,6 +52,8 @@ func mustMarshal(t testing.TB, m proto.Message) []byte {
 	return b
 }
 
+// TestSplitMakesOneValidRequestPerResourceEntry pins docs/contracts/otlp-http.md §3: one block per
+// resource entry.
 func TestSplitMakesOneValidRequestPerResourceEntry(t *testing.T) {
 	req := logsRequest("a", "b", "c")
 	blocks, err := Split(layout.Logs, mustMarshal(t, req))
@@ -94,6 +96,8 @@ func TestSplitReusesTheBytesOfASingleEntryRequest(t *testing.T) {
 	}
 }
 
+// TestSplitKeepsUnknownFieldsAsSent pins otlp-http.md §2 and §3: unknown protobuf fields stay in
+// the stored bytes.
 func TestSplitKeepsUnknownFieldsAsSent(t *testing.T) {
 	entry := mustMarshal(t, logsRequest("a").ResourceLogs[0])
 	entry = protowire.AppendTag(entry, 999, protowire.BytesType)
@@ -109,6 +113,7 @@ func TestSplitKeepsUnknownFieldsAsSent(t *testing.T) {
 	}
 }
 
+// TestBlockIDDependsOnlyOnSignalAndBytes pins otlp-http.md §3: block_id.
 func TestBlockIDDependsOnlyOnSignalAndBytes(t *testing.T) {
 	body := mustMarshal(t, logsRequest("a", "b"))
 	first, _ := Split(layout.Logs, body)
@@ -126,6 +131,7 @@ func TestBlockIDDependsOnlyOnSignalAndBytes(t *testing.T) {
 	}
 }
 
+// TestSplitDatesEverySignalByItsOwnRecords pins otlp-http.md §3: block time, per signal.
 func TestSplitDatesEverySignalByItsOwnRecords(t *testing.T) {
 	metrics := &colmetricspb.ExportMetricsServiceRequest{ResourceMetrics: []*metricspb.ResourceMetrics{{
 		ScopeMetrics: []*metricspb.ScopeMetrics{{Metrics: []*metricspb.Metric{
@@ -262,6 +268,7 @@ func mustMarshalAny(m proto.Message) []byte {
 	return b
 }
 
+// TestEmptyRequestHasNoBlocks pins otlp-http.md §2: an empty request stores nothing.
 func TestEmptyRequestHasNoBlocks(t *testing.T) {
 	for _, body := range [][]byte{nil, {}} {
 		blocks, err := Split(layout.Traces, body)
@@ -271,6 +278,8 @@ func TestEmptyRequestHasNoBlocks(t *testing.T) {
 	}
 }
 
+// TestJSONBecomesTheSameBlocksAsItsProtobuf pins otlp-http.md §2: OTLP/JSON is stored as canonical
+// protobuf.
 func TestJSONBecomesTheSameBlocksAsItsProtobuf(t *testing.T) {
 	json := `{"resourceLogs":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"svc"}}]},
 	  "scopeLogs":[{"logRecords":[{"timeUnixNano":"1700000000000000000","severityNumber":"SEVERITY_NUMBER_INFO",
@@ -300,6 +309,7 @@ func TestJSONBecomesTheSameBlocksAsItsProtobuf(t *testing.T) {
 	}
 }
 
+// TestJSONRefusesWhatTheSpecRefuses pins otlp-http.md §2: what OTLP/JSON refuses.
 func TestJSONRefusesWhatTheSpecRefuses(t *testing.T) {
 	for name, body := range map[string]string{
 		"a short trace id":       `{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"123"}]}]}]}`,
@@ -315,6 +325,7 @@ func TestJSONRefusesWhatTheSpecRefuses(t *testing.T) {
 	}
 }
 
+// TestProcessIDFollowsTheIdentityTuple pins otlp-http.md §3: process_id.
 func TestProcessIDFollowsTheIdentityTuple(t *testing.T) {
 	res := func(kvs ...*commonpb.KeyValue) []byte {
 		return mustMarshalAny(&resourcepb.Resource{Attributes: kvs})

@@ -62,6 +62,8 @@ func bombOf(t *testing.T, encoding string, size int) []byte {
 	return buf.Bytes()
 }
 
+// TestBadInputGetsItsExactAnswerAndStoresNothing pins the answers of docs/contracts/otlp-http.md
+// §2, one case per row.
 func TestBadInputGetsItsExactAnswerAndStoresNothing(t *testing.T) {
 	ing := startIngester(t, openFileStore(t))
 	valid := threeResourceLogs(t)
@@ -86,7 +88,7 @@ func TestBadInputGetsItsExactAnswerAndStoresNothing(t *testing.T) {
 		{name: "a JSON trace id that is not 32 hex digits", contentType: "application/json",
 			body:       []byte(`{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"traceId":"123"}]}]}]}`),
 			wantStatus: 400, wantCode: code.Code_INVALID_ARGUMENT, wantMessage: "ID"},
-		// OTLP.md: bare JSON numbers for 64-bit fields are accepted, as the Collector accepts them.
+		// otlp-http.md §2: a bare JSON number for a 64-bit field is accepted, as by the Collector.
 		{name: "a bare JSON number for an int64 is accepted and stored", contentType: "application/json; charset=utf-8",
 			body:       []byte(`{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"timeUnixNano":1764000000000000000,"body":{"stringValue":"bare"}}]}]}]}`),
 			wantStatus: 200, wantStored: true},
@@ -199,6 +201,8 @@ func send(t *testing.T, base string, tc exchange) response {
 	return do(t, req)
 }
 
+// TestBodyLimitIsInclusive pins otlp-http.md §2: a body of exactly the limit is accepted, limit+1
+// is 413.
 func TestBodyLimitIsInclusive(t *testing.T) {
 	// The spec (v1.11.0): a body of exactly the limit is accepted, one byte more is not.
 	body := threeResourceLogs(t)
@@ -221,6 +225,8 @@ func TestBodyLimitIsInclusive(t *testing.T) {
 	}
 }
 
+// TestInflightBoundAnswers429WithRetryAfter pins otlp-http.md §2: past the in-flight bound, 429
+// with Retry-After.
 func TestInflightBoundAnswers429WithRetryAfter(t *testing.T) {
 	// A chunked body that never ends holds its bytes; with a bound of 64 KiB the next request
 	// that needs more must be refused rather than buffered.

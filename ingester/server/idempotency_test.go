@@ -35,6 +35,8 @@ func threeResourceLogs(t *testing.T) []byte {
 	return b
 }
 
+// TestTheSameBodyPostedConcurrentlyIsStoredOnce pins docs/contracts/otlp-http.md §3 and storage.md
+// §4.5: one block per entry, duplicates counted.
 func TestTheSameBodyPostedConcurrentlyIsStoredOnce(t *testing.T) {
 	for _, b := range backends() {
 		t.Run(b.name, func(t *testing.T) {

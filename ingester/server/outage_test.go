@@ -22,6 +22,7 @@ import (
 
 // TestStoreOutageAnswers503AndRecovers stops SeaweedFS while a client keeps sending, and checks
 // that no request is ever acknowledged without its blocks being readable afterwards.
+// It pins docs/contracts/otlp-http.md §2 (503, Retry-After) and storage.md §4.5 (durable first).
 func TestStoreOutageAnswers503AndRecovers(t *testing.T) {
 	sw := startSeaweedFS(t)
 	st := openS3Store(t, sw)

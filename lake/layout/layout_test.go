@@ -9,6 +9,7 @@ import (
 
 // The ids are a public contract: a change here means every retry after an upgrade would write a
 // second copy of its block. These golden values pin them.
+// They are docs/contracts/otlp-http.md §3.
 func TestIDsAreStable(t *testing.T) {
 	if got := BlockID(Logs, []byte("hello")).String(); got != "e1c41daa-b1db-5452-8249-f537197b0668" {
 		t.Errorf("BlockID = %s", got)
@@ -40,6 +41,8 @@ func TestUUIDsAreVersion5(t *testing.T) {
 	}
 }
 
+// TestProcessIDNormalizesAllButPidAndCreationTime pins docs/contracts/otlp-http.md §3: which values
+// are normalized.
 func TestProcessIDNormalizesAllButPidAndCreationTime(t *testing.T) {
 	id := func(attrs map[string]string) UUID { return ProcessID(func(k string) string { return attrs[k] }) }
 	if id(map[string]string{"host.name": " Box "}) != id(map[string]string{"host.name": "box"}) {
@@ -50,6 +53,7 @@ func TestProcessIDNormalizesAllButPidAndCreationTime(t *testing.T) {
 	}
 }
 
+// TestBlockKeysFollowTheLayout pins docs/contracts/storage.md §4 and §4.1: block keys.
 func TestBlockKeysFollowTheLayout(t *testing.T) {
 	id := BlockID(Metrics, []byte("b"))
 	when := uint64(time.Date(2026, 11, 27, 13, 59, 59, 0, time.UTC).UnixNano())

@@ -17,6 +17,7 @@ import (
 )
 
 // TestStoreContract runs the same checks against both real backends.
+// The contract is docs/contracts/storage.md §4.5 and §4.6.
 func TestStoreContract(t *testing.T) {
 	backends := map[string]func(t *testing.T) store.Store{
 		"file": func(t *testing.T) store.Store {
@@ -188,6 +189,8 @@ func TestFileStoreDeleteRefusesKeysOutsideItsRootAndRemovesTheSidecar(t *testing
 	}
 }
 
+// TestFileStoreRemovesTempFilesACrashLeft pins docs/contracts/storage.md §4.6: stray temp files go
+// when the store opens.
 func TestFileStoreRemovesTempFilesACrashLeft(t *testing.T) {
 	dir := t.TempDir()
 	stray := filepath.Join(dir, "blocks", ".tmp-123")

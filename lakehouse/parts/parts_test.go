@@ -7,6 +7,7 @@ import (
 	"time"
 )
 
+// TestNameIsTheSameForTheSameSetInAnyOrder pins docs/contracts/lakehouse.md §2: a part's name.
 func TestNameIsTheSameForTheSameSetInAnyOrder(t *testing.T) {
 	a := Name("log_entries", []string{"b", "a", "c"})
 	if b := Name("log_entries", []string{"c", "b", "a"}); a != b {
@@ -23,6 +24,7 @@ func TestNameIsTheSameForTheSameSetInAnyOrder(t *testing.T) {
 	}
 }
 
+// TestKeyIsHiveStyleAndParsesBack pins docs/contracts/storage.md §4.4: part keys.
 func TestKeyIsHiveStyleAndParsesBack(t *testing.T) {
 	hour := time.Date(2026, 1, 2, 15, 0, 0, 0, time.UTC)
 	key := Key("measures", hour, "abc")
@@ -49,6 +51,8 @@ func part(name string, blocks ...string) Part {
 	return Part{Ref: Ref{Name: name}, Blocks: blocks}
 }
 
+// TestChooseReadsEveryBlockFromExactlyOnePart pins docs/contracts/lakehouse.md §2: which part a
+// reader reads.
 func TestChooseReadsEveryBlockFromExactlyOnePart(t *testing.T) {
 	cases := []struct {
 		name  string
@@ -108,6 +112,8 @@ func TestChooseReadsEveryBlockFromExactlyOnePart(t *testing.T) {
 	}
 }
 
+// TestPlanMergeReplacesEveryPartByOneThatHoldsTheirUnion pins docs/contracts/lakehouse.md §2:
+// compaction.
 func TestPlanMergeReplacesEveryPartByOneThatHoldsTheirUnion(t *testing.T) {
 	named := func(blocks ...string) Part {
 		return Part{Ref: Ref{Name: Name("log_entries", blocks)}, Blocks: blocks}
@@ -205,6 +211,8 @@ func TestWindowHoursAndDays(t *testing.T) {
 	}
 }
 
+// TestTimeRangeSaysWhenAWindowNeedsNoFilter pins docs/contracts/lakehouse.md §2:
+// telemetrylake.times.
 func TestTimeRangeSaysWhenAWindowNeedsNoFilter(t *testing.T) {
 	hour := time.Date(2026, 1, 2, 15, 0, 0, 0, time.UTC)
 	w := Window{Since: hour, Until: hour.Add(time.Hour)}

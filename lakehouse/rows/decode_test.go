@@ -139,6 +139,8 @@ func TestDecodeLogs(t *testing.T) {
 	}
 }
 
+// TestDecodeMetricsKeepsEveryPointType pins docs/contracts/lakehouse.md §1: every point type in
+// measures.
 func TestDecodeMetricsKeepsEveryPointType(t *testing.T) {
 	metrics := []*metricspb.Metric{
 		{Name: "requests", Unit: "1", Description: "served", Data: &metricspb.Metric_Sum{Sum: &metricspb.Sum{
@@ -270,6 +272,8 @@ func TestDecodeSpans(t *testing.T) {
 	}
 }
 
+// TestABatchKeepsEachProcessOnceAtItsEarliestSighting pins docs/contracts/lakehouse.md §1:
+// processes.
 func TestABatchKeepsEachProcessOnceAtItsEarliestSighting(t *testing.T) {
 	logsAt := func(ts uint64) Block {
 		return block(t, layout.Logs, &collogspb.ExportLogsServiceRequest{ResourceLogs: []*logspb.ResourceLogs{{
@@ -292,6 +296,7 @@ func TestABatchKeepsEachProcessOnceAtItsEarliestSighting(t *testing.T) {
 	}
 }
 
+// TestABadBlockIsRefusedWholeAndNamesWhy pins docs/contracts/lakehouse.md §2: bad blocks.
 func TestABadBlockIsRefusedWholeAndNamesWhy(t *testing.T) {
 	good := block(t, layout.Logs, &collogspb.ExportLogsServiceRequest{ResourceLogs: []*logspb.ResourceLogs{{
 		Resource: resource, ScopeLogs: []*logspb.ScopeLogs{{LogRecords: []*logspb.LogRecord{{TimeUnixNano: t0}}}},

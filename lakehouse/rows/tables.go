@@ -1,6 +1,6 @@
 // Package rows turns the lake's stored blocks into rows of the lakehouse tables (log_entries,
 // measures, otel_spans, processes) and defines those tables' columns: it is the one place where
-// the table contract of LAKEHOUSE.md §1 is written down in code.
+// the table contract of docs/contracts/lakehouse.md §1 is written down in code.
 //
 // It is pure Go on purpose: no DuckDB, no store, no I/O, so that every decoding rule is
 // table-tested without cgo and the static ingester could import it one day. It must never guess:
@@ -61,8 +61,8 @@ func (t *Table) DDL() string {
 	return b.String()
 }
 
-// Shared column groups, so that every row table ends the same way (LAKEHOUSE.md: every row table
-// carries process_id, service_name and block_id).
+// Shared column groups, so that every row table ends the same way (lakehouse.md §1: every row
+// table carries process_id, service_name and block_id).
 var provenanceColumns = []Column{
 	{"process_id", "VARCHAR"},
 	{"service_name", "VARCHAR"},

@@ -2,7 +2,7 @@
 
 // Command lakehouse answers SQL over the lake's stored OTLP blocks and materializes them into
 // Parquet parts beside the blocks. It embeds DuckDB, so unlike the ingester it needs cgo; see
-// LAKEHOUSE.md for its tables, layout and command line.
+// docs/contracts/lakehouse.md for its tables, parts and command line.
 package main
 
 import (

@@ -5,8 +5,9 @@
 //
 // With --storage it also stores each body through the ingester's own Store, as
 // one block with its metadata, create-only and durable, and answers after that:
-// the storage contract of OTLP.md §4 with no OTLP work at all. What it reaches
-// is the most that any ingester which keeps that contract can reach here.
+// the storage contract (docs/contracts/storage.md §4) with no OTLP work at all.
+// What it reaches is the most that any ingester which keeps that contract can
+// reach here.
 package main
 
 import (
