@@ -30,7 +30,7 @@ const (
 // step is the outcome of one step of a reconcile.
 type step struct {
 	state   stepState
-	reason  string // when failed: a reason of api/v1alpha1/conditions.go
+	reason  string // a reason of api/v1alpha1/conditions.go: when failed, or when computeStatus says what a waiting step waits for
 	message string
 }
 
