@@ -32,11 +32,10 @@ func (a *applier) apply(ctx context.Context, desired client.Object) (bool, error
 	if err != nil {
 		return false, err
 	}
-	want, err := runtime.DefaultUnstructuredConverter.ToUnstructured(desired)
+	want, err := applyConfiguration(desired)
 	if err != nil {
 		return false, err
 	}
-	pruneForApply(want)
 	// The typed read is served from the informer cache; an unstructured one would go to the API
 	// server on every reconcile.
 	typed, err := a.scheme.New(gvk)
@@ -47,13 +46,10 @@ func (a *applier) apply(ctx context.Context, desired client.Object) (bool, error
 	err = a.client.Get(ctx, client.ObjectKeyFromObject(desired), live)
 	switch {
 	case err == nil:
-		// Typed reads leave TypeMeta empty; the desired object always has it.
-		live.GetObjectKind().SetGroupVersionKind(gvk)
-		liveMap, err := runtime.DefaultUnstructuredConverter.ToUnstructured(live)
+		diff, err := unappliedField(want, live, gvk)
 		if err != nil {
 			return false, err
 		}
-		diff := firstDifference(want, liveMap, "")
 		if diff == "" {
 			return false, nil
 		}
@@ -90,6 +86,28 @@ func gvkOf(obj client.Object, scheme *runtime.Scheme) (gvk schema.GroupVersionKi
 		return gvk, fmt.Errorf("no kind registered for %T: %w", obj, err)
 	}
 	return kinds[0], nil
+}
+
+// applyConfiguration is what an apply of desired sends: the object as a map, pruned.
+func applyConfiguration(desired client.Object) (map[string]any, error) {
+	want, err := runtime.DefaultUnstructuredConverter.ToUnstructured(desired)
+	if err != nil {
+		return nil, err
+	}
+	pruneForApply(want)
+	return want, nil
+}
+
+// unappliedField decides whether an apply is needed: it names the first field of want that live
+// does not hold, or is "" when applying want would change nothing.
+func unappliedField(want map[string]any, live client.Object, gvk schema.GroupVersionKind) (string, error) {
+	// Typed reads leave TypeMeta empty; the desired object always has it.
+	live.GetObjectKind().SetGroupVersionKind(gvk)
+	liveMap, err := runtime.DefaultUnstructuredConverter.ToUnstructured(live)
+	if err != nil {
+		return "", err
+	}
+	return firstDifference(want, liveMap, ""), nil
 }
 
 // pruneForApply drops what an apply must not send: status, and the empty values that typed

@@ -2,31 +2,32 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	lakev1 "github.com/telemetrylake/telemetrylake/api/v1alpha1"
 	"github.com/telemetrylake/telemetrylake/api/wellknown"
+	"github.com/telemetrylake/telemetrylake/controllers/builders"
 	"github.com/telemetrylake/telemetrylake/controllers/provision"
 )
 
 // finalize revokes a deleted lake's credentials and, under the Delete policy, removes its data,
 // before letting the object go. Children go with it through their owner references. A failure
-// is retried with backoff and said in an event; the finalizer stays until cleanup succeeds.
+// is retried with backoff, said in an event and reported as Ready=False, Deleting (through
+// computeStatus, like every status); the finalizer stays until cleanup succeeds.
 func (r *TelemetryLakeReconciler) finalize(ctx context.Context, lake *lakev1.TelemetryLake) (ctrl.Result, error) {
 	if !controllerutil.ContainsFinalizer(lake, wellknown.Finalizer) {
 		return ctrl.Result{}, nil
 	}
 	if err := r.cleanUp(ctx, lake); err != nil {
 		r.Events.Eventf(lake, nil, corev1.EventTypeWarning, "CleanupFailed", "Delete", "%v (retrying)", err)
-		r.setDeleting(ctx, lake, err.Error())
-		return ctrl.Result{}, err
+		cleanup := stepFailed(lakev1.ReasonDeleting, "cleanup failed, retrying: %v", err)
+		return ctrl.Result{}, errors.Join(err, r.writeStatus(ctx, lake, observedDeletion(lake, cleanup)))
 	}
 	patch := client.MergeFrom(lake.DeepCopy())
 	controllerutil.RemoveFinalizer(lake, wellknown.Finalizer)
@@ -35,7 +36,7 @@ func (r *TelemetryLakeReconciler) finalize(ctx context.Context, lake *lakev1.Tel
 
 func (r *TelemetryLakeReconciler) cleanUp(ctx context.Context, lake *lakev1.TelemetryLake) error {
 	class, st := r.resolveStorageClass(ctx, lake)
-	if !st.done {
+	if !st.done() {
 		// With no class there is nothing the operator made outside the cluster that it can reach.
 		r.Events.Eventf(lake, nil, corev1.EventTypeWarning, "CleanupSkipped", "Delete", "%s: no external storage to clean up", st.message)
 		return nil
@@ -44,7 +45,7 @@ func (r *TelemetryLakeReconciler) cleanUp(ctx context.Context, lake *lakev1.Tele
 		return nil // the PVC is owned by the lake and goes with it
 	}
 	ep, st := r.adminEndpoint(ctx, class)
-	if !st.done {
+	if !st.done() {
 		return fmt.Errorf("%s", st.message)
 	}
 	prov, err := r.provisioner(ctx, ep)
@@ -62,7 +63,7 @@ func (r *TelemetryLakeReconciler) cleanUp(ctx context.Context, lake *lakev1.Tele
 	if err != nil {
 		return err
 	}
-	if deletionPolicy(lake, class) != lakev1.DeletionDelete {
+	if builders.DeletionPolicy(lake, class) != lakev1.DeletionDelete {
 		r.Events.Eventf(lake, nil, corev1.EventTypeNormal, "DataRetained", "Delete", "deletionPolicy Retain: the data stays in s3://%s/%s", placement.Bucket, placement.Prefix)
 		return nil
 	}
@@ -72,14 +73,4 @@ func (r *TelemetryLakeReconciler) cleanUp(ctx context.Context, lake *lakev1.Tele
 	}
 	r.Events.Eventf(lake, nil, corev1.EventTypeNormal, "DataDeleted", "Delete", "deletionPolicy Delete: removed s3://%s/%s", placement.Bucket, placement.Prefix)
 	return nil
-}
-
-// setDeleting says in the status why deletion is held up.
-func (r *TelemetryLakeReconciler) setDeleting(ctx context.Context, lake *lakev1.TelemetryLake, why string) {
-	patch := client.MergeFrom(lake.DeepCopy())
-	meta.SetStatusCondition(&lake.Status.Conditions, metav1.Condition{
-		Type: lakev1.ConditionReady, Status: metav1.ConditionFalse, Reason: lakev1.ReasonDeleting,
-		Message: "cleanup failed, retrying: " + why, ObservedGeneration: lake.Generation,
-	})
-	_ = r.Client.Status().Patch(ctx, lake, patch)
 }

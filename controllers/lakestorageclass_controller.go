@@ -41,7 +41,7 @@ func (r *LakeStorageClassReconciler) Reconcile(ctx context.Context, req ctrl.Req
 		Conditions:         append([]metav1.Condition(nil), class.Status.Conditions...),
 	}
 	cond := metav1.Condition{Type: lakev1.ConditionReady, Status: metav1.ConditionTrue, Reason: lakev1.ReasonReady, Message: message, ObservedGeneration: class.Generation}
-	if !ready.done {
+	if !ready.done() {
 		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, ready.reason, ready.message
 	}
 	meta.SetStatusCondition(&status.Conditions, cond)

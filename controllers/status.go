@@ -2,33 +2,58 @@ package controllers
 
 import (
 	"fmt"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	lakev1 "github.com/telemetrylake/telemetrylake/api/v1alpha1"
+	"github.com/telemetrylake/telemetrylake/controllers/builders"
 )
 
-// step is the outcome of one provisioning step of a reconcile.
+// stepState is where one step of a reconcile stands. It has no meaningful zero value: a step
+// starts waiting (newObserved) and becomes done or failed once the reconcile reaches it.
+type stepState int
+
+const (
+	// stateWaiting: the step has not run, because an earlier one is not done. computeStatus says
+	// which one.
+	stateWaiting stepState = iota + 1
+	// stateDone: the step succeeded.
+	stateDone
+	// stateFailed: the step ran and is not done; reason and message say why. For most steps that
+	// is a failure; for the ingester's roll-out it may just be progress (RollingOut).
+	stateFailed
+)
+
+// step is the outcome of one step of a reconcile.
 type step struct {
-	done    bool
-	reason  string // when not done
+	state   stepState
+	reason  string // a reason of api/v1alpha1/conditions.go: when failed, or when computeStatus says what a waiting step waits for
 	message string
 }
 
-func stepDone() step { return step{done: true} }
+func stepDone() step    { return step{state: stateDone} }
+func stepWaiting() step { return step{state: stateWaiting} }
 
 func stepFailed(reason, format string, args ...any) step {
-	return step{reason: reason, message: fmt.Sprintf(format, args...)}
+	return step{state: stateFailed, reason: reason, message: fmt.Sprintf(format, args...)}
 }
 
+func (s step) done() bool   { return s.state == stateDone }
+func (s step) failed() bool { return s.state == stateFailed }
+
 // observed is everything a reconcile learned that the status reports. computeStatus turns it into
-// the status; nothing else writes status.
+// the status, and writeStatus is the one place that patches it.
 type observed struct {
-	generation  int64
+	generation int64
+	// storage, credentials and config are the reconcile's steps in order: the bucket (or volume),
+	// the scoped storage credentials and tokens, and the ingester's configuration (the OIDC CA
+	// bundles it names, and every child built from the spec).
 	storage     step
 	credentials step
+	config      step
 	// deployment is the ingester Deployment as it stands after this reconcile's apply; nil when
 	// an earlier step stopped the reconcile before it.
 	deployment *appsv1.Deployment
@@ -36,11 +61,34 @@ type observed struct {
 	tokens     []lakev1.TokenStatus
 	placement  *lakev1.StorageStatus
 	selector   string
+	// deletion is the finalizer's cleanup, once the lake is being deleted; nil until then.
+	deletion *step
+}
+
+// newObserved is what a reconcile of lake knows before it has done anything: every step waits.
+func newObserved(lake *lakev1.TelemetryLake) observed {
+	return observed{
+		generation:  lake.Generation,
+		endpoint:    builders.Endpoint(lake),
+		storage:     stepWaiting(),
+		credentials: stepWaiting(),
+		config:      stepWaiting(),
+	}
+}
+
+// observedDeletion is what the finalizer knows: how its cleanup went. The rest is not looked at
+// during deletion.
+func observedDeletion(lake *lakev1.TelemetryLake, cleanup step) observed {
+	return observed{generation: lake.Generation, deletion: &cleanup}
 }
 
 // computeStatus derives the whole status from what was observed. Conditions keep their
-// lastTransitionTime while their status does not change.
-func computeStatus(prev lakev1.TelemetryLakeStatus, o observed) lakev1.TelemetryLakeStatus {
+// lastTransitionTime while their status does not change (meta.SetStatusCondition); one whose
+// status changes has now as its lastTransitionTime.
+func computeStatus(prev lakev1.TelemetryLakeStatus, o observed, now time.Time) lakev1.TelemetryLakeStatus {
+	if o.deletion != nil {
+		return deletingStatus(prev, o, now)
+	}
 	st := lakev1.TelemetryLakeStatus{
 		ObservedGeneration: o.generation,
 		Conditions:         append([]metav1.Condition(nil), prev.Conditions...),
@@ -49,46 +97,74 @@ func computeStatus(prev lakev1.TelemetryLakeStatus, o observed) lakev1.Telemetry
 		Storage:            o.placement,
 		Selector:           o.selector,
 	}
-	set := func(typ string, s step, readyMessage string) {
-		c := metav1.Condition{Type: typ, ObservedGeneration: o.generation, Status: metav1.ConditionTrue, Reason: lakev1.ReasonReady, Message: readyMessage}
-		if !s.done {
-			c.Status, c.Reason, c.Message = metav1.ConditionFalse, s.reason, s.message
-		}
-		meta.SetStatusCondition(&st.Conditions, c)
-	}
-
-	storage := o.storage
-	credentials := o.credentials
-	if !storage.done && credentials.reason == "" {
-		credentials = stepFailed(lakev1.ReasonWaitingForStorage, "waiting for storage: %s", storage.message)
-	}
-	ingester := ingesterStep(o.deployment)
-	if o.deployment == nil {
-		ingester = stepFailed(lakev1.ReasonWaitingForCredentials, "the ingester is not deployed until storage and credentials are ready")
-	} else {
+	if o.deployment != nil {
 		st.Replicas = o.deployment.Status.Replicas
 		st.ReadyReplicas = o.deployment.Status.ReadyReplicas
 	}
-	set(lakev1.ConditionStorageReady, storage, "storage is provisioned")
-	set(lakev1.ConditionCredentialsReady, credentials, "storage credentials and token Secrets are in place")
-	set(lakev1.ConditionIngesterAvailable, ingester, "the ingester pods of this generation are available")
-
-	ready := stepDone()
-	for _, s := range []step{storage, credentials, ingester} {
-		if !s.done {
-			ready = s
-			break
-		}
-	}
-	set(lakev1.ConditionReady, ready, "the ingester pods of this generation are available at "+o.endpoint)
+	// A reconcile always reports on storage; should it not, StorageReady still gets a reason.
+	storage := waitingOn(o.storage, lakev1.ReasonWaitingForStorage, "storage has not been provisioned yet")
+	credentials := waitingOn(o.credentials, lakev1.ReasonWaitingForStorage, "waiting for storage: "+storage.message)
+	ingester := ingesterCondition(o)
+	setCondition(&st.Conditions, now, o.generation, lakev1.ConditionStorageReady, storage, "storage is provisioned")
+	setCondition(&st.Conditions, now, o.generation, lakev1.ConditionCredentialsReady, credentials, "storage credentials and token Secrets are in place")
+	setCondition(&st.Conditions, now, o.generation, lakev1.ConditionIngesterAvailable, ingester, "the ingester pods of this generation are available")
+	setCondition(&st.Conditions, now, o.generation, lakev1.ConditionReady, firstNotDone(storage, credentials, ingester), "the ingester pods of this generation are available at "+o.endpoint)
 	return st
 }
 
+// deletingStatus keeps what the status said before and reports only the cleanup, on Ready: during
+// deletion nothing else is observed again, so observedGeneration and the other conditions still
+// describe the last generation that was reconciled.
+func deletingStatus(prev lakev1.TelemetryLakeStatus, o observed, now time.Time) lakev1.TelemetryLakeStatus {
+	st := *prev.DeepCopy()
+	setCondition(&st.Conditions, now, o.generation, lakev1.ConditionReady, *o.deletion, "cleanup is done")
+	return st
+}
+
+// ingesterCondition is IngesterAvailable: the configuration's failure when the children could not
+// be built, else whether the Deployment has rolled out.
+func ingesterCondition(o observed) step {
+	if o.config.failed() {
+		return o.config
+	}
+	return waitingOn(ingesterStep(o.deployment), lakev1.ReasonWaitingForCredentials, "the ingester is not deployed until storage and credentials are ready")
+}
+
+// waitingOn gives a waiting step the reason and message of what it waits for.
+func waitingOn(s step, reason, message string) step {
+	if s.state != stateWaiting {
+		return s
+	}
+	return step{state: stateWaiting, reason: reason, message: message}
+}
+
+// firstNotDone is the first of the steps that is not done, or done when all are: Ready's reason.
+func firstNotDone(steps ...step) step {
+	for _, s := range steps {
+		if !s.done() {
+			return s
+		}
+	}
+	return stepDone()
+}
+
+// setCondition records one condition: True with ReasonReady when the step is done, else False
+// with the step's reason.
+func setCondition(conds *[]metav1.Condition, now time.Time, generation int64, typ string, s step, readyMessage string) {
+	c := metav1.Condition{Type: typ, ObservedGeneration: generation, Status: metav1.ConditionTrue, Reason: lakev1.ReasonReady, Message: readyMessage,
+		LastTransitionTime: metav1.NewTime(now)}
+	if !s.done() {
+		c.Status, c.Reason, c.Message = metav1.ConditionFalse, s.reason, s.message
+	}
+	meta.SetStatusCondition(conds, c)
+}
+
 // ingesterStep says whether the Deployment has rolled out its current template: the Deployment
-// controller has seen it, every pod runs it, and enough of them are available.
+// controller has seen it, every pod runs it, and enough of them are available. With no
+// Deployment (nil) it waits.
 func ingesterStep(d *appsv1.Deployment) step {
 	if d == nil {
-		return step{}
+		return stepWaiting()
 	}
 	want := int32(1)
 	if d.Spec.Replicas != nil {

@@ -105,21 +105,21 @@ func (r *TelemetryLakeReconciler) provisionStorage(ctx context.Context, lake *la
 	tenant := provision.Tenant{Namespace: lake.Namespace, Name: lake.Name}
 	placement, err := provision.PlacementFor(string(class.Spec.Bucket.Mode), class.Spec.Bucket.NameTemplate, class.Spec.Bucket.SharedBucketName, tenant)
 	if err != nil {
-		return facts, stepFailed(lakev1.ReasonInvalidSpec, "placing %s/%s in LakeStorageClass %s: %v", lake.Namespace, lake.Name, class.Name, err), step{}
+		return facts, stepFailed(lakev1.ReasonInvalidSpec, "placing %s/%s in LakeStorageClass %s: %v", lake.Namespace, lake.Name, class.Name, err), stepWaiting()
 	}
 	facts.placement = placement
 	facts.url = builders.S3StorageURL(placement.Bucket, placement.Prefix, class.Spec.S3)
 
 	ep, st := r.adminEndpoint(ctx, class)
-	if !st.done {
-		return facts, st, step{}
+	if !st.done() {
+		return facts, st, stepWaiting()
 	}
 	prov, err := r.provisioner(ctx, ep)
 	if err != nil {
-		return facts, provisionFailure("connecting to the object store", err), step{}
+		return facts, provisionFailure("connecting to the object store", err), stepWaiting()
 	}
 	if err := prov.EnsureStorage(ctx, placement, retentionDays(lake, class)); err != nil {
-		return facts, provisionFailure("creating bucket "+placement.Bucket, err), step{}
+		return facts, provisionFailure("creating bucket "+placement.Bucket, err), stepWaiting()
 	}
 	facts.credentials = &builders.StorageCredentials{AccessKeyID: ep.AccessKeyID, SecretAccessKey: ep.SecretAccessKey, CA: ep.CABundle}
 	if class.Spec.Provisioner == lakev1.ProvisionerS3IAM {
@@ -159,19 +159,11 @@ func retentionDays(lake *lakev1.TelemetryLake, class *lakev1.LakeStorageClass) i
 	return 0
 }
 
-func deletionPolicy(lake *lakev1.TelemetryLake, class *lakev1.LakeStorageClass) lakev1.DeletionPolicy {
-	if lake.Spec.DeletionPolicy != "" {
-		return lake.Spec.DeletionPolicy
-	}
-	if class != nil && class.Spec.DeletionPolicy != "" {
-		return class.Spec.DeletionPolicy
-	}
-	return lakev1.DeletionRetain
-}
-
 // oidcCAs reads the CA bundles that spec.auth.oidc names, from the lake's namespace. Tenants'
-// own Secrets are not cached, so this reads through the API server.
-func (r *TelemetryLakeReconciler) oidcCAs(ctx context.Context, lake *lakev1.TelemetryLake) (map[string][]byte, step) {
+// own Secrets are not cached, so this reads through the API server. A missing Secret is the
+// tenant's to create (the watch on tenants' Secrets brings the lake back then); any other read
+// error is returned, to be retried.
+func (r *TelemetryLakeReconciler) oidcCAs(ctx context.Context, lake *lakev1.TelemetryLake) (map[string][]byte, step, error) {
 	cas := map[string][]byte{}
 	for _, issuer := range lake.Spec.Auth.OIDC {
 		ref := issuer.CASecretRef
@@ -179,13 +171,17 @@ func (r *TelemetryLakeReconciler) oidcCAs(ctx context.Context, lake *lakev1.Tele
 			continue
 		}
 		var s corev1.Secret
-		if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: lake.Namespace, Name: ref.Name}, &s); err != nil {
-			return nil, stepFailed(lakev1.ReasonInvalidSpec, "CA Secret %s/%s of OIDC issuer %s: %v: create it with key %s or fix spec.auth.oidc[].caSecretRef",
-				lake.Namespace, ref.Name, issuer.IssuerURL, err, wellknown.SecretKeyCA)
+		err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: lake.Namespace, Name: ref.Name}, &s)
+		if apierrors.IsNotFound(err) {
+			return nil, stepFailed(lakev1.ReasonOIDCCASecretNotFound, "Secret %s not found in namespace %s, the CA of OIDC issuer %s: create it with key %s or fix spec.auth.oidc[].caSecretRef",
+				ref.Name, lake.Namespace, issuer.IssuerURL, wellknown.SecretKeyCA), nil
+		}
+		if err != nil {
+			return nil, stepWaiting(), fmt.Errorf("reading Secret %s/%s, the CA of OIDC issuer %s: %w", lake.Namespace, ref.Name, issuer.IssuerURL, err)
 		}
 		cas[ref.Name] = s.Data[wellknown.SecretKeyCA]
 	}
-	return cas, stepDone()
+	return cas, stepDone(), nil
 }
 
 // provisioner reuses one client per object store and admin identity: each holds a connection

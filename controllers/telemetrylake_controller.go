@@ -103,9 +103,9 @@ func (r *TelemetryLakeReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		}
 	}
 
-	obs := observed{generation: lake.Generation, endpoint: builders.Endpoint(lake)}
+	obs := newObserved(lake)
 	class, st := r.resolveStorageClass(ctx, lake)
-	if !st.done {
+	if !st.done() {
 		obs.storage = st
 		return r.report(ctx, lake, obs, time.Time{})
 	}
@@ -116,7 +116,7 @@ func (r *TelemetryLakeReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	facts, storageStep, credentialsStep := r.provisionStorage(ctx, lake, class, existing)
 	obs.storage, obs.credentials = storageStep, credentialsStep
 	obs.placement = placementStatus(lake, facts)
-	if !storageStep.done || !credentialsStep.done {
+	if !storageStep.done() || !credentialsStep.done() {
 		return r.report(ctx, lake, obs, time.Time{})
 	}
 
@@ -124,9 +124,12 @@ func (r *TelemetryLakeReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	cas, st := r.oidcCAs(ctx, lake)
-	if !st.done {
-		obs.credentials = st
+	cas, st, err := r.oidcCAs(ctx, lake)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if !st.done() {
+		obs.config = st
 		return r.report(ctx, lake, obs, time.Time{})
 	}
 	desired, err := builders.Build(builders.Inputs{
@@ -141,9 +144,10 @@ func (r *TelemetryLakeReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		OIDCCAs:              cas,
 	})
 	if err != nil {
-		obs.credentials = stepFailed(lakev1.ReasonInvalidSpec, "%v", err)
+		obs.config = stepFailed(lakev1.ReasonInvalidSpec, "%v", err)
 		return r.report(ctx, lake, obs, time.Time{})
 	}
+	obs.config = stepDone()
 	deployment, err := r.applyChildren(ctx, lake, desired)
 	if err != nil {
 		return ctrl.Result{}, err
@@ -203,24 +207,19 @@ func (r *TelemetryLakeReconciler) applyChildren(ctx context.Context, lake *lakev
 	return &deployment, nil
 }
 
-// report computes the status from what this reconcile observed and writes it only if it changed.
-// A failed step is retried with the controller's backoff; a token whose validity changes later
-// brings the reconcile back at that time.
+// report writes the status of what this reconcile observed and says when to come back. A step
+// that failed for a reason retrying can fix is retried with the controller's backoff; a token
+// whose validity changes later brings the reconcile back at that time.
 func (r *TelemetryLakeReconciler) report(ctx context.Context, lake *lakev1.TelemetryLake, obs observed, wakeAt time.Time) (ctrl.Result, error) {
-	status := computeStatus(lake.Status, obs)
-	r.announce(lake, lake.Status, status)
-	if !equality.Semantic.DeepEqual(status, lake.Status) {
-		patch := client.MergeFrom(lake.DeepCopy())
-		lake.Status = status
-		if err := r.Client.Status().Patch(ctx, lake, patch); err != nil {
-			return ctrl.Result{}, err
-		}
+	if err := r.writeStatus(ctx, lake, obs); err != nil {
+		return ctrl.Result{}, err
 	}
-	for _, s := range []step{obs.storage, obs.credentials} {
-		if s.reason != "" {
-			provisioningFailures.WithLabelValues(s.reason).Inc()
+	for _, s := range []step{obs.storage, obs.credentials, obs.config} {
+		if !s.failed() {
+			continue
 		}
-		if s.reason != "" && !isTerminal(s.reason) {
+		provisioningFailures.WithLabelValues(s.reason).Inc()
+		if !isTerminal(s.reason) {
 			return ctrl.Result{}, fmt.Errorf("%s: %s", s.reason, s.message)
 		}
 	}
@@ -228,6 +227,20 @@ func (r *TelemetryLakeReconciler) report(ctx context.Context, lake *lakev1.Telem
 		return ctrl.Result{RequeueAfter: wakeAt.Sub(r.Now()) + time.Second}, nil
 	}
 	return ctrl.Result{}, nil
+}
+
+// writeStatus is the one path by which a TelemetryLake's status is written, by the reconcile and
+// by the finalizer alike: computeStatus derives it from what was observed, every changed condition
+// is announced as an event, and the patch is sent only if something changed.
+func (r *TelemetryLakeReconciler) writeStatus(ctx context.Context, lake *lakev1.TelemetryLake, obs observed) error {
+	status := computeStatus(lake.Status, obs, r.Now())
+	r.announce(lake, lake.Status, status)
+	if equality.Semantic.DeepEqual(status, lake.Status) {
+		return nil
+	}
+	patch := client.MergeFrom(lake.DeepCopy())
+	lake.Status = status
+	return r.Client.Status().Patch(ctx, lake, patch)
 }
 
 // announce sends an event for every condition that changed, so `kubectl describe` tells the

@@ -335,6 +335,22 @@ func TestOperator(t *testing.T) {
 			}
 		}
 
+		// A missing OIDC CA Secret is the ingester's configuration failing, not the credentials.
+		untrusting := &lakev1.TelemetryLake{ObjectMeta: metav1.ObjectMeta{Name: "untrusting", Namespace: "team-c"},
+			Spec: lakev1.TelemetryLakeSpec{StorageClassName: "seaweedfs", Auth: lakev1.AuthSpec{OIDC: []lakev1.OIDCIssuer{{
+				IssuerURL: "https://idp.example.com", Audiences: []string{"telemetrylake"}, CASecretRef: &corev1.LocalObjectReference{Name: "no-such-ca"},
+			}}}}}
+		if err := c.client.Create(ctx, untrusting); err != nil {
+			t.Fatal(err)
+		}
+		c.waitReason(t, "team-c", "untrusting", lakev1.ConditionReady, lakev1.ReasonOIDCCASecretNotFound)
+		if got := condition(c.lake(t, "team-c", "untrusting"), lakev1.ConditionIngesterAvailable); got.Reason != lakev1.ReasonOIDCCASecretNotFound || !strings.Contains(got.Message, "no-such-ca") {
+			t.Errorf("IngesterAvailable %s: %s, want OIDCCASecretNotFound naming the Secret", got.Reason, got.Message)
+		}
+		if got := condition(c.lake(t, "team-c", "untrusting"), lakev1.ConditionCredentialsReady); got.Status != metav1.ConditionTrue {
+			t.Errorf("CredentialsReady %s (%s), want True: the credentials are not what is missing", got.Status, got.Reason)
+		}
+
 		for name, spec := range map[string]lakev1.TelemetryLakeSpec{
 			"autoscaling min above max": {Ingester: lakev1.IngesterSpec{Autoscaling: &lakev1.AutoscalingSpec{MinReplicas: 5, MaxReplicas: 2}}},
 			"an unknown signal":         {Auth: lakev1.AuthSpec{Tokens: []lakev1.TokenSpec{{Name: "x", Signals: []lakev1.Signal{"profiles"}}}}},

@@ -16,19 +16,10 @@ import (
 	"github.com/telemetrylake/telemetrylake/controllers/builders"
 )
 
-// defaultRotationOverlap matches the CRD's default for spec.auth.rotationOverlap.
-const defaultRotationOverlap = 24 * time.Hour
-
-// issueTokens works out each spec token's current value: the one in its Secret, a new one for a
-// token seen for the first time, or a successor when a rotation is asked for. During a rotation
-// the predecessor stays valid until the overlap ends. wakeAt is the next time a token's validity
-// changes, so that the reconcile comes back then.
+// issueTokens reads each spec token's Secret and works out the token's current value (tokenAt).
+// wakeAt is the next time a token's validity changes, so that the reconcile comes back then.
 func (r *TelemetryLakeReconciler) issueTokens(ctx context.Context, lake *lakev1.TelemetryLake, now time.Time) (tokens []builders.IssuedToken, wakeAt time.Time, err error) {
-	rotate := rotationRequest(lake)
-	overlap := defaultRotationOverlap
-	if o := lake.Spec.Auth.RotationOverlap; o != nil {
-		overlap = o.Duration
-	}
+	rotate, overlap := rotationRequest(lake), rotationOverlap(lake)
 	names := builders.NamesFor(lake)
 	for _, spec := range lake.Spec.Auth.Tokens {
 		var secret *corev1.Secret
@@ -37,33 +28,68 @@ func (r *TelemetryLakeReconciler) issueTokens(ctx context.Context, lake *lakev1.
 		case err == nil:
 			secret = s
 		case !apierrors.IsNotFound(err):
-			return nil, wakeAt, err
+			return nil, time.Time{}, err
 		}
-		t := builders.ReadToken(spec, secret, now)
-		switch {
-		case t.Value == "":
-			if t.Value, err = tokenfile.New(); err != nil {
-				return nil, wakeAt, err
-			}
-			t.IssuedAt = now
-		case rotate.token == spec.Name && rotate.request != t.RotationHandled:
-			t.PreviousSHA256, t.PreviousNotAfter = tokenfile.Hash(t.Value), now.Add(overlap)
-			if t.Value, err = tokenfile.New(); err != nil {
-				return nil, wakeAt, err
-			}
-			t.IssuedAt, t.RotationHandled = now, rotate.request
-		}
-		if t.IssuedAt.IsZero() {
-			t.IssuedAt = now
-		}
-		for _, when := range []time.Time{t.PreviousNotAfter, t.ExpiresAt()} {
-			if when.After(now) && (wakeAt.IsZero() || when.Before(wakeAt)) {
-				wakeAt = when
-			}
+		t, err := tokenAt(spec, secret, rotate, overlap, now, tokenfile.New)
+		if err != nil {
+			return nil, time.Time{}, err
 		}
 		tokens = append(tokens, t)
 	}
-	return tokens, wakeAt, nil
+	return tokens, nextValidityChange(tokens, now), nil
+}
+
+// tokenAt is one token as it stands at now, given its Secret (nil before it is first issued):
+//   - a token seen for the first time gets a new value;
+//   - a rotation asked for and not yet handled gets a successor, and the value it replaces stays
+//     valid beside it until overlap has passed;
+//   - otherwise the token is what its Secret holds, less a predecessor whose overlap has ended.
+//
+// newValue makes a fresh token; the clock is now, so that the whole of it is a pure function.
+func tokenAt(spec lakev1.TokenSpec, secret *corev1.Secret, rotate rotation, overlap time.Duration, now time.Time, newValue func() (string, error)) (builders.IssuedToken, error) {
+	t := builders.ReadToken(spec, secret, now)
+	var err error
+	switch {
+	case t.Value == "":
+		if t.Value, err = newValue(); err != nil {
+			return t, err
+		}
+		t.IssuedAt = now
+	case rotate.token == spec.Name && rotate.request != t.RotationHandled:
+		t.PreviousSHA256, t.PreviousNotAfter = tokenfile.Hash(t.Value), now.Add(overlap)
+		if t.Value, err = newValue(); err != nil {
+			return t, err
+		}
+		t.IssuedAt, t.RotationHandled = now, rotate.request
+	}
+	if t.IssuedAt.IsZero() {
+		// Its Secret has no readable issue time: count the token as issued now.
+		t.IssuedAt = now
+	}
+	return t, nil
+}
+
+// nextValidityChange is the earliest time after now at which a token or a rotated token's
+// predecessor stops being accepted, or zero when none will.
+func nextValidityChange(tokens []builders.IssuedToken, now time.Time) time.Time {
+	var next time.Time
+	for _, t := range tokens {
+		for _, when := range []time.Time{t.PreviousNotAfter, t.ExpiresAt()} {
+			if when.After(now) && (next.IsZero() || when.Before(next)) {
+				next = when
+			}
+		}
+	}
+	return next
+}
+
+// rotationOverlap is spec.auth.rotationOverlap, or its default on an object the API server did
+// not default.
+func rotationOverlap(lake *lakev1.TelemetryLake) time.Duration {
+	if o := lake.Spec.Auth.RotationOverlap; o != nil {
+		return o.Duration
+	}
+	return lakev1.DefaultRotationOverlap
 }
 
 type rotation struct{ token, request string }

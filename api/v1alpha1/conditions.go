@@ -9,7 +9,8 @@ const (
 	ConditionStorageReady = "StorageReady"
 	// ConditionCredentialsReady: the scoped storage credentials and the token Secrets exist.
 	ConditionCredentialsReady = "CredentialsReady"
-	// ConditionIngesterAvailable: the ingester Deployment has rolled out the current template.
+	// ConditionIngesterAvailable: the ingester Deployment has rolled out the current template. It is
+	// False with InvalidSpec or OIDCCASecretNotFound when that template cannot be built.
 	ConditionIngesterAvailable = "IngesterAvailable"
 )
 
@@ -33,8 +34,13 @@ const (
 	ReasonUnsupported = "Unsupported"
 	// ReasonProvisioningFailed: the object store refused the request for another reason.
 	ReasonProvisioningFailed = "ProvisioningFailed"
-	// ReasonInvalidSpec: the spec cannot be carried out as written (the message says why).
+	// ReasonInvalidSpec: the spec cannot be carried out as written (the message says why): the
+	// children built from it would be invalid (a token name given twice, two OIDC entries for one
+	// issuer), or its storage class cannot place it.
 	ReasonInvalidSpec = "InvalidSpec"
+	// ReasonOIDCCASecretNotFound: a Secret that spec.auth.oidc[].caSecretRef names does not exist
+	// in the lake's namespace; the ingester is not configured until it does.
+	ReasonOIDCCASecretNotFound = "OIDCCASecretNotFound"
 	// ReasonRollingOut: the ingester Deployment is rolling out the current template.
 	ReasonRollingOut = "RollingOut"
 	// ReasonUnavailable: the Deployment has rolled out but too few pods are available.
@@ -50,5 +56,5 @@ const (
 // reports Degraded for them.
 var TerminalReasons = []string{
 	ReasonStorageClassNotFound, ReasonAdminCredentialsNotFound, ReasonStoreDenied, ReasonInvalidSpec,
-	ReasonStorageConflict, ReasonUnsupported,
+	ReasonStorageConflict, ReasonUnsupported, ReasonOIDCCASecretNotFound,
 }

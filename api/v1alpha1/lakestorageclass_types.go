@@ -40,6 +40,12 @@ const (
 	DeletionDelete DeletionPolicy = "Delete"
 )
 
+// DefaultDeletionPolicy is the policy of a lake whose class sets none. The +kubebuilder:default
+// marker on LakeStorageClassSpec.DeletionPolicy says the same for the API server, and
+// defaults_test.go keeps the two equal; the controller falls back on this for an object that was
+// not defaulted (a unit test, an object stored under an older CRD).
+const DefaultDeletionPolicy = DeletionRetain
+
 // LakeStorageClassSpec describes an object store and how tenants get their share of it. It is
 // owned by platform admins; tenants only name it.
 // +kubebuilder:validation:XValidation:rule="self.provisioner == 'filesystem' || has(self.s3)",message="s3 is required unless the provisioner is filesystem"

@@ -1,6 +1,8 @@
 package v1alpha1
 
 import (
+	"time"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -177,6 +179,11 @@ type AuthSpec struct {
 	// +optional
 	RotationOverlap *metav1.Duration `json:"rotationOverlap,omitempty"`
 }
+
+// DefaultRotationOverlap is spec.auth.rotationOverlap when it is not set. The +kubebuilder:default
+// marker above says the same for the API server, and defaults_test.go keeps the two equal; the
+// controller falls back on this for an object that was not defaulted.
+const DefaultRotationOverlap = 24 * time.Hour
 
 // TokenSpec asks for one generated bearer token.
 type TokenSpec struct {

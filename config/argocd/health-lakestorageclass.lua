@@ -16,6 +16,7 @@ local terminal = {
   InvalidSpec = true,
   StorageConflict = true,
   Unsupported = true,
+  OIDCCASecretNotFound = true,
 }
 
 local function findCondition(conditions, conditionType)

@@ -16,8 +16,6 @@ const (
 	lakehouseContainer = "materialize"
 	scratchVolume      = "scratch"
 	scratchDir         = "/tmp"
-	// defaultLakehouseSchedule matches the CRD's default for spec.lakehouse.schedule.
-	defaultLakehouseSchedule = "*/15 * * * *"
 	// materializeDeadline stops a run that hangs, so that Forbid does not block every later one.
 	materializeDeadline = 3600
 )

@@ -4,13 +4,13 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-
-	"github.com/telemetrylake/telemetrylake/api/v1alpha1"
 )
 
 // The CRD's defaults, for the builders to be safe on a TelemetryLake that did not go through the
 // API server's defaulting (a unit test, an object from an older CRD). The markers in api/v1alpha1
-// are the source; defaults_test.go checks these against the generated CRDs.
+// are the source; defaults_test.go checks these against the generated CRDs. Defaults the
+// controller needs outside the builders too live in api/v1alpha1 (DefaultDeletionPolicy,
+// DefaultRotationOverlap), with a test of their own.
 const (
 	defaultReplicas            int32 = 2
 	defaultMinReplicas         int32 = 2
@@ -19,7 +19,7 @@ const (
 	defaultLogLevel                  = "info"
 	defaultServiceType               = corev1.ServiceTypeClusterIP
 	defaultFilesystemSize            = "10Gi"
-	defaultDeletionPolicy            = v1alpha1.DeletionRetain
+	defaultLakehouseSchedule         = "*/15 * * * *"
 )
 
 // The ingester's shutdown: after SIGTERM it fails /readyz and keeps serving for shutdownDelay,

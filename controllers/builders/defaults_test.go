@@ -27,8 +27,8 @@ func TestDefaultsMatchTheCRDs(t *testing.T) {
 		{lake, "ingester.maxRequestBodyBytes", defaultMaxRequestBodyBytes},
 		{lake, "ingester.logLevel", defaultLogLevel},
 		{lake, "service.type", string(defaultServiceType)},
+		{lake, "lakehouse.schedule", defaultLakehouseSchedule},
 		{class, "filesystem.size", defaultFilesystemSize},
-		{class, "deletionPolicy", string(defaultDeletionPolicy)},
 	}
 	for _, c := range cases {
 		t.Run(c.path, func(t *testing.T) {

@@ -89,15 +89,21 @@ func (in Inputs) storageCA() bool {
 	return !in.filesystem() && in.Class != nil && in.Class.Spec.S3 != nil && in.Class.Spec.S3.CASecretRef != nil
 }
 
-// deletionPolicy is the lake's own policy, else its class's, else Retain.
+// deletionPolicy is the policy in force for the lake: see DeletionPolicy.
 func (in Inputs) deletionPolicy() v1alpha1.DeletionPolicy {
+	return DeletionPolicy(in.Lake, in.Class)
+}
+
+// DeletionPolicy is the lake's own policy, else its class's (class may be nil), else the default.
+// The builders and the finalizer both ask it, so that a volume is kept exactly when the data is.
+func DeletionPolicy(lake *v1alpha1.TelemetryLake, class *v1alpha1.LakeStorageClass) v1alpha1.DeletionPolicy {
 	switch {
-	case in.Lake.Spec.DeletionPolicy != "":
-		return in.Lake.Spec.DeletionPolicy
-	case in.Class != nil && in.Class.Spec.DeletionPolicy != "":
-		return in.Class.Spec.DeletionPolicy
+	case lake.Spec.DeletionPolicy != "":
+		return lake.Spec.DeletionPolicy
+	case class != nil && class.Spec.DeletionPolicy != "":
+		return class.Spec.DeletionPolicy
 	default:
-		return defaultDeletionPolicy
+		return v1alpha1.DefaultDeletionPolicy
 	}
 }
 
