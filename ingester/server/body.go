@@ -96,7 +96,8 @@ type Limits struct {
 	// MaxDecompressedBytes bounds the body after decompression.
 	MaxDecompressedBytes int64
 	// MaxDecompressionRatio bounds decompressed/compressed size once past decompressionRatioFloor;
-	// 0 turns the check off. It stops a bomb early, before it reaches MaxDecompressedBytes.
+	// a negative ratio turns the check off. It stops a bomb early, before it reaches
+	// MaxDecompressedBytes.
 	MaxDecompressionRatio int64
 	// MaxInflightBytes bounds body bytes held by all requests at once; beyond it requests get 429.
 	MaxInflightBytes int64

@@ -26,12 +26,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/telemetrylake/telemetrylake/api/ingesterconfig"
 	"github.com/telemetrylake/telemetrylake/ingester/otlpwire"
 	"github.com/telemetrylake/telemetrylake/lake/layout"
 	"github.com/telemetrylake/telemetrylake/lake/store"
 )
 
-// Options configure a Server. Zero durations and limits take the defaults below.
+// Options configure a Server. Zero durations and limits take the defaults of api/ingesterconfig,
+// the same ones the ingester's config file documents.
 type Options struct {
 	Store  store.Store
 	Auth   Authenticator
@@ -50,23 +52,19 @@ type Options struct {
 	Registry  *prometheus.Registry
 }
 
-// Defaults, after the OTLP spec's recommendations where it has one.
+// The server's own defaults; those a config file can override are in api/ingesterconfig.
 const (
-	DefaultMaxBodyBytes          = 20 << 20
-	DefaultMaxDecompressedBytes  = 64 << 20
-	DefaultMaxDecompressionRatio = 200
-	DefaultMaxInflightBytes      = 64 << 20
-	DefaultStoreTimeout          = 10 * time.Second
-	DefaultHealthInterval        = 2 * time.Second
-	processCacheSize             = 100_000
+	defaultHealthInterval = 2 * time.Second
+	processCacheSize      = 100_000
 )
 
 func (o *Options) setDefaults() {
-	setDefault(&o.Limits.MaxBodyBytes, DefaultMaxBodyBytes)
-	setDefault(&o.Limits.MaxDecompressedBytes, DefaultMaxDecompressedBytes)
-	setDefault(&o.Limits.MaxInflightBytes, DefaultMaxInflightBytes)
-	setDefault(&o.StoreTimeout, DefaultStoreTimeout)
-	setDefault(&o.HealthInterval, DefaultHealthInterval)
+	setDefault(&o.Limits.MaxBodyBytes, ingesterconfig.DefaultMaxBodyBytes)
+	setDefault(&o.Limits.MaxDecompressedBytes, ingesterconfig.DefaultMaxDecompressedBytes)
+	setDefault(&o.Limits.MaxDecompressionRatio, ingesterconfig.DefaultMaxDecompressionRatio)
+	setDefault(&o.Limits.MaxInflightBytes, ingesterconfig.DefaultMaxInflightBytes)
+	setDefault(&o.StoreTimeout, ingesterconfig.DefaultStoreTimeout)
+	setDefault(&o.HealthInterval, defaultHealthInterval)
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -320,8 +318,9 @@ func (s *Server) AdminHandler() http.Handler {
 }
 
 // Run serves until ctx ends, then drains: /readyz fails at once, new connections are refused and
-// requests in flight get up to grace to finish.
+// requests in flight get up to grace to finish (zero: ingesterconfig.DefaultShutdownGracePeriod).
 func (s *Server) Run(ctx context.Context, otlp, admin net.Listener, grace time.Duration) error {
+	setDefault(&grace, ingesterconfig.DefaultShutdownGracePeriod)
 	healthCtx, stopHealth := context.WithCancel(context.Background())
 	defer stopHealth()
 	go s.health.run(healthCtx)
