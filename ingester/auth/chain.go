@@ -39,7 +39,7 @@ type Options struct {
 	AllowAnonymous bool
 	// Logger receives reloads, discovery progress and errors; never a credential.
 	Logger *slog.Logger
-	// Registerer receives ingester_auth_requests_total. Default: a private registry.
+	// Registerer receives telemetrylake_ingester_auth_requests_total. Default: a private registry.
 	Registerer prometheus.Registerer
 	// Now is the clock for expiry checks. Default time.Now; tests move it.
 	Now func() time.Time

@@ -65,8 +65,8 @@ func TestRealSDKExportersLandEveryRecord(t *testing.T) {
 			if got.processRecords != 1 {
 				t.Errorf("%d process records, want 1 for the one SDK process", got.processRecords)
 			}
-			if got.logBodies["log line 0"] && ing.counter(t, "ingester_blocks_written_total", nil) == 0 {
-				t.Error("blocks landed but ingester_blocks_written_total did not count them")
+			if got.logBodies["log line 0"] && ing.counter(t, "telemetrylake_ingester_blocks_written_total", nil) == 0 {
+				t.Error("blocks landed but telemetrylake_ingester_blocks_written_total did not count them")
 			}
 		})
 	}
