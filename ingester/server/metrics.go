@@ -1,7 +1,12 @@
 package server
 
 import (
+	"strconv"
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/telemetrylake/telemetrylake/lake/layout"
 )
 
 // metrics are the ingester's Prometheus series, named telemetrylake_ingester_* with a unit suffix.
@@ -72,4 +77,33 @@ func newMetrics(reg prometheus.Registerer, inflight *inflight) *metrics {
 		}, func() float64 { return float64(inflight.limit) }),
 	)
 	return m
+}
+
+// observeRequest counts an answered request; signal is "unknown" for a path that is no route.
+func (m *metrics) observeRequest(signal string, status int, enc encoding, tenant string, res exportResult, accepted bool, took time.Duration) {
+	m.requests.WithLabelValues(signal, strconv.Itoa(status), enc.String(), tenant).Inc()
+	m.requestDuration.WithLabelValues(signal).Observe(took.Seconds())
+	if res.wireBytes > 0 {
+		m.receivedBytes.WithLabelValues(signal, "wire").Add(float64(res.wireBytes))
+		m.receivedBytes.WithLabelValues(signal, "decompressed").Add(float64(res.bodyBytes))
+	}
+	if accepted && res.records > 0 {
+		m.records.WithLabelValues(signal).Add(float64(res.records))
+	}
+}
+
+// observeStore counts what the store step did, from the same result the store's health reads.
+func (m *metrics) observeStore(signal layout.Signal, res storeResult) {
+	for _, op := range res.ops {
+		m.storeDuration.WithLabelValues(op.result).Observe(op.took.Seconds())
+	}
+	if res.blocksCreated > 0 {
+		m.blocksWritten.WithLabelValues(string(signal)).Add(float64(res.blocksCreated))
+	}
+	if res.blocksDuplicate > 0 {
+		m.blocksDuplicate.WithLabelValues(string(signal)).Add(float64(res.blocksDuplicate))
+	}
+	if res.processesCreated > 0 {
+		m.processes.Add(float64(res.processesCreated))
+	}
 }

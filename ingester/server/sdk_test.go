@@ -155,7 +155,7 @@ func readBack(t *testing.T, st store.Store) landed {
 			t.Errorf("block %s has metadata %v", key, meta)
 		}
 		blocks, err := otlpwire.Split(ref.Signal, data)
-		if err != nil || len(blocks) != 1 || blocks[0].ID.String() != ref.ID {
+		if err != nil || len(blocks) != 1 || layout.BlockID(ref.Signal, blocks[0].Bytes).String() != ref.ID {
 			t.Errorf("block %s is not a one-entry request under its own content address: %v", key, err)
 		}
 		switch ref.Signal {
