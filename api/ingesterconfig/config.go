@@ -81,7 +81,7 @@ type Config struct {
 	CORS CORS `json:"cors,omitzero"`
 }
 
-// Limits are in bytes.
+// Limits are in bytes, but for the ratio.
 type Limits struct {
 	// MaxBodyBytes bounds a request body as sent, default DefaultMaxBodyBytes.
 	MaxBodyBytes int64 `json:"maxBodyBytes,omitempty"`

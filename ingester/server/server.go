@@ -29,6 +29,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/telemetrylake/telemetrylake/api/ingesterconfig"
+	"github.com/telemetrylake/telemetrylake/api/wellknown"
 	"github.com/telemetrylake/telemetrylake/ingester/otlpwire"
 	"github.com/telemetrylake/telemetrylake/lake/layout"
 	"github.com/telemetrylake/telemetrylake/lake/store"
@@ -102,14 +103,15 @@ func New(opts Options) *Server {
 	return s
 }
 
-// routes maps each OTLP path to its signal. The bare /v1 paths serve SDKs pointed at the host root.
+// routes maps each OTLP path to its signal: wellknown.OTLPBasePath, which the operator hands SDKs
+// as their endpoint, and the bare /v1 paths for SDKs pointed at the host root.
 var routes = map[string]layout.Signal{
-	"/ingestion/otlp/v1/logs":    layout.Logs,
-	"/ingestion/otlp/v1/metrics": layout.Metrics,
-	"/ingestion/otlp/v1/traces":  layout.Traces,
-	"/v1/logs":                   layout.Logs,
-	"/v1/metrics":                layout.Metrics,
-	"/v1/traces":                 layout.Traces,
+	wellknown.OTLPBasePath + "/v1/logs":    layout.Logs,
+	wellknown.OTLPBasePath + "/v1/metrics": layout.Metrics,
+	wellknown.OTLPBasePath + "/v1/traces":  layout.Traces,
+	"/v1/logs":                             layout.Logs,
+	"/v1/metrics":                          layout.Metrics,
+	"/v1/traces":                           layout.Traces,
 }
 
 // exportResult is what a request did, for its log line and metrics.
@@ -137,7 +139,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var f *failure
 	switch {
 	case !routed:
-		f = fail(notFound, "no OTLP route at %s: use /ingestion/otlp/v1/{logs,metrics,traces}", r.URL.Path)
+		f = fail(notFound, "no OTLP route at %s: use %s/v1/{logs,metrics,traces}", r.URL.Path, wellknown.OTLPBasePath)
 	case s.corsPreflight(w, r):
 		return
 	case r.Method != http.MethodPost:
