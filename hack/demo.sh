@@ -464,11 +464,11 @@ send_telemetry() {
 show_results() {
   local t ns name storage
   step "[7/9] What landed"
-  say "Requests counted by each ingester (ingester_requests_total on its /metrics):"
+  say "Requests counted by each ingester (telemetrylake_ingester_requests_total on its /metrics):"
   for t in "${TENANTS[@]}"; do
     ns="${t%%/*}" name="${t#*/}"
     say "  $ns/$name (http://127.0.0.1:${ADMIN_PORT[$t]}/metrics):"
-    curl -fsS "http://127.0.0.1:${ADMIN_PORT[$t]}/metrics" | grep '^ingester_requests_total' | indent | indent
+    curl -fsS "http://127.0.0.1:${ADMIN_PORT[$t]}/metrics" | grep '^telemetrylake_ingester_requests_total' | indent | indent
   done
 
   say ""

@@ -96,7 +96,8 @@ func benchLogBlocks(b testing.TB, st store.Store, hour time.Time, blocks, perBlo
 		if len(split) != 1 {
 			return 0, fmt.Errorf("block %d split into %d blocks, want 1", i, len(split))
 		}
-		if _, err := st.Create(context.Background(), split[0].Key(), split[0].Bytes, split[0].Meta.Map()); err != nil {
+		_, key := layout.BlockAddress(split[0].Meta, split[0].Bytes)
+		if _, err := st.Create(context.Background(), key, split[0].Bytes, split[0].Meta.Map()); err != nil {
 			return 0, err
 		}
 		return int64(len(data)), nil

@@ -29,10 +29,11 @@ func storeLogBlocks(t *testing.T, st store.Store, service string, at time.Time, 
 	}
 	var keys []string
 	for _, b := range split {
-		if _, err := st.Create(context.Background(), b.Key(), b.Bytes, b.Meta.Map()); err != nil {
+		_, key := layout.BlockAddress(b.Meta, b.Bytes)
+		if _, err := st.Create(context.Background(), key, b.Bytes, b.Meta.Map()); err != nil {
 			t.Fatal(err)
 		}
-		keys = append(keys, b.Key())
+		keys = append(keys, key)
 	}
 	return keys
 }

@@ -6,19 +6,53 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/telemetrylake/telemetrylake/api/wellknown"
 	"github.com/telemetrylake/telemetrylake/lake/layout"
+)
+
+// The ingester's defaults: what a zero field of Config means. They live here, beside the fields,
+// so that the ingester (server.New, its flags) and the operator (which renders this file and
+// defaults the CRD to the same values) read one definition. Limits follow the OTLP spec's
+// recommendations where it has one.
+const (
+	// DefaultMaxBodyBytes bounds a request body as sent: 20 MiB. The CRD's
+	// spec.ingester.maxRequestBodyBytes defaults to the same number.
+	DefaultMaxBodyBytes int64 = 20 << 20
+	// DefaultMaxDecompressedBytes bounds a body after decompression: 64 MiB.
+	DefaultMaxDecompressedBytes int64 = 64 << 20
+	// DefaultMaxDecompressionRatio bounds decompressed/compressed size past the first MiB.
+	DefaultMaxDecompressionRatio int64 = 200
+	// DefaultMaxInflightBytes bounds body bytes held by all requests at once: 64 MiB.
+	DefaultMaxInflightBytes int64 = 64 << 20
+	// DefaultStoreTimeout bounds the store writes of one request.
+	DefaultStoreTimeout = 10 * time.Second
+	// DefaultShutdownGracePeriod is how long requests in flight may take to finish on shutdown.
+	DefaultShutdownGracePeriod = 30 * time.Second
+	// A bare ingester has no shutdown delay (nothing routes to it that needs telling).
+	// KubernetesShutdownDelay is the one the operator renders for pods behind a Service: long
+	// enough for endpoints and load balancers to drop a pod whose /readyz fails.
+	KubernetesShutdownDelay = 5 * time.Second
+)
+
+// The default listen addresses, on the ports that the operator's Service and probes also use.
+var (
+	// DefaultListen is the OTLP/HTTP address.
+	DefaultListen = ":" + strconv.Itoa(wellknown.OTLPHTTPPort)
+	// DefaultAdminListen serves /metrics, /healthz and /readyz.
+	DefaultAdminListen = ":" + strconv.Itoa(wellknown.MetricsPort)
 )
 
 // Config is the whole file. Every field is optional; zero values take the ingester's defaults.
 type Config struct {
-	// Listen is the OTLP/HTTP address, default ":4318".
+	// Listen is the OTLP/HTTP address, default DefaultListen.
 	Listen string `json:"listen,omitempty"`
-	// AdminListen serves /metrics, /healthz and /readyz, default ":9090".
+	// AdminListen serves /metrics, /healthz and /readyz, default DefaultAdminListen.
 	AdminListen string `json:"adminListen,omitempty"`
 	// Storage is the store URL: file:///dir or s3://bucket/prefix?endpoint=...&region=...&path_style=true.
 	Storage string `json:"storage,omitempty"`
@@ -34,26 +68,30 @@ type Config struct {
 	Auth Auth `json:"auth,omitzero"`
 	// Limits bound what requests may cost.
 	Limits Limits `json:"limits,omitzero"`
-	// StoreTimeout bounds the store writes of one request, default 10s.
+	// StoreTimeout bounds the store writes of one request, default DefaultStoreTimeout.
 	StoreTimeout Duration `json:"storeTimeout,omitzero"`
 	// ShutdownDelay keeps serving after SIGTERM, with /readyz failing, so that load balancers
-	// stop sending before the listener closes. Default 0.
+	// stop sending before the listener closes. Default 0; the operator renders
+	// KubernetesShutdownDelay.
 	ShutdownDelay Duration `json:"shutdownDelay,omitzero"`
-	// ShutdownGracePeriod is how long requests in flight may take to finish on shutdown, default 30s.
+	// ShutdownGracePeriod is how long requests in flight may take to finish on shutdown, default
+	// DefaultShutdownGracePeriod.
 	ShutdownGracePeriod Duration `json:"shutdownGracePeriod,omitzero"`
 	// CORS lets browser SDKs send from the listed origins.
 	CORS CORS `json:"cors,omitzero"`
 }
 
-// Limits are in bytes.
+// Limits are in bytes, but for the ratio.
 type Limits struct {
-	// MaxBodyBytes bounds a request body as sent, default 20 MiB.
+	// MaxBodyBytes bounds a request body as sent, default DefaultMaxBodyBytes.
 	MaxBodyBytes int64 `json:"maxBodyBytes,omitempty"`
-	// MaxDecompressedBytes bounds a body after decompression, default 64 MiB.
+	// MaxDecompressedBytes bounds a body after decompression, default DefaultMaxDecompressedBytes.
 	MaxDecompressedBytes int64 `json:"maxDecompressedBytes,omitempty"`
-	// MaxDecompressionRatio bounds decompressed/compressed size past the first MiB, default 200.
+	// MaxDecompressionRatio bounds decompressed/compressed size past the first MiB, default
+	// DefaultMaxDecompressionRatio.
 	MaxDecompressionRatio int64 `json:"maxDecompressionRatio,omitempty"`
-	// MaxInflightBytes bounds body bytes held at once; past it requests get 429. Default 64 MiB.
+	// MaxInflightBytes bounds body bytes held at once; past it requests get 429. Default
+	// DefaultMaxInflightBytes.
 	MaxInflightBytes int64 `json:"maxInflightBytes,omitempty"`
 }
 

@@ -1,6 +1,8 @@
 // Package wellknown holds the names that the operator and the ingester must agree on: ports,
 // label and annotation keys, Secret keys, mount paths and the field owner. It is the one place for
-// each of them, and it imports nothing, so the static ingester can use it too.
+// each of them, and it imports nothing, so that the ingester can use it too: its OTLP routes are
+// under OTLPBasePath, and its default listen addresses (api/ingesterconfig) are built from the
+// ports here.
 package wellknown
 
 // Ports of the ingester, and the Service port names that expose them.

@@ -39,10 +39,11 @@ func TestBlocksListAndShowWhatLanded(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := st.Create(context.Background(), blocks[0].Key(), blocks[0].Bytes, blocks[0].Meta.Map()); err != nil {
+		id, key := layout.BlockAddress(blocks[0].Meta, blocks[0].Bytes)
+		if _, err := st.Create(context.Background(), key, blocks[0].Bytes, blocks[0].Meta.Map()); err != nil {
 			t.Fatal(err)
 		}
-		ids = append(ids, blocks[0].ID.String())
+		ids = append(ids, id.String())
 	}
 	storage := "file://" + dir
 

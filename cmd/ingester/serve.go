@@ -24,10 +24,10 @@ import (
 func serve(args []string) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	configFile := fs.String("config", "", "YAML config file (the operator renders it); flags override its fields")
-	listen := fs.String("listen", ":4318", "OTLP/HTTP listen address")
-	adminListen := fs.String("admin-listen", ":9090", "admin listen address for /metrics, /healthz and /readyz")
+	listen := fs.String("listen", ingesterconfig.DefaultListen, "OTLP/HTTP listen address")
+	adminListen := fs.String("admin-listen", ingesterconfig.DefaultAdminListen, "admin listen address for /metrics, /healthz and /readyz")
 	storage := fs.String("storage", "", "store URL: file:///dir or s3://bucket/prefix?endpoint=URL&region=R&path_style=true")
-	maxBody := fs.Int64("max-body-bytes", server.DefaultMaxBodyBytes, "limit on a request body as sent (compressed)")
+	maxBody := fs.Int64("max-body-bytes", ingesterconfig.DefaultMaxBodyBytes, "limit on a request body as sent (compressed)")
 	allowAnonymous := fs.Bool("allow-anonymous", false, "accept requests without credentials (local development only)")
 	tokenFile := fs.String("token-file", "", "bearer-token file (see `ingester token new`); overrides auth.tokenFile in --config")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
@@ -65,9 +65,6 @@ func serve(args []string) error {
 		cfg.AllowAnonymous = *allowAnonymous
 	}
 	override("token-file", &cfg.Auth.TokenFile, *tokenFile)
-	if cfg.ShutdownGracePeriod.Duration == 0 {
-		cfg.ShutdownGracePeriod.Duration = 30 * time.Second
-	}
 
 	log, err := newLogger(cfg.LogLevel, cfg.Tenant)
 	if err != nil {
@@ -96,13 +93,14 @@ func serve(args []string) error {
 	}
 	defer st.Close()
 
+	// Zero fields take their defaults in server.New, from the same constants the config documents.
 	srv := server.New(server.Options{
 		Store: st,
 		Auth:  authn,
 		Limits: server.Limits{
 			MaxBodyBytes:          cfg.Limits.MaxBodyBytes,
 			MaxDecompressedBytes:  cfg.Limits.MaxDecompressedBytes,
-			MaxDecompressionRatio: orDefault(cfg.Limits.MaxDecompressionRatio, server.DefaultMaxDecompressionRatio),
+			MaxDecompressionRatio: cfg.Limits.MaxDecompressionRatio,
 			MaxInflightBytes:      cfg.Limits.MaxInflightBytes,
 		},
 		Tenant:             cfg.Tenant,
@@ -138,13 +136,6 @@ func newAuthenticator(ctx context.Context, cfg ingesterconfig.Config, registry *
 		return server.AllowAnonymous{}, nil
 	}
 	return auth.New(ctx, cfg.Auth, auth.Options{AllowAnonymous: cfg.AllowAnonymous, Logger: log, Registerer: registry})
-}
-
-func orDefault(v, def int64) int64 {
-	if v == 0 {
-		return def
-	}
-	return v
 }
 
 // delayed ends 'delay' after ctx does, so that the ingester keeps serving while load balancers

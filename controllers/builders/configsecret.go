@@ -80,14 +80,14 @@ func ingesterConfig(in Inputs) (ingesterconfig.Config, error) {
 	}
 	spec := lake.Spec.Ingester
 	cfg := ingesterconfig.Config{
-		Listen:         fmt.Sprintf(":%d", wellknown.OTLPHTTPPort),
-		AdminListen:    fmt.Sprintf(":%d", wellknown.MetricsPort),
+		Listen:         ingesterconfig.DefaultListen,
+		AdminListen:    ingesterconfig.DefaultAdminListen,
 		Storage:        in.StorageURL,
 		Tenant:         lake.Namespace + "/" + lake.Name,
 		LogLevel:       orDefault(spec.LogLevel, defaultLogLevel),
 		AllowAnonymous: lake.Spec.Auth.AllowAnonymous,
 		Limits: ingesterconfig.Limits{
-			MaxBodyBytes: ptr.Deref(spec.MaxRequestBodyBytes, defaultMaxRequestBodyBytes),
+			MaxBodyBytes: ptr.Deref(spec.MaxRequestBodyBytes, ingesterconfig.DefaultMaxBodyBytes),
 		},
 		ShutdownDelay:       ingesterconfig.Duration{Duration: shutdownDelay},
 		ShutdownGracePeriod: ingesterconfig.Duration{Duration: shutdownGracePeriod},

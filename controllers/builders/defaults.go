@@ -4,22 +4,25 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/telemetrylake/telemetrylake/api/ingesterconfig"
 )
 
 // The CRD's defaults, for the builders to be safe on a TelemetryLake that did not go through the
 // API server's defaulting (a unit test, an object from an older CRD). The markers in api/v1alpha1
 // are the source; defaults_test.go checks these against the generated CRDs. Defaults the
 // controller needs outside the builders too live in api/v1alpha1 (DefaultDeletionPolicy,
-// DefaultRotationOverlap), with a test of their own.
+// DefaultRotationOverlap), with a test of their own. Where the CRD's default is the ingester's
+// own (spec.ingester.maxRequestBodyBytes), the builders use the constant in api/ingesterconfig,
+// and the test pins the marker to it.
 const (
-	defaultReplicas            int32 = 2
-	defaultMinReplicas         int32 = 2
-	defaultTargetCPUPercent    int32 = 70
-	defaultMaxRequestBodyBytes int64 = 20 << 20
-	defaultLogLevel                  = "info"
-	defaultServiceType               = corev1.ServiceTypeClusterIP
-	defaultFilesystemSize            = "10Gi"
-	defaultLakehouseSchedule         = "*/15 * * * *"
+	defaultReplicas          int32 = 2
+	defaultMinReplicas       int32 = 2
+	defaultTargetCPUPercent  int32 = 70
+	defaultLogLevel                = "info"
+	defaultServiceType             = corev1.ServiceTypeClusterIP
+	defaultFilesystemSize          = "10Gi"
+	defaultLakehouseSchedule       = "*/15 * * * *"
 )
 
 // The ingester's shutdown: after SIGTERM it fails /readyz and keeps serving for shutdownDelay,
@@ -27,8 +30,8 @@ const (
 // shutdownGracePeriod. The kubelet must not kill it before both have passed, hence
 // terminationGracePeriod with a margin for the process to exit.
 const (
-	shutdownDelay                = 5 * time.Second
-	shutdownGracePeriod          = 30 * time.Second
+	shutdownDelay                = ingesterconfig.KubernetesShutdownDelay
+	shutdownGracePeriod          = ingesterconfig.DefaultShutdownGracePeriod
 	terminationGracePeriod       = shutdownDelay + shutdownGracePeriod + 10*time.Second
 	ingesterUID            int64 = 65532 // the distroless "nonroot" user
 )

@@ -9,10 +9,14 @@ import (
 	"testing"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/telemetrylake/telemetrylake/api/ingesterconfig"
 )
 
 // The builders' fallbacks for unset fields must be the CRD's defaults, which the markers in
-// api/v1alpha1 define and controller-gen writes into config/crd/bases.
+// api/v1alpha1 define and controller-gen writes into config/crd/bases. A marker cannot name a Go
+// constant, so where the default is the ingester's own (api/ingesterconfig) this pins the marker
+// to that constant.
 func TestDefaultsMatchTheCRDs(t *testing.T) {
 	lake := crdSpecSchema(t, "lake.telemetrylake.io_telemetrylakes.yaml")
 	class := crdSpecSchema(t, "lake.telemetrylake.io_lakestorageclasses.yaml")
@@ -24,7 +28,7 @@ func TestDefaultsMatchTheCRDs(t *testing.T) {
 		{lake, "ingester.replicas", defaultReplicas},
 		{lake, "ingester.autoscaling.minReplicas", defaultMinReplicas},
 		{lake, "ingester.autoscaling.targetCPUUtilizationPercentage", defaultTargetCPUPercent},
-		{lake, "ingester.maxRequestBodyBytes", defaultMaxRequestBodyBytes},
+		{lake, "ingester.maxRequestBodyBytes", ingesterconfig.DefaultMaxBodyBytes},
 		{lake, "ingester.logLevel", defaultLogLevel},
 		{lake, "service.type", string(defaultServiceType)},
 		{lake, "lakehouse.schedule", defaultLakehouseSchedule},

@@ -39,7 +39,7 @@ type Options struct {
 	AllowAnonymous bool
 	// Logger receives reloads, discovery progress and errors; never a credential.
 	Logger *slog.Logger
-	// Registerer receives ingester_auth_requests_total. Default: a private registry.
+	// Registerer receives telemetrylake_ingester_auth_requests_total. Default: a private registry.
 	Registerer prometheus.Registerer
 	// Now is the clock for expiry checks. Default time.Now; tests move it.
 	Now func() time.Time
@@ -53,7 +53,8 @@ type Options struct {
 
 const DefaultTokenFilePollInterval = 500 * time.Millisecond
 
-// Chain authenticates requests. It is safe for concurrent use; its hot path takes no locks.
+// Chain authenticates requests. It is safe for concurrent use. A token takes no locks; a JWT takes
+// one only for the moment it reads its issuer's cached key set.
 type Chain struct {
 	tokens    *tokenFile         // nil without a token file
 	issuers   map[string]*issuer // by issuer URL, the iss claim

@@ -317,7 +317,7 @@ func spanNames(t *testing.T, st store.Store) map[string]bool {
 	return names
 }
 
-// authCounts reads ingester_auth_requests_total as "principal/result" -> value.
+// authCounts reads telemetrylake_ingester_auth_requests_total as "principal/result" -> value.
 func authCounts(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 	t.Helper()
 	families, err := reg.Gather()
@@ -326,7 +326,7 @@ func authCounts(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 	}
 	out := map[string]float64{}
 	for _, f := range families {
-		if f.GetName() != "ingester_auth_requests_total" {
+		if f.GetName() != "telemetrylake_ingester_auth_requests_total" {
 			continue
 		}
 		for _, m := range f.GetMetric() {

@@ -28,7 +28,7 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "ingester_auth_requests_total",
+		Name: "telemetrylake_ingester_auth_requests_total",
 		Help: "Requests authenticated, by principal (token:<name>, oidc:<issuer>, kubernetes:<cluster>, anonymous, or none when unidentified) and result.",
 	}, []string{"principal", "result"})}
 	if err := reg.Register(m.requests); err != nil {

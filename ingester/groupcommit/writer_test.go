@@ -292,7 +292,10 @@ func TestCloseFlushesWhatIsPending(t *testing.T) {
 	st := fileStore(t)
 	w := New(Config{Store: st, MaxDelay: time.Hour})
 	done := make(chan error, 1)
-	go func() { _, err := w.Write(context.Background(), []segment.Block{block("lingering", hour, 10)}, noRecord(t)); done <- err }()
+	go func() {
+		_, err := w.Write(context.Background(), []segment.Block{block("lingering", hour, 10)}, noRecord(t))
+		done <- err
+	}()
 	harness.WaitFor(t, 5*time.Second, "the block to be pending", func() bool { return w.pendingBlocks() == 1 })
 	if err := w.Close(context.Background()); err != nil {
 		t.Fatal(err)

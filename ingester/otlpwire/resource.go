@@ -2,10 +2,8 @@ package otlpwire
 
 import (
 	"encoding/base64"
-	"encoding/json"
 	"math"
 	"strconv"
-	"time"
 	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -161,7 +159,8 @@ func AppendAnyValueJSON(dst []byte, v *commonpb.AnyValue) []byte {
 
 // AppendJSONString quotes s as a JSON string. strconv's \x escapes are not JSON, and
 // encoding/json would also escape <, > and &, which readers of attribute maps do not want; invalid
-// UTF-8 becomes \ufffd. The lakehouse uses it too, for the rows it loads as JSON.
+// UTF-8 becomes \ufffd. The lakehouse reaches it through AppendAnyValueJSON, for the rows it
+// loads as JSON.
 func AppendJSONString(buf []byte, s string) []byte {
 	buf = append(buf, '"')
 	for i := 0; i < len(s); {
@@ -196,44 +195,21 @@ func AppendJSONString(buf []byte, s string) []byte {
 	return append(buf, '"')
 }
 
-// NewProcessRecord describes a process from its Resource message, on first sight. firstSeen dates
-// it when the resource has no process.creation.time.
-func NewProcessRecord(id layout.UUID, resource []byte, firstSeen uint64) (layout.ProcessRecord, error) {
+// ResourceAttributes renders the attributes of a Resource message for layout.NewProcessRecord, in
+// the order sent. It decodes the resource, so it runs once per process, not once per block.
+func ResourceAttributes(resource []byte) ([]layout.ResourceAttribute, error) {
 	var res resourcepb.Resource
 	if err := proto.Unmarshal(resource, &res); err != nil {
-		return layout.ProcessRecord{}, err
+		return nil, err
 	}
-	attrs := make(map[string]*commonpb.AnyValue, len(res.GetAttributes()))
-	properties := make(map[string]json.RawMessage, len(res.GetAttributes()))
+	attrs := make([]layout.ResourceAttribute, 0, len(res.GetAttributes()))
 	for _, kv := range res.GetAttributes() {
-		attrs[kv.GetKey()] = kv.GetValue()
-		properties[kv.GetKey()] = AppendAnyValueJSON(nil, kv.GetValue())
-	}
-	text := func(key string) string {
-		if v, ok := attrs[key]; ok {
-			if s, ok := v.GetValue().(*commonpb.AnyValue_StringValue); ok {
-				return s.StringValue
-			}
-			return string(AppendAnyValueJSON(nil, v))
+		value := AppendAnyValueJSON(nil, kv.GetValue())
+		text := string(value)
+		if s, ok := kv.GetValue().GetValue().(*commonpb.AnyValue_StringValue); ok {
+			text = s.StringValue
 		}
-		return ""
+		attrs = append(attrs, layout.ResourceAttribute{Key: kv.GetKey(), Text: text, JSON: value})
 	}
-	exe := text("service.name")
-	if ns := text("service.namespace"); ns != "" {
-		exe = ns + "/" + exe
-	}
-	start := text("process.creation.time")
-	if start == "" && firstSeen != 0 {
-		start = time.Unix(0, int64(firstSeen)).UTC().Format(time.RFC3339Nano)
-	}
-	return layout.ProcessRecord{
-		ProcessID:  id.String(),
-		Exe:        exe,
-		Computer:   text("host.name"),
-		Username:   text("user.name"),
-		Distro:     text("os.description"),
-		CPUBrand:   text("host.cpu.model.name"),
-		StartTime:  start,
-		Properties: properties,
-	}, nil
+	return attrs, nil
 }

@@ -20,20 +20,16 @@ import (
 	"github.com/telemetrylake/telemetrylake/lake/layout"
 )
 
-// Block is one resource entry of a request, ready to store.
+// Block is one resource entry of a request, as the wire gave it. Its content address (the block id,
+// and the key it is stored under) is not the codec's business: lake/layout derives both from Bytes
+// and Meta.
 type Block struct {
 	// Bytes is a complete Export*ServiceRequest holding just this entry. It may alias the request
 	// body, so it is only valid while the body is.
 	Bytes []byte
 	// Resource is the entry's Resource message as sent (nil when absent).
 	Resource []byte
-	ID       layout.UUID
 	Meta     layout.BlockMeta
-}
-
-// Key is where the block is stored, relative to the tenant prefix.
-func (b *Block) Key() string {
-	return layout.BlockKey(b.Meta.Signal, b.Meta.MinTime, b.ID)
 }
 
 type signalSchema struct {
@@ -133,7 +129,6 @@ func Split(signal layout.Signal, body []byte) ([]Block, error) {
 			return nil, err.within(entriesName, entryStart)
 		}
 		block := Block{Bytes: frameEntry(body, tagStart, pos, entry), Resource: resourceOf(entry)}
-		block.ID = layout.BlockID(signal, block.Bytes)
 		block.Meta = layout.BlockMeta{
 			ProcessID: ProcessID(block.Resource),
 			Signal:    signal,

@@ -113,21 +113,23 @@ func TestSplitKeepsUnknownFieldsAsSent(t *testing.T) {
 	}
 }
 
-// TestBlockIDDependsOnlyOnSignalAndBytes pins otlp-http.md §3: block_id.
-func TestBlockIDDependsOnlyOnSignalAndBytes(t *testing.T) {
+// TestAnEntrysBlockBytesDependOnlyOnTheEntry pins otlp-http.md §3: the block id is
+// layout.BlockID of a block's bytes, so what keeps a retry idempotent here is that an entry's
+// bytes depend on nothing but the entry.
+func TestAnEntrysBlockBytesDependOnlyOnTheEntry(t *testing.T) {
 	body := mustMarshal(t, logsRequest("a", "b"))
 	first, _ := Split(layout.Logs, body)
 	again, _ := Split(layout.Logs, append([]byte(nil), body...))
-	if first[0].ID != again[0].ID || first[1].ID != again[1].ID {
-		t.Error("the same bytes gave different block ids")
+	if !bytes.Equal(first[0].Bytes, again[0].Bytes) || !bytes.Equal(first[1].Bytes, again[1].Bytes) {
+		t.Error("the same body gave different blocks")
 	}
-	if first[0].ID == first[1].ID {
-		t.Error("different entries share a block id")
+	if bytes.Equal(first[0].Bytes, first[1].Bytes) {
+		t.Error("different entries gave the same block")
 	}
 	// The same entry sent alone is the same block as when it was sent with another.
 	alone, _ := Split(layout.Logs, mustMarshal(t, logsRequest("a")))
-	if alone[0].ID != first[0].ID {
-		t.Error("an entry's block id depends on its neighbours")
+	if !bytes.Equal(alone[0].Bytes, first[0].Bytes) {
+		t.Error("an entry's block depends on its neighbours")
 	}
 }
 

@@ -36,15 +36,8 @@ func (e encoding) String() string {
 	return "protobuf"
 }
 
-// answerEncoding picks the encoding of an answer before the request is validated: a malformed or
-// missing Content-Type still gets a protobuf Status, as the spec's default.
-func answerEncoding(h http.Header) encoding {
-	if mt, _, err := mime.ParseMediaType(h.Get("Content-Type")); err == nil && mt == "application/json" {
-		return encodingJSON
-	}
-	return encodingProtobuf
-}
-
+// payloadEncoding reads the Content-Type. The encoding it returns is also the answer's, so on a
+// failure it is protobuf, the spec's default: only a valid application/json is answered in JSON.
 func payloadEncoding(h http.Header) (encoding, *failure) {
 	raw := h.Get("Content-Type")
 	if raw == "" {
@@ -96,7 +89,8 @@ type Limits struct {
 	// MaxDecompressedBytes bounds the body after decompression.
 	MaxDecompressedBytes int64
 	// MaxDecompressionRatio bounds decompressed/compressed size once past decompressionRatioFloor;
-	// 0 turns the check off. It stops a bomb early, before it reaches MaxDecompressedBytes.
+	// a negative ratio turns the check off. It stops a bomb early, before it reaches
+	// MaxDecompressedBytes.
 	MaxDecompressionRatio int64
 	// MaxInflightBytes bounds body bytes held by all requests at once; beyond it requests get 429.
 	MaxInflightBytes int64

@@ -11,8 +11,9 @@ import (
 	"github.com/telemetrylake/telemetrylake/lake/store"
 )
 
-// storeHealth tracks whether the store answers, for /readyz. A failed write marks it down at once;
-// only a successful ping marks it up again, so a flapping store does not flap readiness per request.
+// storeHealth tracks whether the store answers, for /readyz. A request whose store call failed
+// marks it down as soon as its store step ends, before it is answered; only a successful ping marks
+// it up again, so a flapping store does not flap readiness per request.
 type storeHealth struct {
 	store    store.Store
 	interval time.Duration
@@ -54,6 +55,16 @@ func (h *storeHealth) ping(ctx context.Context) {
 		return // shutting down: the answer says nothing about the store
 	}
 	h.set(err)
+}
+
+// observe judges the store by a request's store calls: one that failed marks it down at once.
+func (h *storeHealth) observe(res storeResult) {
+	for _, op := range res.ops {
+		if op.err != nil {
+			h.failed(op.err)
+			return
+		}
+	}
 }
 
 func (h *storeHealth) failed(err error) {

@@ -38,7 +38,6 @@ func startIngester(t *testing.T, st store.Store, configure ...func(*Options)) *t
 		Auth:           AllowAnonymous{},
 		Tenant:         "test",
 		HealthInterval: 200 * time.Millisecond,
-		StoreTimeout:   DefaultStoreTimeout,
 		Logger:         slog.New(slog.NewJSONHandler(testLogWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo})),
 		Registry:       reg,
 	}

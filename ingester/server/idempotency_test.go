@@ -62,10 +62,10 @@ func TestTheSameBodyPostedConcurrentlyIsStoredOnce(t *testing.T) {
 				t.Fatalf("%d blocks stored, want one per resource (3): %v", len(got), got)
 			}
 			logs := map[string]string{"signal": "logs"}
-			if got := ing.counter(t, "ingester_blocks_written_total", logs); got != 3 {
+			if got := ing.counter(t, "telemetrylake_ingester_blocks_written_total", logs); got != 3 {
 				t.Errorf("blocks written = %v, want 3", got)
 			}
-			if got := ing.counter(t, "ingester_blocks_duplicate_total", logs); got != 3*(posts-1) {
+			if got := ing.counter(t, "telemetrylake_ingester_blocks_duplicate_total", logs); got != 3*(posts-1) {
 				t.Errorf("duplicates = %v, want %d (%d per block)", got, 3*(posts-1), posts-1)
 			}
 

@@ -50,7 +50,8 @@ func TestStoreOutageAnswers503AndRecovers(t *testing.T) {
 				t.Error(err)
 			}
 			for _, b := range blocks {
-				acked = append(acked, b.Key())
+				_, key := layout.BlockAddress(b.Meta, b.Bytes)
+				acked = append(acked, key)
 			}
 		}
 		return resp

@@ -65,8 +65,8 @@ func TestRealSDKExportersLandEveryRecord(t *testing.T) {
 			if got.processRecords != 1 {
 				t.Errorf("%d process records, want 1 for the one SDK process", got.processRecords)
 			}
-			if got.logBodies["log line 0"] && ing.counter(t, "ingester_blocks_written_total", nil) == 0 {
-				t.Error("blocks landed but ingester_blocks_written_total did not count them")
+			if got.logBodies["log line 0"] && ing.counter(t, "telemetrylake_ingester_blocks_written_total", nil) == 0 {
+				t.Error("blocks landed but telemetrylake_ingester_blocks_written_total did not count them")
 			}
 		})
 	}
@@ -155,7 +155,7 @@ func readBack(t *testing.T, st store.Store) landed {
 			t.Errorf("block %s has metadata %v", key, meta)
 		}
 		blocks, err := otlpwire.Split(ref.Signal, data)
-		if err != nil || len(blocks) != 1 || blocks[0].ID.String() != ref.ID {
+		if err != nil || len(blocks) != 1 || layout.BlockID(ref.Signal, blocks[0].Bytes).String() != ref.ID {
 			t.Errorf("block %s is not a one-entry request under its own content address: %v", key, err)
 		}
 		switch ref.Signal {

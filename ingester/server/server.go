@@ -1,13 +1,16 @@
 // Package server is the ingester's HTTP side: the OTLP/HTTP routes and the admin listener.
 //
-// A request goes down one straight line, each step a function that returns a *failure mapped to
+// A request goes down one straight line of small steps, each a function whose failure maps to
 // exactly one HTTP answer in answers.go:
 //
 //	route → authenticate → content type and encoding → read, limit and decompress → decode and
-//	split into blocks → create-only store → answer
+//	split into blocks (ingester/otlpwire) → compute each block's id and key (lake/layout) →
+//	create-only store → answer
 //
-// Nothing is read or decompressed for a request that would be refused on its headers, and a 200 is
-// only sent once every block of the request is durable.
+// The Content-Type is parsed once, before anything else: every answer, a refusal included, is in
+// the request's encoding. The store step returns one storeResult, which the metrics and the
+// store's health both read. Nothing is read or decompressed for a request that would be refused on
+// its headers, and a 200 is only sent once every block of the request is durable.
 package server
 
 import (
@@ -18,7 +21,6 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"slices"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -26,12 +28,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/telemetrylake/telemetrylake/api/ingesterconfig"
+	"github.com/telemetrylake/telemetrylake/api/wellknown"
 	"github.com/telemetrylake/telemetrylake/ingester/otlpwire"
 	"github.com/telemetrylake/telemetrylake/lake/layout"
 	"github.com/telemetrylake/telemetrylake/lake/store"
 )
 
-// Options configure a Server. Zero durations and limits take the defaults below.
+// Options configure a Server. Zero durations and limits take the defaults of api/ingesterconfig,
+// the same ones the ingester's config file documents.
 type Options struct {
 	Store  store.Store
 	Auth   Authenticator
@@ -50,23 +55,19 @@ type Options struct {
 	Registry  *prometheus.Registry
 }
 
-// Defaults, after the OTLP spec's recommendations where it has one.
+// The server's own defaults; those a config file can override are in api/ingesterconfig.
 const (
-	DefaultMaxBodyBytes          = 20 << 20
-	DefaultMaxDecompressedBytes  = 64 << 20
-	DefaultMaxDecompressionRatio = 200
-	DefaultMaxInflightBytes      = 64 << 20
-	DefaultStoreTimeout          = 10 * time.Second
-	DefaultHealthInterval        = 2 * time.Second
-	processCacheSize             = 100_000
+	defaultHealthInterval = 2 * time.Second
+	processCacheSize      = 100_000
 )
 
 func (o *Options) setDefaults() {
-	setDefault(&o.Limits.MaxBodyBytes, DefaultMaxBodyBytes)
-	setDefault(&o.Limits.MaxDecompressedBytes, DefaultMaxDecompressedBytes)
-	setDefault(&o.Limits.MaxInflightBytes, DefaultMaxInflightBytes)
-	setDefault(&o.StoreTimeout, DefaultStoreTimeout)
-	setDefault(&o.HealthInterval, DefaultHealthInterval)
+	setDefault(&o.Limits.MaxBodyBytes, ingesterconfig.DefaultMaxBodyBytes)
+	setDefault(&o.Limits.MaxDecompressedBytes, ingesterconfig.DefaultMaxDecompressedBytes)
+	setDefault(&o.Limits.MaxDecompressionRatio, ingesterconfig.DefaultMaxDecompressionRatio)
+	setDefault(&o.Limits.MaxInflightBytes, ingesterconfig.DefaultMaxInflightBytes)
+	setDefault(&o.StoreTimeout, ingesterconfig.DefaultStoreTimeout)
+	setDefault(&o.HealthInterval, defaultHealthInterval)
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -98,68 +99,75 @@ func New(opts Options) *Server {
 	s := &Server{opts: opts, log: opts.Logger, bodies: newBodyReader(opts.Limits)}
 	s.metrics = newMetrics(opts.Registry, s.bodies.inflight)
 	s.health = newStoreHealth(opts.Store, opts.HealthInterval, opts.StoreTimeout, s.metrics.storeUp, opts.Logger)
-	s.writer = newBlockWriter(opts.Store, s.metrics, s.health)
+	s.writer = newBlockWriter(opts.Store)
 	return s
 }
 
-// routes maps each OTLP path to its signal. The bare /v1 paths serve SDKs pointed at the host root.
+// routes maps each OTLP path to its signal: wellknown.OTLPBasePath, which the operator hands SDKs
+// as their endpoint, and the bare /v1 paths for SDKs pointed at the host root.
 var routes = map[string]layout.Signal{
-	"/ingestion/otlp/v1/logs":    layout.Logs,
-	"/ingestion/otlp/v1/metrics": layout.Metrics,
-	"/ingestion/otlp/v1/traces":  layout.Traces,
-	"/v1/logs":                   layout.Logs,
-	"/v1/metrics":                layout.Metrics,
-	"/v1/traces":                 layout.Traces,
+	wellknown.OTLPBasePath + "/v1/logs":    layout.Logs,
+	wellknown.OTLPBasePath + "/v1/metrics": layout.Metrics,
+	wellknown.OTLPBasePath + "/v1/traces":  layout.Traces,
+	"/v1/logs":                             layout.Logs,
+	"/v1/metrics":                          layout.Metrics,
+	"/v1/traces":                           layout.Traces,
 }
 
 // exportResult is what a request did, for its log line and metrics.
 type exportResult struct {
 	principal   Principal
-	payload     encoding
 	compression compression
 	wireBytes   int64
 	bodyBytes   int
 	blocks      int
 	records     int
+	stored      storeResult
 }
+
+// unrouted is the signal label of a request to a path that is no OTLP route.
+const unrouted = "unknown"
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	answerEnc := answerEncoding(r.Header)
+	// The Content-Type is read here, once: its encoding is the answer's whether the request is
+	// refused or not (protobuf, the spec's default, when it is missing or not one we take), and
+	// its own failure waits until the caller is authenticated.
+	enc, badType := payloadEncoding(r.Header)
 	signal, routed := routes[r.URL.Path]
-	route := "unknown"
-	if routed {
-		route = string(signal)
-	}
 	var res exportResult
 	var f *failure
 	switch {
 	case !routed:
-		f = fail(notFound, "no OTLP route at %s: use /ingestion/otlp/v1/{logs,metrics,traces}", r.URL.Path)
+		f = fail(notFound, "no OTLP route at %s: use %s/v1/{logs,metrics,traces}", r.URL.Path, wellknown.OTLPBasePath)
 	case s.corsPreflight(w, r):
 		return
 	case r.Method != http.MethodPost:
 		f = fail(methodNotAllowed, "method %s is not allowed on %s: use POST", r.Method, r.URL.Path)
 	default:
 		s.allowOrigin(w, r)
-		res, f = s.export(r, signal)
+		res, f = s.export(r, signal, enc, badType)
 	}
 	status := http.StatusOK
 	if f != nil {
-		status = writeFailure(w, answerEnc, f)
+		status = writeFailure(w, enc, f)
 	} else {
-		writeSuccess(w, res.payload)
+		writeSuccess(w, enc)
 	}
-	s.observe(r, route, status, answerEnc, res, f, time.Since(start))
+	label := unrouted
+	if routed {
+		label = string(signal)
+	}
+	s.observe(r, label, status, enc, res, f, time.Since(start))
 }
 
 // export is the request's whole story.
-func (s *Server) export(r *http.Request, signal layout.Signal) (res exportResult, f *failure) {
+func (s *Server) export(r *http.Request, signal layout.Signal, payload encoding, badType *failure) (res exportResult, f *failure) {
 	if res.principal, f = s.authenticate(r, signal); f != nil {
 		return res, f
 	}
-	if res.payload, f = payloadEncoding(r.Header); f != nil {
-		return res, f
+	if badType != nil {
+		return res, badType
 	}
 	if res.compression, f = contentCompression(r.Header); f != nil {
 		return res, f
@@ -170,7 +178,7 @@ func (s *Server) export(r *http.Request, signal layout.Signal) (res exportResult
 	if f != nil {
 		return res, f
 	}
-	blocks, f := decodeBlocks(signal, res.payload, body)
+	blocks, f := decodeBlocks(signal, payload, body)
 	if f != nil {
 		return res, f
 	}
@@ -178,7 +186,8 @@ func (s *Server) export(r *http.Request, signal layout.Signal) (res exportResult
 	for i := range blocks {
 		res.records += blocks[i].Meta.Records
 	}
-	return res, s.store(r.Context(), blocks)
+	res.stored = s.store(r.Context(), signal, addressBlocks(blocks))
+	return res, res.stored.failure()
 }
 
 func (s *Server) authenticate(r *http.Request, signal layout.Signal) (Principal, *failure) {
@@ -214,31 +223,42 @@ func decodeBlocks(signal layout.Signal, payload encoding, body []byte) ([]otlpwi
 	return blocks, nil
 }
 
+// addressedBlock is a block with its content address: the id lake/layout derives from its signal
+// and bytes, and the key it is stored under.
+type addressedBlock struct {
+	otlpwire.Block
+	id  layout.UUID
+	key string
+}
+
+// addressBlocks computes each block's id and key. It is what makes a retried request land on the
+// objects its first attempt wrote, so that it never counts twice.
+func addressBlocks(blocks []otlpwire.Block) []addressedBlock {
+	out := make([]addressedBlock, len(blocks))
+	for i, b := range blocks {
+		out[i].Block = b
+		out[i].id, out[i].key = layout.BlockAddress(b.Meta, b.Bytes)
+	}
+	return out
+}
+
 // store writes the blocks. It outlives a client that hangs up: a write in progress finishes, so
-// that a retry finds it done rather than racing it.
-func (s *Server) store(ctx context.Context, blocks []otlpwire.Block) *failure {
+// that a retry finds it done rather than racing it. Its result is the one account of what the
+// store did: the store's health and the metrics both read it.
+func (s *Server) store(ctx context.Context, signal layout.Signal, blocks []addressedBlock) storeResult {
 	if len(blocks) == 0 {
-		return nil
+		return storeResult{}
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.StoreTimeout)
 	defer cancel()
-	if err := s.writer.write(ctx, blocks); err != nil {
-		return failWith(storeUnavailable, err, "the lake's storage is unavailable: nothing from this request counts as stored, retry later")
-	}
-	return nil
+	res := s.writer.write(ctx, blocks)
+	s.health.observe(res)
+	s.metrics.observeStore(signal, res)
+	return res
 }
 
-func (s *Server) observe(r *http.Request, route string, status int, enc encoding, res exportResult, f *failure, took time.Duration) {
-	tenant := s.opts.Tenant
-	s.metrics.requests.WithLabelValues(route, strconv.Itoa(status), enc.String(), tenant).Inc()
-	s.metrics.requestDuration.WithLabelValues(route).Observe(took.Seconds())
-	if res.wireBytes > 0 {
-		s.metrics.receivedBytes.WithLabelValues(route, "wire").Add(float64(res.wireBytes))
-		s.metrics.receivedBytes.WithLabelValues(route, "decompressed").Add(float64(res.bodyBytes))
-	}
-	if f == nil && res.records > 0 {
-		s.metrics.records.WithLabelValues(route).Add(float64(res.records))
-	}
+func (s *Server) observe(r *http.Request, signal string, status int, enc encoding, res exportResult, f *failure, took time.Duration) {
+	s.metrics.observeRequest(signal, status, enc, s.opts.Tenant, res, f == nil, took)
 	level := slog.LevelDebug
 	switch {
 	case status >= 500:
@@ -250,7 +270,7 @@ func (s *Server) observe(r *http.Request, route string, status int, enc encoding
 		return
 	}
 	attrs := []slog.Attr{
-		slog.String("route", route), slog.String("method", r.Method), slog.Int("status", status),
+		slog.String("route", signal), slog.String("method", r.Method), slog.Int("status", status),
 		slog.String("principal", res.principal.Name), slog.String("encoding", enc.String()),
 		slog.String("compression", string(res.compression)), slog.Int64("wire_bytes", res.wireBytes),
 		slog.Int("body_bytes", res.bodyBytes), slog.Int("blocks", res.blocks), slog.Int("records", res.records),
@@ -320,8 +340,9 @@ func (s *Server) AdminHandler() http.Handler {
 }
 
 // Run serves until ctx ends, then drains: /readyz fails at once, new connections are refused and
-// requests in flight get up to grace to finish.
+// requests in flight get up to grace to finish (zero: ingesterconfig.DefaultShutdownGracePeriod).
 func (s *Server) Run(ctx context.Context, otlp, admin net.Listener, grace time.Duration) error {
+	setDefault(&grace, ingesterconfig.DefaultShutdownGracePeriod)
 	healthCtx, stopHealth := context.WithCancel(context.Background())
 	defer stopHealth()
 	go s.health.run(healthCtx)

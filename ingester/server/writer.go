@@ -15,10 +15,8 @@ import (
 // blockWriter stores the blocks of one request, and the process record of each process it sees for
 // the first time. It returns only once everything is durable, or with the first error.
 type blockWriter struct {
-	store   store.Store
-	metrics *metrics
-	seen    *processCache
-	health  *storeHealth
+	store store.Store
+	seen  *processCache
 
 	mu       sync.Mutex
 	inFlight map[string]*pendingWrite // by key
@@ -32,88 +30,129 @@ type pendingWrite struct {
 	err  error
 }
 
-func newBlockWriter(st store.Store, m *metrics, h *storeHealth) *blockWriter {
-	return &blockWriter{store: st, metrics: m, seen: newProcessCache(processCacheSize), health: h, inFlight: map[string]*pendingWrite{}}
+func newBlockWriter(st store.Store) *blockWriter {
+	return &blockWriter{store: st, seen: newProcessCache(processCacheSize), inFlight: map[string]*pendingWrite{}}
+}
+
+// storeResult is what the store step did for one request: the one account of it, which the
+// metrics count from and the store's health is judged by.
+type storeResult struct {
+	blocksCreated    int // stored for the first time
+	blocksDuplicate  int // already stored: a retried or repeated request
+	processesCreated int
+	// ops are the store calls made, in no particular order. A write that waited on the same
+	// write of another request made none.
+	ops []storeOp
+	// err is why not every block is durable; nil when all are.
+	err error
+}
+
+// storeOp is one store call.
+type storeOp struct {
+	result string // created, duplicate or error
+	took   time.Duration
+	err    error // the store's error, when result is error
+}
+
+const (
+	opCreated   = "created"
+	opDuplicate = "duplicate"
+	opError     = "error"
+)
+
+func (r *storeResult) add(o storeResult) {
+	r.blocksCreated += o.blocksCreated
+	r.blocksDuplicate += o.blocksDuplicate
+	r.processesCreated += o.processesCreated
+	r.ops = append(r.ops, o.ops...)
+	if r.err == nil {
+		r.err = o.err
+	}
+}
+
+// failure is the request's answer to a store that did not make every block durable.
+func (r *storeResult) failure() *failure {
+	if r.err == nil {
+		return nil
+	}
+	return failWith(storeUnavailable, r.err, "the lake's storage is unavailable: nothing from this request counts as stored, retry later")
 }
 
 // maxParallelWrites bounds the store calls one request makes at once; most requests carry a single
 // resource, so this only matters for fan-in senders like a Collector.
 const maxParallelWrites = 16
 
-func (w *blockWriter) write(ctx context.Context, blocks []otlpwire.Block) error {
+func (w *blockWriter) write(ctx context.Context, blocks []addressedBlock) storeResult {
 	if len(blocks) == 1 {
 		return w.writeBlock(ctx, &blocks[0])
 	}
 	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		firstErr error
-		slots    = make(chan struct{}, maxParallelWrites)
+		wg      sync.WaitGroup
+		results = make([]storeResult, len(blocks))
+		slots   = make(chan struct{}, maxParallelWrites)
 	)
 	for i := range blocks {
 		slots <- struct{}{}
 		wg.Add(1)
-		go func(b *otlpwire.Block) {
+		go func(i int) {
 			defer func() { <-slots; wg.Done() }()
-			if err := w.writeBlock(ctx, b); err != nil {
-				mu.Lock()
-				if firstErr == nil {
-					firstErr = err
-				}
-				mu.Unlock()
-			}
-		}(&blocks[i])
+			results[i] = w.writeBlock(ctx, &blocks[i])
+		}(i)
 	}
 	wg.Wait()
-	return firstErr
+	var all storeResult
+	for _, r := range results {
+		all.add(r)
+	}
+	return all
 }
 
-func (w *blockWriter) writeBlock(ctx context.Context, b *otlpwire.Block) error {
-	if err := w.recordProcess(ctx, b); err != nil {
-		return err
+func (w *blockWriter) writeBlock(ctx context.Context, b *addressedBlock) (res storeResult) {
+	if res.err = w.recordProcess(ctx, b, &res); res.err != nil {
+		return res
 	}
-	created, err := w.create(ctx, b.Key(), b.Bytes, b.Meta.Map())
-	if err != nil {
-		return err
+	created, err := w.create(ctx, b.key, b.Bytes, b.Meta.Map(), &res)
+	switch {
+	case err != nil:
+		res.err = err
+	case created:
+		res.blocksCreated++
+	default:
+		res.blocksDuplicate++
 	}
-	signal := string(b.Meta.Signal)
-	if created {
-		w.metrics.blocksWritten.WithLabelValues(signal).Inc()
-	} else {
-		w.metrics.blocksDuplicate.WithLabelValues(signal).Inc()
-	}
-	return nil
+	return res
 }
 
 // recordProcess writes the process record on first sight. Which writer wins a race does not
 // matter: the record is derived from the identity the id is derived from.
-func (w *blockWriter) recordProcess(ctx context.Context, b *otlpwire.Block) error {
+func (w *blockWriter) recordProcess(ctx context.Context, b *addressedBlock, res *storeResult) error {
 	id := b.Meta.ProcessID
 	if w.seen.has(id) {
 		return nil
 	}
-	rec, err := otlpwire.NewProcessRecord(id, b.Resource, b.Meta.MinTime)
+	attrs, err := otlpwire.ResourceAttributes(b.Resource)
 	if err != nil {
 		return fmt.Errorf("process record %s: %w", id, err)
 	}
-	doc, err := json.Marshal(rec)
+	doc, err := json.Marshal(layout.NewProcessRecord(id, attrs, b.Meta.MinTime))
 	if err != nil {
 		return err
 	}
-	created, err := w.create(ctx, layout.ProcessKey(id), doc, nil)
+	created, err := w.create(ctx, layout.ProcessKey(id), doc, nil, res)
 	if err != nil {
 		return err
 	}
 	if created {
-		w.metrics.processes.Inc()
+		res.processesCreated++
 	}
 	w.seen.add(id)
 	return nil
 }
 
 // create writes one object, or waits for the same write already under way; either way it returns
-// once the object is durable. Only the write that stored it reports created.
-func (w *blockWriter) create(ctx context.Context, key string, data []byte, meta map[string]string) (bool, error) {
+// once the object is durable. Only the write that stored it reports created, and only a call to
+// the store is added to res.ops.
+func (w *blockWriter) create(ctx context.Context, key string, data []byte, meta map[string]string, res *storeResult) (bool, error) {
 	w.mu.Lock()
 	if p, ok := w.inFlight[key]; ok {
 		w.mu.Unlock()
@@ -128,28 +167,22 @@ func (w *blockWriter) create(ctx context.Context, key string, data []byte, meta 
 	w.inFlight[key] = p
 	w.mu.Unlock()
 
-	created, err := w.timedCreate(ctx, key, data, meta)
+	start := time.Now()
+	created, err := w.store.Create(ctx, key, data, meta)
+	op := storeOp{result: opCreated, took: time.Since(start), err: err}
+	switch {
+	case err != nil:
+		op.result = opError
+	case !created:
+		op.result = opDuplicate
+	}
+	res.ops = append(res.ops, op)
 
 	w.mu.Lock()
 	delete(w.inFlight, key)
 	w.mu.Unlock()
 	p.err = err
 	close(p.done)
-	return created, err
-}
-
-func (w *blockWriter) timedCreate(ctx context.Context, key string, data []byte, meta map[string]string) (bool, error) {
-	start := time.Now()
-	created, err := w.store.Create(ctx, key, data, meta)
-	result := "created"
-	switch {
-	case err != nil:
-		result = "error"
-		w.health.failed(err)
-	case !created:
-		result = "duplicate"
-	}
-	w.metrics.storeDuration.WithLabelValues(result).Observe(time.Since(start).Seconds())
 	return created, err
 }
 

@@ -101,9 +101,9 @@ func TestSampleTenantsSendThroughTheirOwnIngestersIntoTheirOwnBuckets(t *testing
 				t.Fatalf("democlient for %s/%s: %v\n%s", lake.Namespace, lake.Name, err, out)
 			}
 			counts := ingesters[i].requestCounts(t)
-			for _, route := range []string{"logs", "metrics", "traces"} {
-				if counts[route+" 200"] < 1 {
-					t.Errorf("%s/%s: ingester_requests_total{route=%q,code=\"200\"} is %v", lake.Namespace, lake.Name, route, counts[route+" 200"])
+			for _, signal := range []string{"logs", "metrics", "traces"} {
+				if counts[signal+" 200"] < 1 {
+					t.Errorf("%s/%s: telemetrylake_ingester_requests_total{signal=%q,code=\"200\"} is %v", lake.Namespace, lake.Name, signal, counts[signal+" 200"])
 				}
 			}
 			storage := s.secret(t, ctx, lake.Namespace, builders.NamesFor(lake).StorageSecret)

@@ -166,8 +166,8 @@ func (s *stack) runClient(ctx context.Context, env []string) (string, error) {
 	return string(out), err
 }
 
-// requestCounts reads ingester_requests_total from the ingester's /metrics, keyed by
-// "<route> <code>".
+// requestCounts reads telemetrylake_ingester_requests_total from the ingester's /metrics, keyed by
+// "<signal> <code>".
 func (ing *ingester) requestCounts(t *testing.T) map[string]float64 {
 	t.Helper()
 	resp, err := http.Get("http://" + ing.adminAddr + "/metrics")
@@ -178,7 +178,7 @@ func (ing *ingester) requestCounts(t *testing.T) map[string]float64 {
 	counts := map[string]float64{}
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
-		line, ok := strings.CutPrefix(sc.Text(), "ingester_requests_total{")
+		line, ok := strings.CutPrefix(sc.Text(), "telemetrylake_ingester_requests_total{")
 		if !ok {
 			continue
 		}
@@ -187,7 +187,7 @@ func (ing *ingester) requestCounts(t *testing.T) map[string]float64 {
 		if err != nil {
 			t.Fatalf("metrics line %q: %v", sc.Text(), err)
 		}
-		counts[label(labels, "route")+" "+label(labels, "code")] += n
+		counts[label(labels, "signal")+" "+label(labels, "code")] += n
 	}
 	return counts
 }

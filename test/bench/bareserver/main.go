@@ -93,7 +93,7 @@ func storeBodies(st store.Store) http.HandlerFunc {
 			return
 		}
 		meta := layout.BlockMeta{Signal: layout.Logs, Records: 10, MinTime: 1795000000000000000, MaxTime: 1795000000900000000}
-		key := layout.BlockKey(meta.Signal, meta.MinTime, layout.BlockID(meta.Signal, body.Bytes()))
+		_, key := layout.BlockAddress(meta, body.Bytes())
 		if _, err := st.Create(r.Context(), key, body.Bytes(), meta.Map()); err != nil {
 			log.Printf("bareserver: %v", err)
 			w.WriteHeader(http.StatusServiceUnavailable)
