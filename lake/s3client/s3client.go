@@ -13,7 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/config"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 )
@@ -31,8 +32,12 @@ type Options struct {
 	Region string
 	// PathStyle addresses buckets as Endpoint/bucket rather than bucket.host.
 	PathStyle bool
-	// AccessKeyID and SecretAccessKey are static credentials. Empty, the standard AWS chain
-	// provides them (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, a credentials file, a role).
+	// AccessKeyID and SecretAccessKey are static credentials. Given, nothing is read from the
+	// environment or AWS config files: the operator's admin credentials and CA bundle come from a
+	// LakeStorageClass, and must not change with whatever AWS_* variables its pod has. Empty, the
+	// standard AWS chain provides the credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, a
+	// credentials file, a role) and the environment the rest, AWS_CA_BUNDLE among it, as a
+	// workload (the ingester, the lakehouse) expects.
 	AccessKeyID, SecretAccessKey string
 	// HTTPClient, when set, carries the caller's timeouts and trusted CAs; nil is the SDK's.
 	HTTPClient aws.HTTPClient
@@ -63,28 +68,9 @@ func (o Options) region() string {
 // serves it at the same endpoint). optFns are applied last, for what only one caller needs. It
 // makes no request.
 func New(ctx context.Context, o Options, optFns ...func(*s3.Options)) (*s3.Client, aws.Config, error) {
-	load := []func(*config.LoadOptions) error{
-		config.WithRegion(o.region()),
-		config.WithRetryer(func() aws.Retryer {
-			return retry.NewStandard(func(r *retry.StandardOptions) {
-				r.MaxAttempts = o.Retries.MaxAttempts
-				r.MaxBackoff = o.Retries.MaxBackoff
-				if o.Retries.NoQuota {
-					r.RateLimiter = ratelimit.None
-				}
-			})
-		}),
-	}
-	if o.AccessKeyID != "" || o.SecretAccessKey != "" {
-		load = append(load, config.WithCredentialsProvider(
-			credentials.NewStaticCredentialsProvider(o.AccessKeyID, o.SecretAccessKey, "")))
-	}
-	if o.HTTPClient != nil {
-		load = append(load, config.WithHTTPClient(o.HTTPClient))
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, load...)
+	cfg, err := config(ctx, o)
 	if err != nil {
-		return nil, aws.Config{}, fmt.Errorf("load AWS config: %w", err)
+		return nil, aws.Config{}, err
 	}
 	if o.Endpoint != "" {
 		cfg.BaseEndpoint = aws.String(o.Endpoint)
@@ -97,4 +83,37 @@ func New(ctx context.Context, o Options, optFns ...func(*s3.Options)) (*s3.Clien
 		so.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
 	}}, optFns...)...)
 	return client, cfg, nil
+}
+
+func config(ctx context.Context, o Options) (aws.Config, error) {
+	retryer := func() aws.Retryer {
+		return retry.NewStandard(func(r *retry.StandardOptions) {
+			r.MaxAttempts = o.Retries.MaxAttempts
+			r.MaxBackoff = o.Retries.MaxBackoff
+			if o.Retries.NoQuota {
+				r.RateLimiter = ratelimit.None
+			}
+		})
+	}
+	if o.AccessKeyID != "" || o.SecretAccessKey != "" {
+		cfg := aws.Config{
+			Region:      o.region(),
+			Credentials: credentials.NewStaticCredentialsProvider(o.AccessKeyID, o.SecretAccessKey, ""),
+			HTTPClient:  o.HTTPClient,
+			Retryer:     retryer,
+		}
+		if cfg.HTTPClient == nil {
+			cfg.HTTPClient = awshttp.NewBuildableClient()
+		}
+		return cfg, nil
+	}
+	load := []func(*awsconfig.LoadOptions) error{awsconfig.WithRegion(o.region()), awsconfig.WithRetryer(retryer)}
+	if o.HTTPClient != nil {
+		load = append(load, awsconfig.WithHTTPClient(o.HTTPClient))
+	}
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, load...)
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("load AWS config: %w", err)
+	}
+	return cfg, nil
 }
