@@ -1,7 +1,10 @@
-// Package layout is the storage layout contract of the lake: how blocks and process records are
-// named, identified and described. The ingester writes by it and every reader of the lake (the
-// `blocks` CLI, the lakehouse, other engines) reads by it, so it is the one place where these
-// facts live. It must never depend on how objects are stored (file or S3) or on HTTP.
+// Package layout is the storage layout contract of the lake: how blocks, process records and the
+// lakehouse's Parquet parts are named, identified and described, which prefixes a reader lists,
+// and which of them a tenant's credentials may delete. The ingester writes by it and every reader
+// of the lake (the `blocks` CLI, the lakehouse, other engines) reads by it, and the operator
+// grants a tenant's IAM user by it, so it is the one place where these facts live: no other
+// package spells a prefix, a suffix or a partition format. It must never depend on how objects
+// are stored (file or S3) or on HTTP.
 package layout
 
 import (
