@@ -314,7 +314,7 @@ func BenchmarkSQLGroupBy(b *testing.B) {
 			return time.Since(start), groups
 		}
 		// (b) DuckDB alone over the same files, a fresh database each time, as a user's would be.
-		glob := filepath.Join(root, parts.Prefix, "log_entries", "**", "*"+parts.Suffix)
+		glob := filepath.Join(root, layout.TablesPrefix, "log_entries", "**", "*"+layout.PartSuffix)
 		direct := func() (time.Duration, map[string]int64) {
 			start := time.Now()
 			db, err := sql.Open("duckdb", "")

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/telemetrylake/telemetrylake/lake/layout"
 	"github.com/telemetrylake/telemetrylake/lake/store"
 	"github.com/telemetrylake/telemetrylake/lakehouse/parts"
 	"github.com/telemetrylake/telemetrylake/lakehouse/rows"
@@ -53,13 +54,13 @@ func DefaultCacheDir() string {
 	return filepath.Join(os.TempDir(), "telemetrylake-parts")
 }
 
-func (c *partCache) path(ref parts.Ref) string {
-	return filepath.Join(c.dir, ref.Table, ref.Name+parts.Suffix)
+func (c *partCache) path(ref layout.PartRef) string {
+	return filepath.Join(c.dir, ref.Table, ref.Name+layout.PartSuffix)
 }
 
 // put stores a part's bytes under its name: a temp file renamed into place, so that a run killed
 // halfway never leaves a short file that a later run would trust.
-func (c *partCache) put(ref parts.Ref, data []byte) (string, error) {
+func (c *partCache) put(ref layout.PartRef, data []byte) (string, error) {
 	final := c.path(ref)
 	if err := os.MkdirAll(filepath.Dir(final), 0o750); err != nil {
 		return "", fmt.Errorf("part cache: %w", err)
@@ -84,9 +85,9 @@ func (c *partCache) put(ref parts.Ref, data []byte) (string, error) {
 
 // fetch makes sure every part is cached, downloading the missing ones a few at a time, and
 // returns the local path of each by key.
-func (c *partCache) fetch(ctx context.Context, st store.Store, refs []parts.Ref) (map[string]string, error) {
+func (c *partCache) fetch(ctx context.Context, st store.Store, refs []layout.PartRef) (map[string]string, error) {
 	local := make(map[string]string, len(refs))
-	var missing []parts.Ref
+	var missing []layout.PartRef
 	now := time.Now()
 	for _, ref := range refs {
 		p := c.path(ref)
@@ -103,7 +104,7 @@ func (c *partCache) fetch(ctx context.Context, st store.Store, refs []parts.Ref)
 		mu       sync.Mutex
 		firstErr error
 		wg       sync.WaitGroup
-		next     = make(chan parts.Ref)
+		next     = make(chan layout.PartRef)
 	)
 	for range min(fetchWorkers, len(missing)) {
 		wg.Add(1)
@@ -169,7 +170,7 @@ func (c *partCache) trim(inUse map[string]bool) error {
 		for _, d := range entries {
 			name := d.Name()
 			temp := strings.HasPrefix(name, ".tmp-")
-			if d.IsDir() || (!temp && !strings.HasSuffix(name, parts.Suffix)) {
+			if d.IsDir() || (!temp && !strings.HasSuffix(name, layout.PartSuffix)) {
 				continue
 			}
 			info, err := d.Info()
@@ -215,7 +216,7 @@ type badPart struct {
 // loadParts caches parts and reads the block set of each from its Parquet metadata. A part whose
 // metadata is missing, of another format, or whose block set does not hash to its name is left
 // out and reported: its blocks are then decoded again, which is always safe.
-func loadParts(ctx context.Context, e *engine, st store.Store, cache *partCache, refs []parts.Ref) (good []parts.Part, local map[string]string, bad []badPart, err error) {
+func loadParts(ctx context.Context, e *engine, st store.Store, cache *partCache, refs []layout.PartRef) (good []parts.Part, local map[string]string, bad []badPart, err error) {
 	local, err = cache.fetch(ctx, st, refs)
 	if err != nil {
 		return nil, nil, nil, err
@@ -247,7 +248,7 @@ func loadParts(ctx context.Context, e *engine, st store.Store, cache *partCache,
 		case parts.Name(ref.Table, info.blocks) != ref.Name:
 			bad = append(bad, badPart{ref.Key, "its block set does not hash to its name"})
 		default:
-			good = append(good, parts.Part{Ref: ref, Blocks: info.blocks, Times: info.times})
+			good = append(good, parts.Part{PartRef: ref, Blocks: info.blocks, Times: info.times})
 			continue
 		}
 		// The cached copy may be what is damaged; the next run downloads it again.

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/telemetrylake/telemetrylake/lake/layout"
 	"github.com/telemetrylake/telemetrylake/lakehouse/parts"
 )
 
@@ -43,11 +44,11 @@ func TestThePartCacheKeepsToItsBound(t *testing.T) {
 	cachedHours := func() []int {
 		var got []int
 		for i, h := range hours {
-			var ref parts.Ref
-			for _, k := range l.keys(t, parts.HourPrefix("log_entries", h)+"/") {
-				ref, _ = parts.ParseKey(k)
+			var ref layout.PartRef
+			for _, k := range l.keys(t, layout.PartHourDir("log_entries", h)+"/") {
+				ref, _ = layout.ParsePartKey(k)
 			}
-			if _, err := os.Stat(filepath.Join(cache, ref.Table, ref.Name+parts.Suffix)); err == nil {
+			if _, err := os.Stat(filepath.Join(cache, ref.Table, ref.Name+layout.PartSuffix)); err == nil {
 				got = append(got, i)
 			}
 		}
@@ -73,7 +74,7 @@ func TestThePartCacheKeepsToItsBound(t *testing.T) {
 	query(0)
 	var hourBytes int64
 	filepath.WalkDir(cache, func(p string, d os.DirEntry, err error) error {
-		if info, err := d.Info(); err == nil && !d.IsDir() && filepath.Ext(p) == parts.Suffix {
+		if info, err := d.Info(); err == nil && !d.IsDir() && filepath.Ext(p) == layout.PartSuffix {
 			hourBytes += info.Size()
 		}
 		return nil

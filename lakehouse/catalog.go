@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path"
 	"sort"
 	"time"
 
@@ -36,7 +35,7 @@ func storeErr(err error) error {
 type catalog struct {
 	blocks  map[time.Time]map[layout.Signal][]layout.BlockRef
 	undated map[layout.Signal][]layout.BlockRef
-	parts   map[string][]parts.Ref // by table name
+	parts   map[string][]layout.PartRef // by table name
 }
 
 // scanStore lists the blocks and parts whose hour overlaps the window, one listing per signal or
@@ -45,11 +44,11 @@ func scanStore(ctx context.Context, st store.Store, w parts.Window, withUndated 
 	c := &catalog{
 		blocks:  map[time.Time]map[layout.Signal][]layout.BlockRef{},
 		undated: map[layout.Signal][]layout.BlockRef{},
-		parts:   map[string][]parts.Ref{},
+		parts:   map[string][]layout.PartRef{},
 	}
 	for _, sig := range layout.Signals {
 		for _, day := range w.Days() {
-			prefix := path.Join(layout.BlocksPrefix, string(sig), day.Format("2006-01-02")) + "/"
+			prefix := layout.BlockDayListPrefix(sig, day)
 			err := st.List(ctx, prefix, func(key string) error {
 				ref, ok := layout.ParseBlockKey(key)
 				hour, dated := ref.PartitionTime()
@@ -66,7 +65,7 @@ func scanStore(ctx context.Context, st store.Store, w parts.Window, withUndated 
 			}
 		}
 		if withUndated {
-			prefix := path.Join(layout.BlocksPrefix, string(sig), layout.Undated) + "/"
+			prefix := layout.UndatedBlockListPrefix(sig)
 			err := st.List(ctx, prefix, func(key string) error {
 				if ref, ok := layout.ParseBlockKey(key); ok && ref.Partition == layout.Undated {
 					c.undated[sig] = append(c.undated[sig], ref)
@@ -100,8 +99,8 @@ func scanStore(ctx context.Context, st store.Store, w parts.Window, withUndated 
 }
 
 // listHourParts lists every table's parts of one hour.
-func listHourParts(ctx context.Context, st store.Store, hour time.Time) ([]parts.Ref, error) {
-	var all []parts.Ref
+func listHourParts(ctx context.Context, st store.Store, hour time.Time) ([]layout.PartRef, error) {
+	var all []layout.PartRef
 	for _, t := range rows.Tables {
 		refs, err := listParts(ctx, st, t, parts.Window{Since: hour, Until: hour.Add(time.Hour)})
 		if err != nil {
@@ -113,12 +112,12 @@ func listHourParts(ctx context.Context, st store.Store, hour time.Time) ([]parts
 }
 
 // listParts lists a table's parts whose hour overlaps the window, sorted by key.
-func listParts(ctx context.Context, st store.Store, t *rows.Table, w parts.Window) ([]parts.Ref, error) {
-	var refs []parts.Ref
+func listParts(ctx context.Context, st store.Store, t *rows.Table, w parts.Window) ([]layout.PartRef, error) {
+	var refs []layout.PartRef
 	for _, day := range w.Days() {
-		prefix := parts.DayPrefix(t.Name, day)
+		prefix := layout.PartDayListPrefix(t.Name, day)
 		err := st.List(ctx, prefix, func(key string) error {
-			if ref, ok := parts.ParseKey(key); ok && ref.Table == t.Name && w.Contains(ref.Hour) {
+			if ref, ok := layout.ParsePartKey(key); ok && ref.Table == t.Name && w.Contains(ref.Hour) {
 				refs = append(refs, ref)
 			}
 			return nil

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/telemetrylake/telemetrylake/lake/layout"
 	"github.com/telemetrylake/telemetrylake/lake/store"
 	"github.com/telemetrylake/telemetrylake/lakehouse/parts"
 	"github.com/telemetrylake/telemetrylake/lakehouse/rows"
@@ -81,7 +82,7 @@ func Compact(ctx context.Context, opts CompactOptions) (*CompactSummary, error) 
 	defer os.RemoveAll(tmp)
 	c := &compaction{e: e, st: opts.Store, cache: newPartCache(opts.CacheDir, opts.CacheMaxBytes), tmp: tmp}
 
-	var replaced []parts.Ref
+	var replaced []layout.PartRef
 	for _, g := range groups {
 		r, err := c.merge(ctx, g, max(2, opts.MinParts), sum)
 		if err != nil {
@@ -114,7 +115,7 @@ func Compact(ctx context.Context, opts CompactOptions) (*CompactSummary, error) 
 type partGroup struct {
 	table *rows.Table
 	hour  time.Time
-	refs  []parts.Ref
+	refs  []layout.PartRef
 }
 
 // listGroups lists the window's parts and returns the table hours that have at least minParts,
@@ -126,7 +127,7 @@ func listGroups(ctx context.Context, st store.Store, w parts.Window, minParts in
 		if err != nil {
 			return nil, err
 		}
-		byHour := map[time.Time][]parts.Ref{}
+		byHour := map[time.Time][]layout.PartRef{}
 		for _, ref := range refs {
 			byHour[ref.Hour] = append(byHour[ref.Hour], ref)
 		}
@@ -154,7 +155,7 @@ type compaction struct {
 
 // merge writes the part that replaces a table hour's parts, unless it is already there, and
 // returns the parts it replaces. A part that cannot be trusted is neither merged nor deleted.
-func (c *compaction) merge(ctx context.Context, g partGroup, minParts int, sum *CompactSummary) ([]parts.Ref, error) {
+func (c *compaction) merge(ctx context.Context, g partGroup, minParts int, sum *CompactSummary) ([]layout.PartRef, error) {
 	good, local, bad, err := loadParts(ctx, c.e, c.st, c.cache, g.refs)
 	if errors.Is(err, store.ErrNotFound) {
 		sum.Raced++
@@ -184,9 +185,9 @@ func (c *compaction) merge(ctx context.Context, g partGroup, minParts int, sum *
 			sum.PartsExisting++
 		}
 	}
-	var replaced []parts.Ref
+	var replaced []layout.PartRef
 	for _, p := range m.Replaced {
-		replaced = append(replaced, p.Ref)
+		replaced = append(replaced, p.PartRef)
 	}
 	return replaced, nil
 }
@@ -212,8 +213,8 @@ func (c *compaction) write(ctx context.Context, g partGroup, m parts.Merge, loca
 	if err := c.e.conn.QueryRowContext(ctx, "SELECT count(*) FROM "+ident(tmpTable)).Scan(&n); err != nil {
 		return false, 0, 0, fmt.Errorf("duckdb: %w", err)
 	}
-	ref := parts.Ref{Key: parts.Key(t.Name, g.hour, m.Name), Table: t.Name, Hour: g.hour, Name: m.Name}
-	file := filepath.Join(c.tmp, m.Name+parts.Suffix)
+	ref := layout.PartRef{Key: layout.PartKey(t.Name, g.hour, m.Name), Table: t.Name, Hour: g.hour, Name: m.Name}
+	file := filepath.Join(c.tmp, m.Name+layout.PartSuffix)
 	var span parts.TimeRange
 	if t.TimeColumn != "" {
 		if span, err = c.e.tableSpan(ctx, tmpTable, t); err != nil {
@@ -246,14 +247,14 @@ func partOrder(t *rows.Table) string {
 
 // deletePart deletes a part that a merged part replaced. It refuses anything that is not a part's
 // key: blocks and process records are never deleted.
-func deletePart(ctx context.Context, st store.Store, ref parts.Ref) error {
-	if _, ok := parts.ParseKey(ref.Key); !ok {
+func deletePart(ctx context.Context, st store.Store, ref layout.PartRef) error {
+	if _, ok := layout.ParsePartKey(ref.Key); !ok {
 		return fmt.Errorf("refusing to delete %s: not a part", ref.Key)
 	}
 	if err := st.Delete(ctx, ref.Key); err != nil {
 		return fmt.Errorf("delete replaced part %s: %w (the merged parts are written, so queries are "+
 			"unaffected; the replaced ones stay until a compaction can delete them, which needs permission "+
-			"to delete objects under tables/)", ref.Key, err)
+			"to delete objects under %s/)", ref.Key, err, layout.TablesPrefix)
 	}
 	return nil
 }

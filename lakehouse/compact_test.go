@@ -127,7 +127,7 @@ func (r *compactionRig) count(ctx context.Context, st store.Store, cache string)
 func partsPerHour(t *testing.T, l *lake, table string) map[string]int {
 	t.Helper()
 	out := map[string]int{}
-	for _, key := range l.keys(t, parts.Prefix+"/"+table+"/") {
+	for _, key := range l.keys(t, layout.TablesPrefix+"/"+table+"/") {
 		out[filepath.Dir(key)]++
 	}
 	return out
@@ -260,7 +260,7 @@ type partReads struct {
 }
 
 func (s *partReads) Get(ctx context.Context, key string) ([]byte, map[string]string, error) {
-	if strings.HasPrefix(key, parts.Prefix+"/") {
+	if strings.HasPrefix(key, layout.TablesPrefix+"/") {
 		if s.before != nil {
 			s.once.Do(s.before)
 		}

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/telemetrylake/telemetrylake/lakehouse/parts"
+	"github.com/telemetrylake/telemetrylake/lake/layout"
 	"github.com/telemetrylake/telemetrylake/lakehouse/rows"
 )
 
@@ -24,7 +24,7 @@ func ExternalTables(engine, location, schema string) ([]string, error) {
 	location = strings.TrimSuffix(location, "/")
 	var out []string
 	for _, t := range rows.Tables {
-		dir := location + "/" + parts.Prefix + "/" + t.Name
+		dir := location + "/" + layout.TableDir(t.Name)
 		var cols []string
 		dialect := rows.Hive
 		if engine == EngineTrino {
@@ -59,8 +59,8 @@ TBLPROPERTIES (
   'projection.hour.type' = 'integer',
   'projection.hour.range' = '0,23',
   'projection.hour.digits' = '2',
-  'storage.location.template' = '%s/date=${date}/hour=${hour}/'
-);`, t.Name, strings.Join(cols, ",\n"), dir, dir))
+  'storage.location.template' = '%s/%s/'
+);`, t.Name, strings.Join(cols, ",\n"), dir, dir, layout.PartLocationTemplate))
 		case EngineHive:
 			out = append(out, fmt.Sprintf(`CREATE EXTERNAL TABLE IF NOT EXISTS `+"`%s`"+` (
 %s

@@ -219,7 +219,7 @@ func TestTheSameBlocksGiveTheSameParts(t *testing.T) {
 			t.Fatal(err)
 		}
 		var keys []string
-		st.List(ctx, parts.Prefix+"/", func(k string) error { keys = append(keys, k); return nil })
+		st.List(ctx, layout.TablesPrefix+"/", func(k string) error { keys = append(keys, k); return nil })
 		if len(keys) != 2 { // log_entries and processes
 			t.Fatalf("store %d holds parts %v, want one of each table", i, keys)
 		}

@@ -88,8 +88,9 @@ func buildLakehouse(t *testing.T) string {
 			return
 		}
 		bin := filepath.Join(dir, "lakehouse")
-		build := exec.Command("go", "build", "-tags", "duckdb_arrow", "-o", bin, "./ingester/lakehouse/cmd/lakehouse")
-		build.Dir, build.Env = root, append(os.Environ(), "CGO_ENABLED=1")
+		// The lakehouse is a module of its own, under lakehouse/ of the repository.
+		build := exec.Command("go", "build", "-tags", "duckdb_arrow", "-o", bin, "./cmd/lakehouse")
+		build.Dir, build.Env = filepath.Join(root, "lakehouse"), append(os.Environ(), "CGO_ENABLED=1")
 		if out, err := build.CombinedOutput(); err != nil {
 			built.err = fmt.Errorf("go build: %v\n%s", err, out)
 			return

@@ -83,7 +83,7 @@ func Materialize(ctx context.Context, opts MaterializeOptions) (*MaterializeSumm
 	defer os.RemoveAll(tmp)
 	cache := newPartCache(opts.CacheDir, opts.CacheMaxBytes)
 
-	partsByHour := map[time.Time][]parts.Ref{}
+	partsByHour := map[time.Time][]layout.PartRef{}
 	for _, refs := range cat.parts {
 		for _, ref := range refs {
 			partsByHour[ref.Hour] = append(partsByHour[ref.Hour], ref)
@@ -113,7 +113,7 @@ type hourJob struct {
 	tmp    string
 	hour   time.Time
 	blocks map[layout.Signal][]layout.BlockRef
-	parts  []parts.Ref
+	parts  []layout.PartRef
 }
 
 func (h *hourJob) run(ctx context.Context, sum *MaterializeSummary) error {
@@ -244,8 +244,8 @@ func arrowSpan(recs []arrow.RecordBatch, t *rows.Table) parts.TimeRange {
 // gets several parts, which compaction merges.
 func (h *hourJob) writePart(ctx context.Context, t *rows.Table, recs []arrow.RecordBatch, ids []string) (created bool, size int64, err error) {
 	name := parts.Name(t.Name, ids)
-	ref := parts.Ref{Key: parts.Key(t.Name, h.hour, name), Table: t.Name, Hour: h.hour, Name: name}
-	file := filepath.Join(h.tmp, name+parts.Suffix)
+	ref := layout.PartRef{Key: layout.PartKey(t.Name, h.hour, name), Table: t.Name, Hour: h.hour, Name: name}
+	file := filepath.Join(h.tmp, name+layout.PartSuffix)
 	var span parts.TimeRange
 	if t.TimeColumn != "" {
 		span = arrowSpan(recs, t)

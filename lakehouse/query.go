@@ -117,7 +117,7 @@ func openPlan(ctx context.Context, opts QueryOptions) (*Session, error) {
 func (s *Session) Close() error { return s.e.Close() }
 
 func (s *Session) define(ctx context.Context, opts QueryOptions, cat *catalog) error {
-	var refs []parts.Ref
+	var refs []layout.PartRef
 	for _, t := range rows.Tables {
 		refs = append(refs, cat.parts[t.Name]...)
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/telemetrylake/telemetrylake/lake/layout"
 	"github.com/telemetrylake/telemetrylake/lake/store"
 	"github.com/telemetrylake/telemetrylake/lakehouse/parts"
 )
@@ -64,7 +65,7 @@ func TestDuckDBReadsTheCompactedTablesAsLakehouseSQLDoes(t *testing.T) {
 	defer duck.Close()
 	direct := func(t *testing.T, query, table string) []map[string]any {
 		t.Helper()
-		glob := filepath.Join(root, parts.Prefix, table, "**", "*"+parts.Suffix)
+		glob := filepath.Join(root, layout.TablesPrefix, table, "**", "*"+layout.PartSuffix)
 		return queryJSON(t, duck, fmt.Sprintf(query, fmt.Sprintf("read_parquet(%s, hive_partitioning = true)", quote(glob))))
 	}
 	const logCount = `SELECT count(*) AS n, count(DISTINCT block_id) AS blocks FROM %s`
@@ -118,7 +119,7 @@ func TestDuckDBReadsTheCompactedTablesAsLakehouseSQLDoes(t *testing.T) {
 type noParts struct{ store.Store }
 
 func (s *noParts) List(ctx context.Context, prefix string, fn func(key string) error) error {
-	if strings.HasPrefix(prefix, parts.Prefix+"/") {
+	if strings.HasPrefix(prefix, layout.TablesPrefix+"/") {
 		return nil
 	}
 	return s.Store.List(ctx, prefix, fn)

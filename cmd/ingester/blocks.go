@@ -75,7 +75,7 @@ func runBlocks(args []string, out io.Writer) error {
 func findBlocks(ctx context.Context, st store.Store, signals []layout.Signal, keep func(layout.BlockRef) bool) ([]layout.BlockRef, error) {
 	var refs []layout.BlockRef
 	for _, sig := range signals {
-		err := st.List(ctx, layout.BlocksPrefix+"/"+string(sig)+"/", func(key string) error {
+		err := st.List(ctx, layout.BlockListPrefix(sig), func(key string) error {
 			if ref, ok := layout.ParseBlockKey(key); ok && keep(ref) {
 				refs = append(refs, ref)
 			}

@@ -13,14 +13,12 @@ import (
 	"net/url"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/telemetrylake/telemetrylake/lake/s3client"
 )
 
 // Endpoint says where the object store is and how to reach it with admin credentials.
@@ -78,45 +76,26 @@ func NewS3IAM(ctx context.Context, ep Endpoint) (BucketProvisioner, error) {
 	if err != nil {
 		return nil, err
 	}
-	region := ep.Region
-	if region == "" {
-		region = "us-east-1"
+	opts := s3client.Options{
+		Endpoint:        ep.URL,
+		Region:          ep.Region,
+		PathStyle:       ep.PathStyle,
+		AccessKeyID:     ep.AccessKeyID,
+		SecretAccessKey: ep.SecretAccessKey,
+		HTTPClient:      httpClient,
+		Retries:         s3client.Retries{MaxAttempts: maxAttempts, MaxBackoff: maxBackoff, NoQuota: true},
 	}
-	creds := credentials.NewStaticCredentialsProvider(ep.AccessKeyID, ep.SecretAccessKey, "")
-	retryer := retry.NewStandard(func(o *retry.StandardOptions) {
-		o.MaxAttempts = maxAttempts
-		o.MaxBackoff = maxBackoff
-		// The client-side retry quota would, after a few failures, replace the store's real
-		// error ("connection refused") with "retry quota exceeded" for a while.
-		o.RateLimiter = ratelimit.None
+	s3c, cfg, err := s3client.New(ctx, opts, func(o *s3.Options) {
+		o.APIOptions = append(o.APIOptions, addContentMD5)
 	})
-	var baseEndpoint *string
-	if ep.URL != "" {
-		baseEndpoint = aws.String(ep.URL)
+	if err != nil {
+		return nil, fmt.Errorf("object store at %s: %w", describe(ep.URL), err)
 	}
 	return &s3iam{
-		s3: s3.New(s3.Options{
-			Region:       region,
-			BaseEndpoint: baseEndpoint,
-			UsePathStyle: ep.PathStyle,
-			Credentials:  creds,
-			HTTPClient:   httpClient,
-			Retryer:      retryer,
-			// Checksums only where the API demands them: S3-compatible stores differ in their
-			// support for the newer ones.
-			RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
-			ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
-			APIOptions:                 []func(*middleware.Stack) error{addContentMD5},
-		}),
-		iam: iam.New(iam.Options{
-			Region:       region,
-			BaseEndpoint: baseEndpoint,
-			Credentials:  creds,
-			HTTPClient:   httpClient,
-			Retryer:      retryer,
-		}),
+		s3:       s3c,
+		iam:      iam.NewFromConfig(cfg),
 		where:    describe(ep.URL),
-		region:   region,
+		region:   cfg.Region,
 		endpoint: ep.URL,
 	}, nil
 }

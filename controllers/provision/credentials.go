@@ -13,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	iamtypes "github.com/aws/aws-sdk-go-v2/service/iam/types"
+
+	"github.com/telemetrylake/telemetrylake/lake/layout"
 )
 
 // policyName is the one inline policy of a tenant's IAM user.
@@ -298,12 +300,14 @@ func (l *stringList) UnmarshalJSON(b []byte) error {
 	return json.Unmarshal(b, (*[]string)(l))
 }
 
-// policyFor allows reading and writing the objects under p, listing them, and deleting the
-// lakehouse's Parquet parts, and nothing else. The ingester needs PutObject (with If-None-Match),
-// GetObject (and HeadObject, which S3 authorises as GetObject) and ListObjectsV2 under its prefix;
-// the lakehouse's compaction deletes the parts it replaced, under tables/ only, so that blocks
-// stay undeletable by the tenant's key.
+// policyFor allows reading and writing the objects under p, listing them, and deleting what the
+// layout lets a tenant delete (the lakehouse's Parquet parts), and nothing else. The ingester
+// needs PutObject (with If-None-Match), GetObject (and HeadObject, which S3 authorises as
+// GetObject) and ListObjectsV2 under its prefix; the lakehouse's compaction deletes the parts it
+// replaced, so that blocks stay undeletable by the tenant's key.
 func policyFor(p Placement) policyDocument {
+	grants := layout.PolicyResources(p.Prefix)
+	object := func(pattern string) string { return "arn:aws:s3:::" + p.Bucket + "/" + pattern }
 	list := policyStatement{
 		Sid:      "ListOwnObjects",
 		Effect:   "Allow",
@@ -311,7 +315,11 @@ func policyFor(p Placement) policyDocument {
 		Resource: stringList{"arn:aws:s3:::" + p.Bucket},
 	}
 	if p.Prefix != "" {
-		list.Condition = map[string]map[string]stringList{"StringLike": {"s3:prefix": {p.Prefix + "*"}}}
+		list.Condition = map[string]map[string]stringList{"StringLike": {"s3:prefix": {grants.Objects}}}
+	}
+	var deletable stringList
+	for _, pattern := range grants.Deletable {
+		deletable = append(deletable, object(pattern))
 	}
 	return policyDocument{
 		Version: "2012-10-17",
@@ -319,12 +327,12 @@ func policyFor(p Placement) policyDocument {
 			Sid:      "ReadWriteOwnObjects",
 			Effect:   "Allow",
 			Action:   stringList{"s3:PutObject", "s3:GetObject"},
-			Resource: stringList{"arn:aws:s3:::" + p.Bucket + "/" + p.Prefix + "*"},
+			Resource: stringList{object(grants.Objects)},
 		}, list, {
 			Sid:      "CompactOwnTables",
 			Effect:   "Allow",
 			Action:   stringList{"s3:DeleteObject"},
-			Resource: stringList{"arn:aws:s3:::" + p.Bucket + "/" + p.Prefix + "tables/*"},
+			Resource: deletable,
 		}},
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/telemetrylake/telemetrylake/lake/s3client"
 )
 
 // ownerTag, on a bucket of a tenant's own and on its IAM user, holds "<namespace>/<name>" of the
@@ -130,7 +132,7 @@ func (s *s3iam) bucketExists(ctx context.Context, bucket string) (bool, error) {
 func (s *s3iam) createBucket(ctx context.Context, bucket string) error {
 	in := &s3.CreateBucketInput{Bucket: aws.String(bucket)}
 	// us-east-1 is the one region that must not be named.
-	if s.region != "us-east-1" {
+	if s.region != s3client.DefaultRegion {
 		in.CreateBucketConfiguration = &types.CreateBucketConfiguration{LocationConstraint: types.BucketLocationConstraint(s.region)}
 	}
 	_, err := s.s3.CreateBucket(ctx, in)

@@ -1,7 +1,10 @@
-// Package layout is the storage layout contract of the lake: how blocks and process records are
-// named, identified and described. The ingester writes by it and every reader of the lake (the
-// `blocks` CLI, the lakehouse, other engines) reads by it, so it is the one place where these
-// facts live. It must never depend on how objects are stored (file or S3) or on HTTP.
+// Package layout is the storage layout contract of the lake: how blocks, process records and the
+// lakehouse's Parquet parts are named, identified and described, which prefixes a reader lists,
+// and which of them a tenant's credentials may delete. The ingester writes by it and every reader
+// of the lake (the `blocks` CLI, the lakehouse, other engines) reads by it, and the operator
+// grants a tenant's IAM user by it, so it is the one place where these facts live: no other
+// package spells a prefix, a suffix or a partition format. It must never depend on how objects
+// are stored (file or S3) or on HTTP.
 package layout
 
 import (
@@ -115,8 +118,52 @@ func ProcessID(lookup func(key string) string) UUID {
 	return uuidV5(processNamespace, []byte(b.String()))
 }
 
+// The top-level prefixes of the lake, relative to the tenant prefix: the ingester's blocks and
+// process records, and the lakehouse's Parquet parts beside them.
+const (
+	BlocksPrefix    = "blocks"
+	ProcessesPrefix = "processes"
+	TablesPrefix    = "tables"
+)
+
+// The suffixes that say what an object is.
+const (
+	BlockSuffix   = ".pb"
+	ProcessSuffix = ".json"
+	PartSuffix    = ".parquet"
+)
+
+// The media types of the lake's objects, as S3 serves them to other engines.
+const (
+	BlockContentType   = "application/x-protobuf"
+	ProcessContentType = "application/json"
+	PartContentType    = "application/vnd.apache.parquet"
+)
+
+// ContentType is the media type of the object at key, known by its suffix. A key of none of the
+// lake's kinds is opaque bytes.
+func ContentType(key string) string {
+	switch {
+	case strings.HasSuffix(key, BlockSuffix):
+		return BlockContentType
+	case strings.HasSuffix(key, ProcessSuffix):
+		return ProcessContentType
+	case strings.HasSuffix(key, PartSuffix):
+		return PartContentType
+	}
+	return "application/octet-stream"
+}
+
 // Undated is the partition of blocks that carry no timestamp at all.
 const Undated = "undated"
+
+// The UTC day and hour of a partition, as time layouts. Blocks are partitioned by plain
+// directories, YYYY-MM-DD/HH; parts by Hive-style ones (see PartHourDir).
+const (
+	dayFormat       = "2006-01-02"
+	hourFormat      = "15"
+	blockHourFormat = dayFormat + "/" + hourFormat
+)
 
 // BlockKey is where a block lives, relative to the tenant prefix. minTimeUnixNano is the earliest
 // non-zero timestamp in the block, or 0 for none.
@@ -130,21 +177,33 @@ func BlockDir(signal Signal, minTimeUnixNano uint64) string {
 		return path.Join(BlocksPrefix, string(signal), Undated)
 	}
 	t := time.Unix(0, int64(minTimeUnixNano)).UTC()
-	return path.Join(BlocksPrefix, string(signal), t.Format("2006-01-02"), t.Format("15"))
+	return path.Join(BlocksPrefix, string(signal), t.Format(blockHourFormat))
 }
 
 // maxRepresentableNanos keeps a hostile timestamp from overflowing int64 into a negative date.
 const maxRepresentableNanos = uint64(1<<63 - 1)
 
-const (
-	BlocksPrefix    = "blocks"
-	ProcessesPrefix = "processes"
-	BlockSuffix     = ".pb"
-)
+// The list prefixes below end in a slash, so that listing "blocks/logs/2026-01-02/" never also
+// finds a sibling whose name merely starts the same way.
+
+// BlockListPrefix is where every block of a signal lives, for listing.
+func BlockListPrefix(signal Signal) string {
+	return path.Join(BlocksPrefix, string(signal)) + "/"
+}
+
+// BlockDayListPrefix is where a signal's blocks of one UTC day live, for listing.
+func BlockDayListPrefix(signal Signal, day time.Time) string {
+	return path.Join(BlocksPrefix, string(signal), day.UTC().Format(dayFormat)) + "/"
+}
+
+// UndatedBlockListPrefix is where a signal's blocks without a timestamp live, for listing.
+func UndatedBlockListPrefix(signal Signal) string {
+	return path.Join(BlocksPrefix, string(signal), Undated) + "/"
+}
 
 // ProcessKey is where a process record lives, relative to the tenant prefix.
 func ProcessKey(id UUID) string {
-	return path.Join(ProcessesPrefix, id.String()+".json")
+	return path.Join(ProcessesPrefix, id.String()+ProcessSuffix)
 }
 
 // Block metadata keys, stored as S3 user metadata or in the file backend's sidecar.
@@ -211,7 +270,7 @@ func ParseBlockKey(key string) (ref BlockRef, ok bool) {
 
 // PartitionTime is the start of a dated partition's hour; ok is false for "undated".
 func (r BlockRef) PartitionTime() (t time.Time, ok bool) {
-	t, err := time.Parse("2006-01-02/15", r.Partition)
+	t, err := time.Parse(blockHourFormat, r.Partition)
 	return t, err == nil
 }
 

@@ -1,6 +1,7 @@
 package layout
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -9,7 +10,6 @@ import (
 
 // The ids are a public contract: a change here means every retry after an upgrade would write a
 // second copy of its block. These golden values pin them.
-// They are docs/contracts/otlp-http.md §3.
 func TestIDsAreStable(t *testing.T) {
 	if got := BlockID(Logs, []byte("hello")).String(); got != "e1c41daa-b1db-5452-8249-f537197b0668" {
 		t.Errorf("BlockID = %s", got)
@@ -41,8 +41,6 @@ func TestUUIDsAreVersion5(t *testing.T) {
 	}
 }
 
-// TestProcessIDNormalizesAllButPidAndCreationTime pins docs/contracts/otlp-http.md §3: which values
-// are normalized.
 func TestProcessIDNormalizesAllButPidAndCreationTime(t *testing.T) {
 	id := func(attrs map[string]string) UUID { return ProcessID(func(k string) string { return attrs[k] }) }
 	if id(map[string]string{"host.name": " Box "}) != id(map[string]string{"host.name": "box"}) {
@@ -53,7 +51,6 @@ func TestProcessIDNormalizesAllButPidAndCreationTime(t *testing.T) {
 	}
 }
 
-// TestBlockKeysFollowTheLayout pins docs/contracts/storage.md §4 and §4.1: block keys.
 func TestBlockKeysFollowTheLayout(t *testing.T) {
 	id := BlockID(Metrics, []byte("b"))
 	when := uint64(time.Date(2026, 11, 27, 13, 59, 59, 0, time.UTC).UnixNano())
@@ -109,6 +106,80 @@ func TestParseTime(t *testing.T) {
 	}
 	if _, err := ParseTime("yesterday", now); err == nil {
 		t.Error("ParseTime accepted yesterday")
+	}
+}
+
+func TestListPrefixesEndInASlashAndHoldTheirKeys(t *testing.T) {
+	id := BlockID(Logs, []byte("b"))
+	day := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
+	when := uint64(day.Add(13 * time.Hour).UnixNano())
+	for _, tc := range []struct{ prefix, want, key string }{
+		{BlockListPrefix(Logs), "blocks/logs/", BlockKey(Logs, when, id)},
+		{BlockDayListPrefix(Logs, day.Add(13*time.Hour)), "blocks/logs/2026-11-27/", BlockKey(Logs, when, id)},
+		{UndatedBlockListPrefix(Logs), "blocks/logs/undated/", BlockKey(Logs, 0, id)},
+		{PartDayListPrefix("log_entries", day), "tables/log_entries/date=2026-11-27/", PartKey("log_entries", day.Add(13*time.Hour), "p")},
+	} {
+		if tc.prefix != tc.want {
+			t.Errorf("prefix %s, want %s", tc.prefix, tc.want)
+		}
+		if !strings.HasPrefix(tc.key, tc.prefix) {
+			t.Errorf("%s is not under %s", tc.key, tc.prefix)
+		}
+	}
+	if got := ProcessKey(id); got != "processes/"+id.String()+".json" {
+		t.Errorf("ProcessKey = %s", got)
+	}
+}
+
+// TestPartKeysAreHiveStyleAndParseBack pins docs/contracts/storage.md §4.4: part keys.
+func TestPartKeysAreHiveStyleAndParseBack(t *testing.T) {
+	hour := time.Date(2026, 1, 2, 15, 0, 0, 0, time.UTC)
+	key := PartKey("measures", hour, "abc")
+	if key != "tables/measures/date=2026-01-02/hour=15/abc.parquet" {
+		t.Fatalf("key = %s", key)
+	}
+	if dir := TableDir("measures") + "/" + strings.NewReplacer("${date}", "2026-01-02", "${hour}", "15").Replace(PartLocationTemplate); dir != PartHourDir("measures", hour) {
+		t.Errorf("the location template gives %s, the parts are in %s", dir, PartHourDir("measures", hour))
+	}
+	ref, ok := ParsePartKey(key)
+	if !ok || ref.Table != "measures" || !ref.Hour.Equal(hour) || ref.Name != "abc" || ref.Key != key {
+		t.Errorf("ParsePartKey(%s) = %+v, %v", key, ref, ok)
+	}
+	for _, bad := range []string{
+		"tables/measures/date=2026-01-02/hour=15/abc.json",
+		"tables/measures/date=2026-01-02/abc.parquet",
+		"tables/measures/date=2026-13-02/hour=15/abc.parquet",
+		"tables/measures/2026-01-02/15/abc.parquet",
+		"blocks/logs/2026-01-02/15/abc.pb",
+	} {
+		if _, ok := ParsePartKey(bad); ok {
+			t.Errorf("ParsePartKey accepted %s", bad)
+		}
+	}
+}
+
+func TestContentTypeFollowsTheKeysSuffix(t *testing.T) {
+	for key, want := range map[string]string{
+		"blocks/logs/2026-01-02/15/x.pb":                       "application/x-protobuf",
+		"processes/p.json":                                     "application/json",
+		"tables/log_entries/date=2026-01-02/hour=15/p.parquet": "application/vnd.apache.parquet",
+		"something/else":                                       "application/octet-stream",
+	} {
+		if got := ContentType(key); got != want {
+			t.Errorf("ContentType(%s) = %s, want %s", key, got, want)
+		}
+	}
+}
+
+func TestTenantsMayDeleteOnlyParts(t *testing.T) {
+	for prefix, want := range map[string]Grants{
+		"":          {Objects: "*", Deletable: []string{"tables/*"}},
+		"team-a/x/": {Objects: "team-a/x/*", Deletable: []string{"team-a/x/tables/*"}},
+	} {
+		got := PolicyResources(prefix)
+		if got.Objects != want.Objects || strings.Join(got.Deletable, ",") != strings.Join(want.Deletable, ",") {
+			t.Errorf("PolicyResources(%q) = %+v, want %+v", prefix, got, want)
+		}
 	}
 }
 

@@ -13,11 +13,12 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/telemetrylake/telemetrylake/lake/layout"
+	"github.com/telemetrylake/telemetrylake/lake/s3client"
 )
 
 // S3Store keeps objects in a bucket under a prefix. Create-only is the server's job: PutObject
@@ -38,35 +39,18 @@ func OpenS3(ctx context.Context, u *url.URL) (*S3Store, error) {
 		return nil, fmt.Errorf("storage URL %s: no bucket (want s3://bucket/prefix)", u.Redacted())
 	}
 	q := u.Query()
-	region := q.Get("region")
-	if region == "" {
-		region = "us-east-1"
-	}
 	pathStyle, _ := strconv.ParseBool(q.Get("path_style"))
-	cfg, err := config.LoadDefaultConfig(ctx,
-		config.WithRegion(region),
+	client, _, err := s3client.New(ctx, s3client.Options{
+		Endpoint:  q.Get("endpoint"),
+		Region:    q.Get("region"),
+		PathStyle: pathStyle,
 		// A few quick retries ride out a blip; anything longer is the client's retry to make,
 		// after our 503, rather than a request held open here.
-		config.WithRetryer(func() aws.Retryer {
-			return retry.NewStandard(func(o *retry.StandardOptions) {
-				o.MaxAttempts = 3
-				o.MaxBackoff = 500 * time.Millisecond
-			})
-		}),
-	)
-	if err != nil {
-		return nil, fmt.Errorf("s3 store: load AWS config: %w", err)
-	}
-	client := s3.NewFromConfig(cfg, func(o *s3.Options) {
-		if ep := q.Get("endpoint"); ep != "" {
-			o.BaseEndpoint = aws.String(ep)
-		}
-		o.UsePathStyle = pathStyle
-		// Checksums only where the API demands them: S3-compatible stores differ in their support
-		// for the newer trailing checksums, and TLS already protects the payload.
-		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
-		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
+		Retries: s3client.Retries{MaxAttempts: 3, MaxBackoff: 500 * time.Millisecond},
 	})
+	if err != nil {
+		return nil, fmt.Errorf("s3 store: %w", err)
+	}
 	prefix := strings.Trim(u.Path, "/")
 	if prefix != "" {
 		prefix += "/"
@@ -91,7 +75,7 @@ func (s *S3Store) Create(ctx context.Context, key string, data []byte, meta map[
 			ContentLength: aws.Int64(int64(len(data))),
 			IfNoneMatch:   aws.String("*"),
 			Metadata:      meta,
-			ContentType:   aws.String(contentTypeOf(key)),
+			ContentType:   aws.String(layout.ContentType(key)),
 		})
 		switch status := httpStatus(err); {
 		case err == nil:
@@ -110,18 +94,6 @@ func (s *S3Store) Create(ctx context.Context, key string, data []byte, meta map[
 			return false, fmt.Errorf("s3 store: put %s: %w", key, err)
 		}
 	}
-}
-
-// contentTypeOf names an object's media type by its key's suffix: process records are JSON,
-// the lakehouse's parts Parquet, and blocks protobuf.
-func contentTypeOf(key string) string {
-	switch {
-	case strings.HasSuffix(key, ".json"):
-		return "application/json"
-	case strings.HasSuffix(key, ".parquet"):
-		return "application/vnd.apache.parquet"
-	}
-	return "application/x-protobuf"
 }
 
 func (s *S3Store) Get(ctx context.Context, key string) ([]byte, map[string]string, error) {

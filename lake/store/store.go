@@ -1,7 +1,9 @@
 // Package store keeps the lake's objects create-only: an object, once written, is never replaced,
 // so the first write of a content-addressed block wins and every retry is a no-op. Deleting is
 // for the lakehouse's replaced parts alone (see Store.Delete). It has two real backends, a local
-// directory (file://) and S3 (s3://). It knows nothing of OTLP.
+// directory (file://) and S3 (s3://). It knows nothing of OTLP, nor where the lake puts what:
+// keys are the caller's, and the one fact about them it needs, the media type S3 serves an object
+// with, it asks of package layout.
 package store
 
 import (
@@ -25,7 +27,7 @@ type Store interface {
 	// once the removal is durable.
 	//
 	// Only the lakehouse's compaction deletes, and only the Parquet parts it has replaced by a
-	// bigger part (under tables/). Blocks and process records are create-only forever: nothing
+	// bigger part (under layout.TablesPrefix). Blocks and process records are create-only forever: nothing
 	// in the project deletes them, and their retention is the bucket's lifecycle rule.
 	Delete(ctx context.Context, key string) error
 	// Ping says whether the store can be reached and written to right now.

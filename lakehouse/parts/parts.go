@@ -1,8 +1,8 @@
-// Package parts is the layout of the lakehouse's materialized data in the store: where a part
-// lives, how it is named, what it records about itself, and which parts a reader uses so that
-// every block's rows are read exactly once. It is pure Go (no DuckDB, no I/O) so that these
-// rules are table-tested on their own. It must never choose a part by anything that can differ
-// between two readers, such as listing order or arrival time.
+// Package parts holds the rules of the lakehouse's materialized data: how a part is named, what
+// it records about itself, and which parts a reader uses so that every block's rows are read
+// exactly once. Where a part lives is the lake's layout (layout.PartKey). It is pure Go (no
+// DuckDB, no I/O) so that these rules are table-tested on their own. It must never choose a
+// part by anything that can differ between two readers, such as listing order or arrival time.
 //
 // A part is one Parquet file of one table that holds the rows of an explicit set of blocks of one
 // hour partition. It is named by a hash of that set, so two materializations of the same blocks
@@ -13,18 +13,13 @@ package parts
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"path"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/telemetrylake/telemetrylake/lake/layout"
 )
-
-// Prefix is where parts live, beside the blocks under the tenant prefix.
-const Prefix = "tables"
-
-// Suffix ends every part's key.
-const Suffix = ".parquet"
 
 // Parquet key-value metadata that every part carries.
 const (
@@ -67,48 +62,9 @@ func SplitBlocks(s string) []string {
 	return strings.Split(s, ",")
 }
 
-// Key is where a part lives, relative to the tenant prefix: Hive-style, so that DuckDB, Trino,
-// Spark and Athena read tables/<table>/ as a table partitioned by date and hour.
-func Key(table string, hour time.Time, name string) string {
-	return path.Join(HourPrefix(table, hour), name+Suffix)
-}
-
-// HourPrefix is the directory of a table's parts of one hour.
-func HourPrefix(table string, hour time.Time) string {
-	hour = hour.UTC()
-	return path.Join(Prefix, table, "date="+hour.Format("2006-01-02"), "hour="+hour.Format("15"))
-}
-
-// DayPrefix is the directory of a table's parts of one day, ending in a slash, for listing.
-func DayPrefix(table string, day time.Time) string {
-	return path.Join(Prefix, table, "date="+day.UTC().Format("2006-01-02")) + "/"
-}
-
-// Ref is a part found by listing.
-type Ref struct {
-	Key   string
-	Table string
-	Hour  time.Time
-	Name  string
-}
-
-// ParseKey reads a part's key; ok is false for anything else.
-func ParseKey(key string) (ref Ref, ok bool) {
-	p := strings.Split(key, "/")
-	if len(p) != 5 || p[0] != Prefix || !strings.HasSuffix(p[4], Suffix) ||
-		!strings.HasPrefix(p[2], "date=") || !strings.HasPrefix(p[3], "hour=") {
-		return Ref{}, false
-	}
-	hour, err := time.Parse("2006-01-02 15", strings.TrimPrefix(p[2], "date=")+" "+strings.TrimPrefix(p[3], "hour="))
-	if err != nil {
-		return Ref{}, false
-	}
-	return Ref{Key: key, Table: p[1], Hour: hour, Name: strings.TrimSuffix(p[4], Suffix)}, true
-}
-
 // Part is a part and the blocks it covers, as its metadata lists them.
 type Part struct {
-	Ref
+	layout.PartRef
 	Blocks []string
 	Times  TimeRange
 }

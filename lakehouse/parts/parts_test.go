@@ -5,6 +5,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/telemetrylake/telemetrylake/lake/layout"
 )
 
 // TestNameIsTheSameForTheSameSetInAnyOrder pins docs/contracts/lakehouse.md §2: a part's name.
@@ -24,31 +26,8 @@ func TestNameIsTheSameForTheSameSetInAnyOrder(t *testing.T) {
 	}
 }
 
-// TestKeyIsHiveStyleAndParsesBack pins docs/contracts/storage.md §4.4: part keys.
-func TestKeyIsHiveStyleAndParsesBack(t *testing.T) {
-	hour := time.Date(2026, 1, 2, 15, 0, 0, 0, time.UTC)
-	key := Key("measures", hour, "abc")
-	if key != "tables/measures/date=2026-01-02/hour=15/abc.parquet" {
-		t.Fatalf("key = %s", key)
-	}
-	ref, ok := ParseKey(key)
-	if !ok || ref.Table != "measures" || !ref.Hour.Equal(hour) || ref.Name != "abc" || ref.Key != key {
-		t.Errorf("ParseKey(%s) = %+v, %v", key, ref, ok)
-	}
-	for _, bad := range []string{
-		"tables/measures/date=2026-01-02/hour=15/abc.json",
-		"tables/measures/date=2026-01-02/abc.parquet",
-		"tables/measures/date=2026-13-02/hour=15/abc.parquet",
-		"blocks/logs/2026-01-02/15/abc.pb",
-	} {
-		if _, ok := ParseKey(bad); ok {
-			t.Errorf("ParseKey accepted %s", bad)
-		}
-	}
-}
-
 func part(name string, blocks ...string) Part {
-	return Part{Ref: Ref{Name: name}, Blocks: blocks}
+	return Part{PartRef: layout.PartRef{Name: name}, Blocks: blocks}
 }
 
 // TestChooseReadsEveryBlockFromExactlyOnePart pins docs/contracts/lakehouse.md §2: which part a
@@ -116,7 +95,7 @@ func TestChooseReadsEveryBlockFromExactlyOnePart(t *testing.T) {
 // compaction.
 func TestPlanMergeReplacesEveryPartByOneThatHoldsTheirUnion(t *testing.T) {
 	named := func(blocks ...string) Part {
-		return Part{Ref: Ref{Name: Name("log_entries", blocks)}, Blocks: blocks}
+		return Part{PartRef: layout.PartRef{Name: Name("log_entries", blocks)}, Blocks: blocks}
 	}
 	names := func(ps []Part) []string {
 		var out []string

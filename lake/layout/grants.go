@@ -1,0 +1,21 @@
+package layout
+
+// Grants are the object key patterns, each ending in the wildcard "*" that IAM policies and
+// S3's s3:prefix condition use, that a tenant's own credentials are granted under its prefix.
+type Grants struct {
+	// Objects matches every object of the tenant: it may create, read and list them all.
+	Objects string
+	// Deletable matches the only objects it may delete: the lakehouse's parts, which compaction
+	// replaces by bigger ones. Blocks and process records are create-only forever; their
+	// retention is the bucket's lifecycle rule.
+	Deletable []string
+}
+
+// PolicyResources are the grants of a tenant whose objects live under tenantPrefix ("" for a
+// bucket of its own, or ending in "/").
+func PolicyResources(tenantPrefix string) Grants {
+	return Grants{
+		Objects:   tenantPrefix + "*",
+		Deletable: []string{tenantPrefix + TablesPrefix + "/*"},
+	}
+}
