@@ -7,16 +7,20 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"sigs.k8s.io/yaml"
 
 	"github.com/telemetrylake/telemetrylake/api/ingesterconfig"
+	"github.com/telemetrylake/telemetrylake/api/v1alpha1"
+	"github.com/telemetrylake/telemetrylake/controllers/provision"
 )
 
-// The builders' fallbacks for unset fields must be the CRD's defaults, which the markers in
+// Every Go fallback for an unset field must be the CRD's default, which the markers in
 // api/v1alpha1 define and controller-gen writes into config/crd/bases. A marker cannot name a Go
-// constant, so where the default is the ingester's own (api/ingesterconfig) this pins the marker
-// to that constant.
+// constant, so this one test pins each marker to the one Go constant for it, wherever that lives:
+// the builders' own, the ingester's (api/ingesterconfig), the controller's (api/v1alpha1) and the
+// provisioner's bucket template.
 func TestDefaultsMatchTheCRDs(t *testing.T) {
 	lake := crdSpecSchema(t, "lake.telemetrylake.io_telemetrylakes.yaml")
 	class := crdSpecSchema(t, "lake.telemetrylake.io_lakestorageclasses.yaml")
@@ -32,7 +36,10 @@ func TestDefaultsMatchTheCRDs(t *testing.T) {
 		{lake, "ingester.logLevel", defaultLogLevel},
 		{lake, "service.type", string(defaultServiceType)},
 		{lake, "lakehouse.schedule", defaultLakehouseSchedule},
+		{lake, "auth.rotationOverlap", v1alpha1.DefaultRotationOverlap},
 		{class, "filesystem.size", defaultFilesystemSize},
+		{class, "deletionPolicy", string(v1alpha1.DefaultDeletionPolicy)},
+		{class, "bucket.nameTemplate", provision.DefaultBucketTemplate},
 	}
 	for _, c := range cases {
 		t.Run(c.path, func(t *testing.T) {
@@ -47,6 +54,13 @@ func TestDefaultsMatchTheCRDs(t *testing.T) {
 			got := fmt.Sprint(prop["default"])
 			if f, isNumber := prop["default"].(float64); isNumber {
 				got = strconv.FormatFloat(f, 'f', -1, 64)
+			}
+			if _, isDuration := c.want.(time.Duration); isDuration {
+				d, err := time.ParseDuration(got)
+				if err != nil {
+					t.Fatalf("the CRD defaults spec.%s to %q, not a duration", c.path, got)
+				}
+				got = d.String()
 			}
 			if want := fmt.Sprint(c.want); got != want {
 				t.Errorf("the CRD defaults spec.%s to %s, the builders to %s", c.path, got, want)

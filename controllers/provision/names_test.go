@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/url"
-	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -234,16 +233,4 @@ func mustJSON(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
-}
-
-// The CRD's default for spec.bucket.nameTemplate is a kubebuilder marker, which cannot name a Go
-// constant; this keeps the generated default and DefaultBucketTemplate the same template.
-func TestTheCRDDefaultsToDefaultBucketTemplate(t *testing.T) {
-	crd, err := os.ReadFile("../../config/crd/bases/lake.telemetrylake.io_lakestorageclasses.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if want := "default: " + DefaultBucketTemplate + "\n"; !strings.Contains(string(crd), want) {
-		t.Errorf("the LakeStorageClass CRD has no %q: change the +kubebuilder:default marker of NameTemplate with DefaultBucketTemplate", strings.TrimSpace(want))
-	}
 }
