@@ -209,3 +209,21 @@ func TestSegmentsAreKeptUnderTheirBlocksHour(t *testing.T) {
 		}
 	}
 }
+
+func TestSegmentListPrefixesHoldTheirKeys(t *testing.T) {
+	day := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
+	when := uint64(day.Add(13 * time.Hour).UnixNano())
+	for _, tc := range []struct{ prefix, want, key string }{
+		{SegmentListPrefix(Traces), "segments/traces/", SegmentKey(Traces, when, "s")},
+		{SegmentDayListPrefix(Traces, day.Add(13*time.Hour)), "segments/traces/2026-11-27/", SegmentKey(Traces, when, "s")},
+		{UndatedSegmentListPrefix(Traces), "segments/traces/undated/", SegmentKey(Traces, 0, "s")},
+	} {
+		if tc.prefix != tc.want || !strings.HasPrefix(tc.key, tc.prefix) {
+			t.Errorf("prefix %s (want %s) for %s", tc.prefix, tc.want, tc.key)
+		}
+	}
+	ref, _ := ParseSegmentKey(SegmentKey(Traces, when, "s"))
+	if hour, ok := ref.PartitionTime(); !ok || !hour.Equal(day.Add(13*time.Hour)) {
+		t.Errorf("PartitionTime = %v, %v", hour, ok)
+	}
+}

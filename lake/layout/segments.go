@@ -3,6 +3,7 @@ package layout
 import (
 	"path"
 	"strings"
+	"time"
 )
 
 // Storage v2 packs a flush's blocks into segments (lake/segment's format), one per signal and
@@ -51,4 +52,24 @@ func ParseSegmentKey(key string) (ref SegmentRef, ok bool) {
 		return SegmentRef{Key: key, Signal: signal, Partition: parts[2] + "/" + parts[3], ID: id}, true
 	}
 	return SegmentRef{}, false
+}
+
+// SegmentListPrefix is where every segment of a signal lives, for listing.
+func SegmentListPrefix(signal Signal) string {
+	return path.Join(SegmentsPrefix, string(signal)) + "/"
+}
+
+// SegmentDayListPrefix is where a signal's segments of one UTC day live, for listing.
+func SegmentDayListPrefix(signal Signal, day time.Time) string {
+	return path.Join(SegmentsPrefix, string(signal), day.UTC().Format(dayFormat)) + "/"
+}
+
+// UndatedSegmentListPrefix is where a signal's segments of undated blocks live, for listing.
+func UndatedSegmentListPrefix(signal Signal) string {
+	return path.Join(SegmentsPrefix, string(signal), Undated) + "/"
+}
+
+// PartitionTime is the start of a dated partition's hour; ok is false for "undated".
+func (r SegmentRef) PartitionTime() (t time.Time, ok bool) {
+	return BlockRef{Partition: r.Partition}.PartitionTime()
 }
