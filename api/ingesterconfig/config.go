@@ -70,6 +70,10 @@ type Config struct {
 	Limits Limits `json:"limits,omitzero"`
 	// StoreTimeout bounds the store writes of one request, default DefaultStoreTimeout.
 	StoreTimeout Duration `json:"storeTimeout,omitzero"`
+	// Segments, if set, stores blocks in group-committed segments (storage v2,
+	// docs/contracts/storage.md) instead of one object per block. Off by default until every
+	// reader of the lake reads segments.
+	Segments *Segments `json:"segments,omitempty"`
 	// ShutdownDelay keeps serving after SIGTERM, with /readyz failing, so that load balancers
 	// stop sending before the listener closes. Default 0; the operator renders
 	// KubernetesShutdownDelay.
@@ -93,6 +97,15 @@ type Limits struct {
 	// MaxInflightBytes bounds body bytes held at once; past it requests get 429. Default
 	// DefaultMaxInflightBytes.
 	MaxInflightBytes int64 `json:"maxInflightBytes,omitempty"`
+}
+
+// Segments tunes the segment writer; zero fields take its defaults.
+type Segments struct {
+	// MaxDelay lets a flush wait this long for more blocks; 0 (the default) flushes as soon as
+	// the previous flush is done, which already batches under load.
+	MaxDelay Duration `json:"maxDelay,omitzero"`
+	// MaxInFlight is how many flushes may write at once: default 1 on a file store, 4 on S3.
+	MaxInFlight int `json:"maxInFlight,omitempty"`
 }
 
 type CORS struct {

@@ -32,6 +32,7 @@ func serve(args []string) error {
 	tokenFile := fs.String("token-file", "", "bearer-token file (see `ingester token new`); overrides auth.tokenFile in --config")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	profiling := fs.Bool("enable-pprof", false, "serve /debug/pprof on the admin listener")
+	segments := fs.Bool("segments", false, "store blocks in group-committed segments (storage v2); same as segments: {} in --config")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -65,6 +66,9 @@ func serve(args []string) error {
 		cfg.AllowAnonymous = *allowAnonymous
 	}
 	override("token-file", &cfg.Auth.TokenFile, *tokenFile)
+	if *segments && cfg.Segments == nil {
+		cfg.Segments = &ingesterconfig.Segments{}
+	}
 
 	log, err := newLogger(cfg.LogLevel, cfg.Tenant)
 	if err != nil {
@@ -107,6 +111,7 @@ func serve(args []string) error {
 		StoreTimeout:       cfg.StoreTimeout.Duration,
 		CORSAllowedOrigins: cfg.CORS.AllowedOrigins,
 		Profiling:          *profiling,
+		Segments:           segmentOptions(cfg.Segments, st),
 		Logger:             log,
 		Registry:           registry,
 	})
@@ -120,6 +125,24 @@ func serve(args []string) error {
 	}
 	fmt.Fprintf(os.Stderr, "OTLP/HTTP on http://%s\n  export OTEL_EXPORTER_OTLP_ENDPOINT=http://%s/ingestion/otlp\n", otlpLn.Addr(), printableAddr(otlpLn.Addr()))
 	return srv.Run(delayed(ctx, cfg.ShutdownDelay.Duration, log), otlpLn, adminLn, cfg.ShutdownGracePeriod.Duration)
+}
+
+// segmentOptions turns the config's segments section into the server's, with each store's
+// default: S3's PUT latency, not its bandwidth, is the limit, so several flushes may be in flight
+// there; a local disk gains nothing from a second flush waiting on the same barrier.
+func segmentOptions(c *ingesterconfig.Segments, st store.Store) *server.SegmentOptions {
+	if c == nil {
+		return nil
+	}
+	_, onS3 := st.(*store.S3Store)
+	o := &server.SegmentOptions{MaxDelay: c.MaxDelay.Duration, MaxInFlight: c.MaxInFlight, Metadata: onS3}
+	if o.MaxInFlight == 0 {
+		o.MaxInFlight = 1
+		if onS3 {
+			o.MaxInFlight = 4
+		}
+	}
+	return o
 }
 
 // newAuthenticator builds the auth chain, or, with nothing but allowAnonymous configured, accepts

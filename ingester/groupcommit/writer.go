@@ -75,6 +75,8 @@ type Result struct {
 	// Stored counts the blocks this call put in a segment; Duplicates the ones it found pending
 	// or landed already (a retry, or the same entry sent twice).
 	Stored, Duplicates int
+	// Processes counts the process records this call added.
+	Processes int
 }
 
 // ProcessRecord returns the process record (JSON) of block i of a Write. The writer calls it only
@@ -147,7 +149,8 @@ func New(cfg Config) *Writer {
 // Write hands blocks to the writer and returns once every one of them is durable in a segment
 // (with the process record of each process not stored before), or with the error of a flush
 // that failed, in which case none of this call's blocks may be counted as stored. A cancelled ctx
-// stops the wait, not the flush.
+// stops the wait, not the flush. Write copies what it keeps: the caller may reuse the blocks'
+// bytes once it returns, even after a cancelled wait.
 func (w *Writer) Write(ctx context.Context, blocks []segment.Block, record ProcessRecord) (Result, error) {
 	var res Result
 	var waits []*batch
@@ -162,9 +165,13 @@ func (w *Writer) Write(ctx context.Context, blocks []segment.Block, record Proce
 		return res, ErrClosed
 	}
 	for i, b := range blocks {
-		if err := w.addProcess(b.Meta.ProcessID, i, record, wait); err != nil {
+		added, err := w.addProcess(b.Meta.ProcessID, i, record, wait)
+		if err != nil {
 			w.mu.Unlock()
 			return res, err
+		}
+		if added {
+			res.Processes++
 		}
 		switch pending := w.pending[b.ID]; {
 		case pending != nil:
@@ -174,6 +181,7 @@ func (w *Writer) Write(ctx context.Context, blocks []segment.Block, record Proce
 			res.Duplicates++
 		default:
 			bt := w.batchFor(len(b.Bytes))
+			b.Bytes = append([]byte(nil), b.Bytes...)
 			bt.blocks = append(bt.blocks, b)
 			bt.bytes += len(b.Bytes)
 			w.pending[b.ID] = bt
@@ -197,25 +205,26 @@ func (w *Writer) Write(ctx context.Context, blocks []segment.Block, record Proce
 	return res, nil
 }
 
-// addProcess puts a process record in the open batch unless it is stored or pending already.
-func (w *Writer) addProcess(id layout.UUID, i int, record ProcessRecord, wait func(*batch)) error {
+// addProcess puts a process record in the open batch unless it is stored or pending already;
+// added says whether it did.
+func (w *Writer) addProcess(id layout.UUID, i int, record ProcessRecord, wait func(*batch)) (added bool, err error) {
 	if w.stored.has(id) {
-		return nil
+		return false, nil
 	}
 	if bt := w.procs[id]; bt != nil {
 		wait(bt)
-		return nil
+		return false, nil
 	}
 	doc, err := record(i)
 	if err != nil {
-		return fmt.Errorf("process record %s: %w", id, err)
+		return false, fmt.Errorf("process record %s: %w", id, err)
 	}
 	bt := w.batchFor(len(doc))
 	bt.procs = append(bt.procs, processWrite{id: id, record: doc})
 	bt.bytes += len(doc)
 	w.procs[id] = bt
 	wait(bt)
-	return nil
+	return true, nil
 }
 
 // batchFor returns the open batch, closing it first if n more bytes would take it past

@@ -30,6 +30,7 @@ import (
 
 	"github.com/telemetrylake/telemetrylake/api/ingesterconfig"
 	"github.com/telemetrylake/telemetrylake/api/wellknown"
+	"github.com/telemetrylake/telemetrylake/ingester/groupcommit"
 	"github.com/telemetrylake/telemetrylake/ingester/otlpwire"
 	"github.com/telemetrylake/telemetrylake/lake/layout"
 	"github.com/telemetrylake/telemetrylake/lake/store"
@@ -51,8 +52,11 @@ type Options struct {
 	CORSAllowedOrigins []string
 	// Profiling serves net/http/pprof on the admin listener.
 	Profiling bool
-	Logger    *slog.Logger
-	Registry  *prometheus.Registry
+	// Segments, if set, stores blocks in group-committed segments (storage v2) instead of one
+	// object per block.
+	Segments *SegmentOptions
+	Logger   *slog.Logger
+	Registry *prometheus.Registry
 }
 
 // The server's own defaults; those a config file can override are in api/ingesterconfig.
@@ -89,6 +93,7 @@ type Server struct {
 	log      *slog.Logger
 	bodies   *bodyReader
 	writer   *blockWriter
+	segments *groupcommit.Writer // nil: one object per block
 	health   *storeHealth
 	metrics  *metrics
 	draining atomic.Bool
@@ -100,6 +105,9 @@ func New(opts Options) *Server {
 	s.metrics = newMetrics(opts.Registry, s.bodies.inflight)
 	s.health = newStoreHealth(opts.Store, opts.HealthInterval, opts.StoreTimeout, s.metrics.storeUp, opts.Logger)
 	s.writer = newBlockWriter(opts.Store)
+	if opts.Segments != nil {
+		s.segments = newSegmentWriter(opts, opts.Registry)
+	}
 	return s
 }
 
@@ -251,7 +259,12 @@ func (s *Server) store(ctx context.Context, signal layout.Signal, blocks []addre
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.StoreTimeout)
 	defer cancel()
-	res := s.writer.write(ctx, blocks)
+	var res storeResult
+	if s.segments != nil {
+		res = s.writeSegments(ctx, blocks)
+	} else {
+		res = s.writer.write(ctx, blocks)
+	}
 	s.health.observe(res)
 	s.metrics.observeStore(signal, res)
 	return res
@@ -375,6 +388,13 @@ func (s *Server) Run(ctx context.Context, otlp, admin net.Listener, grace time.D
 		s.log.Error("requests still in flight at the end of the grace period", "error", serr)
 	}
 	adminSrv.Shutdown(shutdownCtx)
+	if s.segments != nil {
+		// Every request that was waiting has had its answer; this stops the writer's goroutine
+		// after the flush of anything a request still in flight handed it.
+		if cerr := s.segments.Close(shutdownCtx); cerr != nil {
+			s.log.Error("segment flushes still running at the end of the grace period", "error", cerr)
+		}
+	}
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}

@@ -1,0 +1,96 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/telemetrylake/telemetrylake/ingester/groupcommit"
+	"github.com/telemetrylake/telemetrylake/ingester/otlpwire"
+	"github.com/telemetrylake/telemetrylake/lake/layout"
+	"github.com/telemetrylake/telemetrylake/lake/segment"
+)
+
+// SegmentOptions turns on storage v2: the request's blocks go to the group-commit segment writer
+// (ingester/groupcommit) instead of one object each. See docs/contracts/storage.md.
+type SegmentOptions struct {
+	// MaxDelay lets a flush wait for more blocks; 0 flushes as soon as the previous one is done.
+	MaxDelay time.Duration
+	// MaxInFlight is how many flushes may write at once: 1 suits a local disk, a few an S3 store
+	// whose PUT latency, not bandwidth, is the limit.
+	MaxInFlight int
+	// Metadata keeps each segment's summary as object metadata (S3 user metadata).
+	Metadata bool
+}
+
+func newSegmentWriter(opts Options, reg prometheus.Registerer) *groupcommit.Writer {
+	flushes := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "telemetrylake_ingester_segment_flushes_total",
+		Help: "Segment flushes by result (ok, error); each is one durable write of every block pending.",
+	}, []string{"result"})
+	flushBlocks := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "telemetrylake_ingester_segment_flush_blocks",
+		Help:    "Blocks per segment flush: how well requests share a durable write.",
+		Buckets: prometheus.ExponentialBuckets(1, 4, 8),
+	})
+	flushSeconds := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "telemetrylake_ingester_segment_flush_duration_seconds",
+		Help:    "Time from a flush's start until every segment of it is durable.",
+		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+	})
+	segments := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "telemetrylake_ingester_segments_written_total",
+		Help: "Segments made durable.",
+	})
+	reg.MustRegister(flushes, flushBlocks, flushSeconds, segments)
+	return groupcommit.New(groupcommit.Config{
+		Store:           opts.Store,
+		MaxDelay:        opts.Segments.MaxDelay,
+		MaxInFlight:     opts.Segments.MaxInFlight,
+		StoreTimeout:    opts.StoreTimeout,
+		SegmentMetadata: opts.Segments.Metadata,
+		OnFlush: func(f groupcommit.FlushStats) {
+			if f.Err != nil {
+				flushes.WithLabelValues("error").Inc()
+				return
+			}
+			flushes.WithLabelValues("ok").Inc()
+			flushBlocks.Observe(float64(f.Blocks))
+			flushSeconds.Observe(f.Duration.Seconds())
+			segments.Add(float64(f.Segments))
+		},
+	})
+}
+
+// writeSegments hands the request's blocks to the segment writer and waits for their flush. Its
+// one store op is that wait: what the request paid for durability.
+func (s *Server) writeSegments(ctx context.Context, blocks []addressedBlock) storeResult {
+	packed := make([]segment.Block, len(blocks))
+	for i, b := range blocks {
+		packed[i] = segment.Block{ID: b.id, Meta: b.Meta, Bytes: b.Bytes}
+	}
+	record := func(i int) ([]byte, error) {
+		b := blocks[i]
+		attrs, err := otlpwire.ResourceAttributes(b.Resource)
+		if err != nil {
+			return nil, fmt.Errorf("process record %s: %w", b.Meta.ProcessID, err)
+		}
+		return json.Marshal(layout.NewProcessRecord(b.Meta.ProcessID, attrs, b.Meta.MinTime))
+	}
+	start := time.Now()
+	r, err := s.segments.Write(ctx, packed, record)
+	op := storeOp{result: opCreated, took: time.Since(start), err: err}
+	switch {
+	case err != nil:
+		op.result = opError
+	case r.Stored == 0:
+		op.result = opDuplicate
+	}
+	return storeResult{
+		blocksCreated: r.Stored, blocksDuplicate: r.Duplicates, processesCreated: r.Processes,
+		ops: []storeOp{op}, err: err,
+	}
+}
