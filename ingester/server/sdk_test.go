@@ -7,15 +7,9 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploghttp"
-	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	otellog "go.opentelemetry.io/otel/log"
 	"go.opentelemetry.io/otel/metric"
-	sdklog "go.opentelemetry.io/otel/sdk/log"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	sdkresource "go.opentelemetry.io/otel/sdk/resource"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"google.golang.org/protobuf/proto"
 
 	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
@@ -25,6 +19,7 @@ import (
 	"github.com/telemetrylake/telemetrylake/ingester/otlpwire"
 	"github.com/telemetrylake/telemetrylake/lake/layout"
 	"github.com/telemetrylake/telemetrylake/lake/store"
+	"github.com/telemetrylake/telemetrylake/test/harness"
 )
 
 // TestRealSDKExportersLandEveryRecord sends all three signals with the OpenTelemetry Go SDK's own
@@ -43,9 +38,11 @@ func TestRealSDKExportersLandEveryRecord(t *testing.T) {
 			ctx := context.Background()
 			res := sdkresource.NewWithAttributes("", attribute.String("service.name", "sdk-e2e"),
 				attribute.String("host.name", "test-host"), attribute.Int("process.pid", 4242))
-			sendLogs(t, ctx, res, n)
-			sendSpans(t, ctx, res, n)
-			sendMetrics(t, ctx, res, n)
+			sdk := harness.StartSDK(t, harness.SDKConfig{Resource: res})
+			emitLogs(ctx, sdk, n)
+			emitSpans(ctx, sdk, n)
+			emitMetrics(ctx, sdk, n)
+			sdk.Shutdown(t)
 
 			got := readBack(t, st)
 			for i := 0; i < n; i++ {
@@ -72,13 +69,8 @@ func TestRealSDKExportersLandEveryRecord(t *testing.T) {
 	}
 }
 
-func sendLogs(t *testing.T, ctx context.Context, res *sdkresource.Resource, n int) {
-	exp, err := otlploghttp.New(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	lp := sdklog.NewLoggerProvider(sdklog.WithResource(res), sdklog.WithProcessor(sdklog.NewBatchProcessor(exp)))
-	logger := lp.Logger("e2e")
+func emitLogs(ctx context.Context, sdk *harness.SDK, n int) {
+	logger := sdk.Logs.Logger("e2e")
 	for i := 0; i < n; i++ {
 		var rec otellog.Record
 		rec.SetTimestamp(time.Now())
@@ -87,43 +79,23 @@ func sendLogs(t *testing.T, ctx context.Context, res *sdkresource.Resource, n in
 		rec.AddAttributes(attribute.Int("i", i))
 		logger.Emit(ctx, rec)
 	}
-	if err := lp.Shutdown(ctx); err != nil {
-		t.Fatalf("log export: %v", err)
-	}
 }
 
-func sendSpans(t *testing.T, ctx context.Context, res *sdkresource.Resource, n int) {
-	exp, err := otlptracehttp.New(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tp := sdktrace.NewTracerProvider(sdktrace.WithResource(res), sdktrace.WithBatcher(exp))
-	tracer := tp.Tracer("e2e")
+func emitSpans(ctx context.Context, sdk *harness.SDK, n int) {
+	tracer := sdk.Traces.Tracer("e2e")
 	for i := 0; i < n; i++ {
 		_, span := tracer.Start(ctx, fmt.Sprintf("operation-%d", i))
 		span.End()
 	}
-	if err := tp.Shutdown(ctx); err != nil {
-		t.Fatalf("trace export: %v", err)
-	}
 }
 
-func sendMetrics(t *testing.T, ctx context.Context, res *sdkresource.Resource, n int) {
-	exp, err := otlpmetrichttp.New(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithResource(res), sdkmetric.WithReader(sdkmetric.NewPeriodicReader(exp)))
-	meter := mp.Meter("e2e")
+func emitMetrics(ctx context.Context, sdk *harness.SDK, n int) {
+	meter := sdk.Metrics.Meter("e2e")
 	items, _ := meter.Int64Counter("e2e.items")
 	latency, _ := meter.Float64Histogram("e2e.latency", metric.WithUnit("ms"))
 	for i := 0; i < n; i++ {
 		items.Add(ctx, int64(i))
 		latency.Record(ctx, float64(i))
-	}
-	// Shutdown collects and exports one last time.
-	if err := mp.Shutdown(ctx); err != nil {
-		t.Fatalf("metric export: %v", err)
 	}
 }
 

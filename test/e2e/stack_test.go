@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -97,7 +96,7 @@ func startStack(t *testing.T, ctx context.Context) *stack {
 	s.kubectl(t, ctx, "apply", "--server-side", "--field-manager=telemetrylake-e2e", "-k", filepath.Join(root, "config", "crd"))
 	s.waitEstablished(t, ctx, "telemetrylakes.lake.telemetrylake.io", "lakestorageclasses.lake.telemetrylake.io")
 
-	ports := freePorts(t, 2)
+	ports := harness.FreePorts(t, 2)
 	s.operator = startProcess(t, ctx, "operator", filepath.Join(s.dir, "operator.log"),
 		append(os.Environ(), "KUBECONFIG="+s.kubeconfig),
 		s.bin.manager,
@@ -399,21 +398,6 @@ func waitHTTP(t *testing.T, ctx context.Context, url string, p *process) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-}
-
-// freePorts returns n distinct ports that were free on 127.0.0.1.
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	ports := make([]int, 0, n)
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports
 }
 
 func since(t time.Time) time.Duration { return time.Since(t).Round(100 * time.Millisecond) }

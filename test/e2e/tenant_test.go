@@ -30,6 +30,7 @@ import (
 	"github.com/telemetrylake/telemetrylake/api/wellknown"
 	"github.com/telemetrylake/telemetrylake/controllers/builders"
 	"github.com/telemetrylake/telemetrylake/lake/layout"
+	"github.com/telemetrylake/telemetrylake/test/harness"
 )
 
 // tokenName is the token of the sample lakes that the test sends with (spec.auth.tokens[].name).
@@ -91,7 +92,7 @@ func (s *stack) startIngester(t *testing.T, ctx context.Context, lake *lakev1.Te
 		t.Fatalf("the rendered config of %s/%s names no storage:\n%s", lake.Namespace, lake.Name, rawConfig)
 	}
 
-	ports := freePorts(t, 2)
+	ports := harness.FreePorts(t, 2)
 	ing := &ingester{
 		lake:      types.NamespacedName{Namespace: lake.Namespace, Name: lake.Name},
 		otlpAddr:  fmt.Sprintf("127.0.0.1:%d", ports[0]),
