@@ -106,9 +106,7 @@ func TestSampleTenantsSendThroughTheirOwnIngestersIntoTheirOwnBuckets(t *testing
 					t.Errorf("%s/%s: ingester_requests_total{route=%q,code=\"200\"} is %v", lake.Namespace, lake.Name, route, counts[route+" 200"])
 				}
 			}
-			storage := s.secret(t, ctx, lake.Namespace, builders.NamesFor(lake).StorageSecret)
-			got := s.readBucket(t, ctx, lake,
-				string(storage.Data[wellknown.SecretKeyAccessKeyID]), string(storage.Data[wellknown.SecretKeySecretAccessKey]))
+			got := s.readBucket(t, ctx, lake, s.storageCredentials(t, ctx, lake))
 			checkLanded(t, lake, got)
 		}
 	}) {
@@ -147,8 +145,8 @@ func TestSampleTenantsSendThroughTheirOwnIngestersIntoTheirOwnBuckets(t *testing
 	})
 
 	t.Run("tenant A's storage credentials cannot list tenant B's bucket", func(t *testing.T) {
-		storage := s.secret(t, ctx, a.Namespace, builders.NamesFor(a).StorageSecret)
-		c := s.s3.S3Client(t, string(storage.Data[wellknown.SecretKeyAccessKeyID]), string(storage.Data[wellknown.SecretKeySecretAccessKey]))
+		creds := s.storageCredentials(t, ctx, a)
+		c := s.s3.S3Client(t, creds.AccessKeyID, creds.SecretAccessKey)
 		_, err := c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(b.Status.Storage.Bucket)})
 		if code := harness.HTTPStatus(err); code != http.StatusForbidden {
 			t.Errorf("listing %s/%s's bucket %s with %s/%s's credentials: %v (HTTP %d), want 403", b.Namespace, b.Name, b.Status.Storage.Bucket, a.Namespace, a.Name, err, code)
