@@ -257,29 +257,7 @@ func storedBlocks(t *testing.T, st store.Store) []string {
 // spanNames decodes every stored trace block and returns the names of its spans.
 func spanNames(t *testing.T, st store.Store) map[string]bool {
 	t.Helper()
-	names := map[string]bool{}
-	for _, key := range storedBlocks(t, st) {
-		ref, _ := layout.ParseBlockKey(key)
-		if ref.Signal != layout.Traces {
-			continue
-		}
-		data, _, err := st.Get(context.Background(), key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var req coltracepb.ExportTraceServiceRequest
-		if err := proto.Unmarshal(data, &req); err != nil {
-			t.Fatal(err)
-		}
-		for _, rs := range req.ResourceSpans {
-			for _, ss := range rs.ScopeSpans {
-				for _, sp := range ss.Spans {
-					names[sp.Name] = true
-				}
-			}
-		}
-	}
-	return names
+	return harness.ReadLanded(t, st).SpanNames
 }
 
 // authCounts reads ingester_auth_requests_total as "principal/result" -> value.

@@ -10,11 +10,6 @@ import (
 	otellog "go.opentelemetry.io/otel/log"
 	"go.opentelemetry.io/otel/metric"
 	sdkresource "go.opentelemetry.io/otel/sdk/resource"
-	"google.golang.org/protobuf/proto"
-
-	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
-	colmetricspb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
-	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 
 	"github.com/telemetrylake/telemetrylake/ingester/otlpwire"
 	"github.com/telemetrylake/telemetrylake/lake/layout"
@@ -46,23 +41,24 @@ func TestRealSDKExportersLandEveryRecord(t *testing.T) {
 
 			got := readBack(t, st)
 			for i := 0; i < n; i++ {
-				if !got.logBodies[fmt.Sprintf("log line %d", i)] {
+				if !got.LogBodies[fmt.Sprintf("log line %d", i)] {
 					t.Errorf("log line %d is missing", i)
 				}
-				if !got.spanNames[fmt.Sprintf("operation-%d", i)] {
+				if !got.SpanNames[fmt.Sprintf("operation-%d", i)] {
 					t.Errorf("span operation-%d is missing", i)
 				}
 			}
-			if got.counterSum != n*(n-1)/2 {
-				t.Errorf("counter e2e.items sums to %d, want %d", got.counterSum, n*(n-1)/2)
+			// Cumulative: the last export carries the total.
+			if sum := got.SumMax["e2e.items"]; sum != n*(n-1)/2 {
+				t.Errorf("counter e2e.items sums to %d, want %d", sum, n*(n-1)/2)
 			}
-			if got.histogramCount != n {
-				t.Errorf("histogram e2e.latency counts %d points, want %d", got.histogramCount, n)
+			if count := got.HistogramCount["e2e.latency"]; count != n {
+				t.Errorf("histogram e2e.latency counts %d points, want %d", count, n)
 			}
 			if got.processRecords != 1 {
 				t.Errorf("%d process records, want 1 for the one SDK process", got.processRecords)
 			}
-			if got.logBodies["log line 0"] && ing.counter(t, "ingester_blocks_written_total", nil) == 0 {
+			if got.LogBodies["log line 0"] && ing.counter(t, "ingester_blocks_written_total", nil) == 0 {
 				t.Error("blocks landed but ingester_blocks_written_total did not count them")
 			}
 		})
@@ -101,18 +97,16 @@ func emitMetrics(ctx context.Context, sdk *harness.SDK, n int) {
 
 // landed is what the stored blocks hold, decoded.
 type landed struct {
-	logBodies      map[string]bool
-	spanNames      map[string]bool
-	counterSum     int64
-	histogramCount uint64
+	*harness.Landed
 	processRecords int
 }
 
-// readBack decodes every stored block, the way a reader of the lake would.
+// readBack decodes every stored block, the way a reader of the lake would, and checks that each
+// is a one-entry request under its own content address with the metadata of its signal.
 func readBack(t *testing.T, st store.Store) landed {
 	t.Helper()
 	ctx := context.Background()
-	got := landed{logBodies: map[string]bool{}, spanNames: map[string]bool{}}
+	got := landed{Landed: harness.NewLanded()}
 	for _, key := range storedKeys(t, st) {
 		data, meta, err := st.Get(ctx, key)
 		if err != nil {
@@ -130,55 +124,7 @@ func readBack(t *testing.T, st store.Store) landed {
 		if err != nil || len(blocks) != 1 || blocks[0].ID.String() != ref.ID {
 			t.Errorf("block %s is not a one-entry request under its own content address: %v", key, err)
 		}
-		switch ref.Signal {
-		case layout.Logs:
-			var req collogspb.ExportLogsServiceRequest
-			mustUnmarshal(t, data, &req)
-			for _, rl := range req.ResourceLogs {
-				for _, sl := range rl.ScopeLogs {
-					for _, lr := range sl.LogRecords {
-						got.logBodies[lr.GetBody().GetStringValue()] = true
-					}
-				}
-			}
-		case layout.Traces:
-			var req coltracepb.ExportTraceServiceRequest
-			mustUnmarshal(t, data, &req)
-			for _, rs := range req.ResourceSpans {
-				for _, ss := range rs.ScopeSpans {
-					for _, sp := range ss.Spans {
-						got.spanNames[sp.Name] = true
-					}
-				}
-			}
-		case layout.Metrics:
-			var req colmetricspb.ExportMetricsServiceRequest
-			mustUnmarshal(t, data, &req)
-			for _, rm := range req.ResourceMetrics {
-				for _, sm := range rm.ScopeMetrics {
-					for _, m := range sm.Metrics {
-						switch m.Name {
-						case "e2e.items":
-							// Cumulative: the last export carries the total.
-							for _, dp := range m.GetSum().GetDataPoints() {
-								got.counterSum = max(got.counterSum, dp.GetAsInt())
-							}
-						case "e2e.latency":
-							for _, dp := range m.GetHistogram().GetDataPoints() {
-								got.histogramCount = max(got.histogramCount, dp.GetCount())
-							}
-						}
-					}
-				}
-			}
-		}
+		got.Add(t, ref, data)
 	}
 	return got
-}
-
-func mustUnmarshal(t *testing.T, b []byte, m proto.Message) {
-	t.Helper()
-	if err := proto.Unmarshal(b, m); err != nil {
-		t.Fatal(err)
-	}
 }

@@ -22,11 +22,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -77,14 +75,7 @@ func startStack(t *testing.T, ctx context.Context) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	scheme := k8sruntime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		t.Fatal(err)
-	}
-	if err := lakev1.AddToScheme(scheme); err != nil {
-		t.Fatal(err)
-	}
-	if s.client, err = client.NewWithWatch(cfg, client.Options{Scheme: scheme}); err != nil {
+	if s.client, err = client.NewWithWatch(cfg, client.Options{Scheme: harness.Scheme(t)}); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("local cluster up in %v (KUBECONFIG=%s)", since(begin), s.kubeconfig)

@@ -15,13 +15,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"google.golang.org/protobuf/proto"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
-
-	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
-	colmetricspb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
-	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 
 	lakev1 "github.com/telemetrylake/telemetrylake/api/v1alpha1"
 	"github.com/telemetrylake/telemetrylake/lake/layout"
@@ -154,18 +149,9 @@ func label(labels, name string) string {
 	return ""
 }
 
-// landed is what a tenant's bucket holds, decoded.
-type landed struct {
-	blocks     map[layout.Signal]int
-	logBodies  map[string]bool
-	spanNames  map[string]bool
-	itemsTotal int64  // the democlient.items counter, cumulative: its largest point
-	durations  uint64 // points of the democlient.duration histogram
-}
-
 // readBucket lists and decodes every block under the lake's bucket and prefix with the given
 // credentials, as a reader of the lake would.
-func (s *stack) readBucket(t *testing.T, ctx context.Context, lake *lakev1.TelemetryLake, creds tenant.StorageCredentials) landed {
+func (s *stack) readBucket(t *testing.T, ctx context.Context, lake *lakev1.TelemetryLake, creds tenant.StorageCredentials) *harness.Landed {
 	t.Helper()
 	st := lake.Status.Storage
 	if st == nil || st.Bucket == "" {
@@ -176,7 +162,7 @@ func (s *stack) readBucket(t *testing.T, ctx context.Context, lake *lakev1.Telem
 		prefix += "/"
 	}
 	c := s.s3.S3Client(t, creds.AccessKeyID, creds.SecretAccessKey)
-	got := landed{blocks: map[layout.Signal]int{}, logBodies: map[string]bool{}, spanNames: map[string]bool{}}
+	got := harness.NewLanded()
 	pages := s3.NewListObjectsV2Paginator(c, &s3.ListObjectsV2Input{Bucket: aws.String(st.Bucket), Prefix: aws.String(prefix + layout.BlocksPrefix + "/")})
 	for pages.HasMorePages() {
 		page, err := pages.NextPage(ctx)
@@ -197,61 +183,10 @@ func (s *stack) readBucket(t *testing.T, ctx context.Context, lake *lakev1.Telem
 			if err != nil {
 				t.Fatal(err)
 			}
-			got.blocks[ref.Signal]++
-			got.decode(t, ref, data)
+			got.Add(t, ref, data)
 		}
 	}
 	return got
-}
-
-func (l *landed) decode(t *testing.T, ref layout.BlockRef, data []byte) {
-	t.Helper()
-	unmarshal := func(m proto.Message) {
-		if err := proto.Unmarshal(data, m); err != nil {
-			t.Fatalf("block %s: %v", ref.Key, err)
-		}
-	}
-	switch ref.Signal {
-	case layout.Logs:
-		var req collogspb.ExportLogsServiceRequest
-		unmarshal(&req)
-		for _, rl := range req.ResourceLogs {
-			for _, sl := range rl.ScopeLogs {
-				for _, lr := range sl.LogRecords {
-					l.logBodies[lr.GetBody().GetStringValue()] = true
-				}
-			}
-		}
-	case layout.Traces:
-		var req coltracepb.ExportTraceServiceRequest
-		unmarshal(&req)
-		for _, rs := range req.ResourceSpans {
-			for _, ss := range rs.ScopeSpans {
-				for _, sp := range ss.Spans {
-					l.spanNames[sp.Name] = true
-				}
-			}
-		}
-	case layout.Metrics:
-		var req colmetricspb.ExportMetricsServiceRequest
-		unmarshal(&req)
-		for _, rm := range req.ResourceMetrics {
-			for _, sm := range rm.ScopeMetrics {
-				for _, m := range sm.Metrics {
-					switch m.Name {
-					case "democlient.items":
-						for _, dp := range m.GetSum().GetDataPoints() {
-							l.itemsTotal = max(l.itemsTotal, dp.GetAsInt())
-						}
-					case "democlient.duration":
-						for _, dp := range m.GetHistogram().GetDataPoints() {
-							l.durations = max(l.durations, dp.GetCount())
-						}
-					}
-				}
-			}
-		}
-	}
 }
 
 // withoutAWS drops AWS_* from env, so that only the tenant's credentials reach an ingester.
