@@ -567,7 +567,7 @@ up() {
   operator_up
   tenants_up
 
-  step "[5/9] A real ingester per tenant, configured only from the operator's Secrets (read with kubectl)"
+  step "[5/9] A real ingester per tenant, configured only from the operator's Secrets (read with bin/tenantenv)"
   # Those of an earlier run go first, all at once: each keeps serving for its shutdownDelay.
   local old=()
   for t in "${TENANTS[@]}"; do old+=("ingester-${t%%/*}-${t#*/}"); done
