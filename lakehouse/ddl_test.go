@@ -9,7 +9,7 @@ import (
 // TestTheDocumentedDDLIsWhatTheCommandPrints keeps docs/lakehouse.md in step with the tables:
 // a column added to package rows changes `lakehouse ddl`, and this test, until the page shows it.
 func TestTheDocumentedDDLIsWhatTheCommandPrints(t *testing.T) {
-	doc, err := os.ReadFile("../../docs/lakehouse.md")
+	doc, err := os.ReadFile("../docs/lakehouse.md")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -87,8 +87,8 @@ func buildLakehouse(t *testing.T) string {
 			return
 		}
 		bin := filepath.Join(dir, "lakehouse")
-		build := exec.Command("go", "build", "-tags", "duckdb_arrow", "-o", bin, "./ingester/lakehouse/cmd/lakehouse")
-		build.Dir, build.Env = root, append(os.Environ(), "CGO_ENABLED=1")
+		build := exec.Command("go", "build", "-tags", "duckdb_arrow", "-o", bin, "./cmd/lakehouse")
+		build.Dir, build.Env = filepath.Join(root, "lakehouse"), append(os.Environ(), "CGO_ENABLED=1")
 		if out, err := build.CombinedOutput(); err != nil {
 			built.err = fmt.Errorf("go build: %v\n%s", err, out)
 			return
