@@ -285,6 +285,8 @@ operator_up() {
   done
   say "go build -o bin/ ./cmd/...   (manager, ingester, democlient)"
   go build -o bin/ ./cmd/...
+  # The demo's own helper (test/tenant, as the e2e test reads a lake's Secrets), not a product binary.
+  go build -o bin/tenantenv ./hack/tenantenv
   say "cd lakehouse && CGO_ENABLED=1 go build -tags duckdb_arrow -o ../bin/lakehouse ./cmd/lakehouse   (DuckDB inside)"
   (cd lakehouse && CGO_ENABLED=1 go build -tags duckdb_arrow -o ../bin/lakehouse ./cmd/lakehouse)
 
@@ -340,27 +342,35 @@ tenants_up() {
   say "($((SECONDS - start)) s)"
 }
 
-# secret_value NAMESPACE SECRET KEY prints one decoded value.
-secret_value() {
-  kubectl get secret "$2" -n "$1" -o go-template="{{index .data \"$3\" | base64decode}}"
-}
+# tenantenv NAMESPACE/NAME COMMAND... prints what the operator created for a tenant, as its pods
+# get it (hack/tenantenv, on test/tenant: the Go code the e2e test reads the same Secrets with, so
+# no Secret name is derived and no YAML parsed here).
+tenantenv() { "$REPO_ROOT/bin/tenantenv" "$@"; }
 
 # tenant_storage NAMESPACE NAME prints the store URL the operator rendered into the tenant's
 # ingester config.
-tenant_storage() {
-  local storage
-  storage="$(sed -n 's/^storage: *//p' "$DEMO_DIR/tenants/$1-$2/config.yaml")"
-  storage="${storage#[\"\']}"
-  printf '%s\n' "${storage%[\"\']}"
-}
+tenant_storage() { tenantenv "$1/$2" storage; }
 
 # as_tenant NAMESPACE NAME COMMAND... runs COMMAND with the tenant's own storage credentials, from
 # its storage Secret, as its pods get them.
 as_tenant() {
-  local ns=$1 name=$2
+  local ns=$1 name=$2 creds=()
   shift 2
-  AWS_ACCESS_KEY_ID="$(secret_value "$ns" "$name-storage" AWS_ACCESS_KEY_ID)" \
-    AWS_SECRET_ACCESS_KEY="$(secret_value "$ns" "$name-storage" AWS_SECRET_ACCESS_KEY)" "$@"
+  mapfile -t creds < <(tenantenv "$ns/$name" storage-env)
+  ((${#creds[@]})) || die "no storage credentials for $ns/$name"
+  env "${creds[@]}" "$@"
+}
+
+# token_value NAMESPACE NAME KEY prints one key of the tenant's token Secret.
+token_value() {
+  local kv
+  while IFS= read -r kv; do
+    if [[ "$kv" == "$3="* ]]; then
+      printf '%s\n' "${kv#*=}"
+      return
+    fi
+  done < <(tenantenv "$1/$2" token-env "$TOKEN_NAME")
+  die "the token Secret of $1/$2 has no $3"
 }
 
 # ingester_up NAMESPACE NAME starts the tenant's ingester from the operator's Secrets.
@@ -372,36 +382,27 @@ ingester_up() {
   say "$ns/$name:"
   # What the pod mounts: the config Secret at /etc/telemetrylake/config.yaml and the auth Secret at
   # /etc/telemetrylake/auth/tokens.yaml; what the pod gets as environment: the storage Secret.
-  # Names as in controllers/builders/names.go.
-  (
-    umask 077
-    secret_value "$ns" "$name-ingester-config" config.yaml >"$dir/config.yaml"
-    secret_value "$ns" "$name-ingester-auth" tokens.yaml >"$dir/tokens.yaml"
-  )
-  local access_key secret_key
-  access_key="$(secret_value "$ns" "$name-storage" AWS_ACCESS_KEY_ID)"
-  secret_key="$(secret_value "$ns" "$name-storage" AWS_SECRET_ACCESS_KEY)"
-  say "  config  Secret $name-ingester-config (config.yaml) → $dir/config.yaml"
-  say "  tokens  Secret $name-ingester-auth (tokens.yaml)   → $dir/tokens.yaml"
-  say "  storage Secret $name-storage (AWS_ACCESS_KEY_ID $access_key, AWS_SECRET_ACCESS_KEY) → environment"
-
+  #
   # spec.auth.serviceAccounts makes the config name the pod's own service-account files, which the
-  # ingester reads at start and for which it has no flag. Give it the same files the pod would get
-  # (the namespace's kube-root-ca.crt and a token of the Deployment's ServiceAccount) and point the
-  # config at them: the only edit to the rendered config.
-  local sa_dir=/var/run/secrets/kubernetes.io/serviceaccount
-  if grep -q "$sa_dir/" "$dir/config.yaml"; then
-    local sa
-    sa="$(kubectl get deployment "$name-ingester" -n "$ns" -o jsonpath='{.spec.template.spec.serviceAccountName}')"
-    mkdir -p "$dir/serviceaccount"
-    local deadline=$((SECONDS + 30)) # the controller manager publishes it soon after the namespace appears
-    until kubectl get configmap kube-root-ca.crt -n "$ns" -o go-template='{{index .data "ca.crt"}}' >"$dir/serviceaccount/ca.crt" 2>/dev/null; do
-      ((SECONDS < deadline)) || die "no ConfigMap kube-root-ca.crt in namespace $ns after 30 s"
-      sleep 0.2
-    done
-    kubectl create token "$sa" -n "$ns" --duration=24h >"$dir/serviceaccount/token"
-    sed -i "s#$sa_dir/#$dir/serviceaccount/#g" "$dir/config.yaml"
-    say "  config  auth.kubernetes caFile/tokenFile: $sa_dir/ → $dir/serviceaccount/"
+  # ingester reads at start and for which it has no flag. tenantenv then gives it the same files the
+  # pod would get (the namespace's kube-root-ca.crt and a token of the Deployment's ServiceAccount)
+  # and points the config at them: the only edit to the rendered config.
+  local config_secret auth_secret storage_secret files creds=() access_key
+  config_secret="$(tenantenv "$ns/$name" secret config)"
+  auth_secret="$(tenantenv "$ns/$name" secret auth)"
+  storage_secret="$(tenantenv "$ns/$name" secret storage)"
+  files="$(tenantenv "$ns/$name" ingester-files "$dir")"
+  mapfile -t creds < <(tenantenv "$ns/$name" storage-env)
+  ((${#creds[@]})) || die "no storage credentials for $ns/$name"
+  access_key="${creds[0]#AWS_ACCESS_KEY_ID=}"
+  say "  config  Secret $config_secret (config.yaml) → $dir/config.yaml"
+  say "  tokens  Secret $auth_secret (tokens.yaml)   → $dir/tokens.yaml"
+  say "  storage Secret $storage_secret (AWS_ACCESS_KEY_ID $access_key, AWS_SECRET_ACCESS_KEY) → environment"
+
+  if [[ -n "$files" ]]; then
+    local sa_dir=/var/run/secrets/kubernetes.io/serviceaccount sa_local sa
+    read -r _ sa_local sa <<<"$files"
+    say "  config  auth.kubernetes caFile/tokenFile: $sa_dir/ → $sa_local/"
     say "          (ConfigMap kube-root-ca.crt and a token of ServiceAccount $sa; service-account callers"
     say "          still can't be shown from here: the issuer https://kubernetes.default.svc.cluster.local"
     say "          resolves only inside the cluster, so its discovery keeps failing in the ingester's log)"
@@ -420,7 +421,7 @@ ingester_up() {
   say "          the in-pod ports and mount; the flags override only those)"
   start_process "$proc" "$dir/ingester.log" "$REPO_ROOT/bin/ingester" \
     env -u AWS_PROFILE -u AWS_SESSION_TOKEN -u AWS_CONFIG_FILE -u AWS_SHARED_CREDENTIALS_FILE \
-    AWS_ACCESS_KEY_ID="$access_key" AWS_SECRET_ACCESS_KEY="$secret_key" \
+    "${creds[@]}" \
     "$REPO_ROOT/bin/ingester" --config "$dir/config.yaml" "${flags[@]}"
   # /readyz: the store answers with the tenant's own credentials.
   wait_http "http://127.0.0.1:$admin/readyz" 30 "the ingester of $ns/$name" "$dir/ingester.log"
@@ -430,24 +431,15 @@ ingester_up() {
 # client_env NAMESPACE NAME prints NAME=VALUE lines: every key of the tenant's token Secret, as
 # `envFrom` gives them to a pod, with only the host:port of the endpoint pointed at the local
 # ingester.
-# shellcheck disable=SC2016 # the $k and $v are a Go template's, not the shell's
-client_env() {
-  local ns="$1" name="$2" line key value
-  while IFS= read -r line; do
-    key="${line%%=*}" value="${line#*=}"
-    [[ "$key" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || continue
-    if [[ "$key" == OTEL_EXPORTER_OTLP_ENDPOINT ]]; then
-      value="$(sed -E "s#^(https?://)[^/]+#\\1127.0.0.1:${OTLP_PORT[$ns/$name]}#" <<<"$value")"
-    fi
-    echo "$key=$value"
-  done < <(kubectl get secret "$name-token-$TOKEN_NAME" -n "$ns" -o go-template='{{range $k, $v := .data}}{{$k}}={{base64decode $v}}{{"\n"}}{{end}}')
-}
+client_env() { tenantenv "$1/$2" token-env "$TOKEN_NAME" "127.0.0.1:${OTLP_PORT[$1/$2]}"; }
 
 send_telemetry() {
-  local ns="$1" name="$2" secret="$2-token-$TOKEN_NAME" endpoint
-  endpoint="$(secret_value "$ns" "$secret" OTEL_EXPORTER_OTLP_ENDPOINT)"
+  local ns="$1" name="$2" secret endpoint
+  secret="$(tenantenv "$ns/$name" secret "token:$TOKEN_NAME")"
+  endpoint="$(token_value "$ns" "$name" OTEL_EXPORTER_OTLP_ENDPOINT)"
   local env=()
   mapfile -t env < <(client_env "$ns" "$name")
+  ((${#env[@]})) || die "no environment from Secret $ns/$secret"
   say "$ns/$name: environment from Secret $secret (envFrom):"
   local kv
   for kv in "${env[@]}"; do
@@ -507,7 +499,7 @@ show_isolation() {
   local a="${TENANTS[0]}" b="${TENANTS[1]}"
   step "[8/9] Tenant isolation: ${a%%/*}/${a#*/}'s token at ${b%%/*}/${b#*/}'s ingester"
   local headers auth body code
-  headers="$(secret_value "${a%%/*}" "${a#*/}-token-$TOKEN_NAME" OTEL_EXPORTER_OTLP_HEADERS)"
+  headers="$(token_value "${a%%/*}" "${a#*/}" OTEL_EXPORTER_OTLP_HEADERS)"
   auth="${headers#Authorization=}"
   body="$(mktemp)"
   code="$(curl -sS -o "$body" -w '%{http_code}' -X POST -H "Authorization: $auth" -H 'Content-Type: application/json' \
@@ -575,7 +567,7 @@ up() {
   operator_up
   tenants_up
 
-  step "[5/9] A real ingester per tenant, configured only from the operator's Secrets (read with kubectl)"
+  step "[5/9] A real ingester per tenant, configured only from the operator's Secrets (read with bin/tenantenv)"
   # Those of an earlier run go first, all at once: each keeps serving for its shutdownDelay.
   local old=()
   for t in "${TENANTS[@]}"; do old+=("ingester-${t%%/*}-${t#*/}"); done

@@ -9,14 +9,11 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/metric"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdkresource "go.opentelemetry.io/otel/sdk/resource"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/telemetrylake/telemetrylake/test/harness"
 )
 
 // TestClaudeCodeQueriesFromTheContract sends telemetry shaped like Claude Code's with the SDK
@@ -28,33 +25,20 @@ func TestClaudeCodeQueriesFromTheContract(t *testing.T) {
 	res := sdkresource.NewWithAttributes("", attribute.String("service.name", "claude-code"), attribute.String("service.version", "2.0.0"))
 
 	// Claude Code exports cost with delta temporality, so each export's points add up.
-	mexp, err := otlpmetrichttp.New(ctx, otlpmetrichttp.WithEndpointURL(l.URL+"/v1/metrics"),
-		otlpmetrichttp.WithTemporalitySelector(func(sdkmetric.InstrumentKind) metricdata.Temporality { return metricdata.DeltaTemporality }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithResource(res), sdkmetric.WithReader(sdkmetric.NewPeriodicReader(mexp, sdkmetric.WithInterval(time.Hour))))
-	cost, _ := mp.Meter("com.anthropic.claude_code").Float64Counter("claude_code.cost.usage", metric.WithUnit("USD"))
+	sdk := harness.StartSDK(t, harness.SDKConfig{Endpoint: l.URL, Resource: res, DeltaTemporality: true})
+	cost, _ := sdk.Metrics.Meter("com.anthropic.claude_code").Float64Counter("claude_code.cost.usage", metric.WithUnit("USD"))
 	for _, c := range []struct {
 		model string
 		usd   float64
 	}{{"claude-opus", 0.25}, {"claude-opus", 0.5}, {"claude-haiku", 0.125}} {
 		cost.Add(ctx, c.usd, metric.WithAttributes(attribute.String("model", c.model)))
 	}
-	if err := mp.ForceFlush(ctx); err != nil {
+	if err := sdk.Metrics.ForceFlush(ctx); err != nil {
 		t.Fatal(err)
 	}
 	cost.Add(ctx, 1, metric.WithAttributes(attribute.String("model", "claude-opus")))
-	if err := mp.Shutdown(ctx); err != nil {
-		t.Fatal(err)
-	}
 
-	texp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(l.URL+"/v1/traces"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tp := sdktrace.NewTracerProvider(sdktrace.WithResource(res), sdktrace.WithBatcher(texp))
-	tracer := tp.Tracer("com.anthropic.claude_code")
+	tracer := sdk.Traces.Tracer("com.anthropic.claude_code")
 	start := time.Now().Add(-time.Minute)
 	for _, c := range []struct {
 		tool string
@@ -63,9 +47,8 @@ func TestClaudeCodeQueriesFromTheContract(t *testing.T) {
 		_, span := tracer.Start(ctx, "claude_code.tool", trace.WithTimestamp(start), trace.WithAttributes(attribute.String("tool_name", c.tool)))
 		span.End(trace.WithTimestamp(start.Add(time.Duration(c.ms) * time.Millisecond)))
 	}
-	if err := tp.Shutdown(ctx); err != nil {
-		t.Fatal(err)
-	}
+	// The last export of the cost, and of the spans.
+	sdk.Shutdown(t)
 
 	costs := l.query(t, `SELECT attributes['model'] AS model, sum(value) AS usd
 		FROM measures WHERE name = 'claude_code.cost.usage' GROUP BY 1 ORDER BY 1`)

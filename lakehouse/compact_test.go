@@ -17,6 +17,8 @@ import (
 	"github.com/telemetrylake/telemetrylake/lake/layout"
 	"github.com/telemetrylake/telemetrylake/lake/store"
 	"github.com/telemetrylake/telemetrylake/lakehouse/parts"
+
+	"github.com/telemetrylake/telemetrylake/test/harness"
 )
 
 // storeLogBlocks stores one export request's blocks straight into the store, as the ingester
@@ -137,8 +139,8 @@ func partsPerHour(t *testing.T, l *lake, table string) map[string]int {
 // over the same hours: every query must count every row once.
 // It pins docs/contracts/lakehouse.md §2.
 func TestCompactionWhileAQueryLoops(t *testing.T) {
-	for _, b := range backends() {
-		t.Run(b.name, func(t *testing.T) { compactionWhileQueriesLoop(t, startLakeOn(t, b.storage(t))) })
+	for _, b := range harness.Backends() {
+		t.Run(b.Name, func(t *testing.T) { compactionWhileQueriesLoop(t, startLakeOn(t, b.Storage(t))) })
 	}
 }
 

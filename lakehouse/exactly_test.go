@@ -22,6 +22,8 @@ import (
 	"github.com/telemetrylake/telemetrylake/lake/layout"
 	"github.com/telemetrylake/telemetrylake/lake/store"
 	"github.com/telemetrylake/telemetrylake/lakehouse/parts"
+
+	"github.com/telemetrylake/telemetrylake/test/harness"
 )
 
 // logsRequest is one export request from one service with n log records at t+0s, t+1s, ...
@@ -49,8 +51,8 @@ func logsRequest(t *testing.T, service string, at time.Time, n int) []byte {
 // TestEachBlockIsCountedOnceWhateverHappens walks one hour of one lake through the cases of
 // docs/contracts/lakehouse.md §2, checking after each step that the count has not drifted.
 func TestEachBlockIsCountedOnceWhateverHappens(t *testing.T) {
-	for _, b := range backends() {
-		t.Run(b.name, func(t *testing.T) { eachBlockOnce(t, startLakeOn(t, b.storage(t))) })
+	for _, b := range harness.Backends() {
+		t.Run(b.Name, func(t *testing.T) { eachBlockOnce(t, startLakeOn(t, b.Storage(t))) })
 	}
 }
 

@@ -6,12 +6,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,10 +23,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	// The SDK exporters read these; a developer's own settings must not leak into the tests.
-	for _, k := range []string{"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_HEADERS", "OTEL_EXPORTER_OTLP_PROTOCOL"} {
-		os.Unsetenv(k)
-	}
+	harness.UnsetOTelEnv()
 	code := m.Run()
 	if built.bin != "" {
 		os.RemoveAll(filepath.Dir(built.bin))
@@ -45,31 +39,6 @@ type lake struct {
 	cacheDir string
 }
 
-// backend is a real store a test runs against.
-type backend struct {
-	name    string
-	storage func(t *testing.T) string // a fresh, empty store's URL
-}
-
-func backends() []backend {
-	return []backend{
-		{"file", func(t *testing.T) string { return "file://" + t.TempDir() }},
-		{"s3", seaweedStorage},
-	}
-}
-
-// seaweedStorage starts a real SeaweedFS and names a tenant prefix in a new bucket; its admin keys
-// reach both the ingester and the lakehouse through the standard AWS environment variables.
-func seaweedStorage(t *testing.T) string {
-	sw := harness.StartSeaweedFS(t)
-	t.Setenv("AWS_ACCESS_KEY_ID", sw.AccessKey)
-	t.Setenv("AWS_SECRET_ACCESS_KEY", sw.SecretKey)
-	t.Setenv("AWS_REGION", "us-east-1")
-	bucket := fmt.Sprintf("lake-%d", time.Now().UnixNano())
-	sw.CreateBucket(t, bucket)
-	return fmt.Sprintf("s3://%s/tenants/team-a?endpoint=%s&region=us-east-1&path_style=true", bucket, url.QueryEscape(sw.Endpoint))
-}
-
 // startLake starts an in-process ingester, as the binary runs it, on a file store in a temp dir.
 func startLake(t *testing.T) *lake {
 	t.Helper()
@@ -79,53 +48,16 @@ func startLake(t *testing.T) *lake {
 // startLakeOn starts an in-process ingester writing into the store at storage.
 func startLakeOn(t *testing.T, storage string) *lake {
 	t.Helper()
-	st, err := store.Open(context.Background(), storage)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	srv := server.New(server.Options{
+	st := harness.OpenStore(t, storage)
+	ing := harness.StartIngester(t, server.New(server.Options{
 		Store:          st,
 		Auth:           server.AllowAnonymous{},
 		Tenant:         "test",
 		HealthInterval: 200 * time.Millisecond,
 		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Registry:       prometheus.NewRegistry(),
-	})
-	otlpLn, adminLn := listen(t), listen(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx, otlpLn, adminLn, 5*time.Second) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("ingester stopped with %v", err)
-		}
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := http.Get("http://" + adminLn.Addr().String() + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the ingester did not become ready")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return &lake{URL: "http://" + otlpLn.Addr().String(), Storage: storage, Store: st, cacheDir: t.TempDir()}
-}
-
-func listen(t *testing.T) net.Listener {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ln
+	}))
+	return &lake{URL: ing.URL, Storage: storage, Store: st, cacheDir: t.TempDir()}
 }
 
 // run is one invocation of the lakehouse command line, in process.

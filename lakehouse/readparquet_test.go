@@ -31,9 +31,7 @@ func TestDuckDBReadsTheCompactedTablesAsLakehouseSQLDoes(t *testing.T) {
 	window := []string{"--since", since.Format(time.RFC3339), "--until", until.Format(time.RFC3339)}
 
 	// Every signal, through the SDK, and logs of a few services over past hours.
-	sendSDKLogs(t, ctx, l, 20)
-	sendSDKSpans(t, ctx, l)
-	sendSDKMetrics(t, ctx, l)
+	sendSDKTelemetry(t, l, 20)
 	for h := range 4 {
 		for _, svc := range []string{"checkout", "cart"} {
 			post(t, l.URL+"/v1/logs", logsRequest(t, svc, since.Add(time.Duration(2+h)*time.Hour+10*time.Minute), 5+h))

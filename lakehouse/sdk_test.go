@@ -11,16 +11,13 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/exporters/otlp/otlplog/otlploghttp"
-	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	otellog "go.opentelemetry.io/otel/log"
 	"go.opentelemetry.io/otel/metric"
-	sdklog "go.opentelemetry.io/otel/sdk/log"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	sdkresource "go.opentelemetry.io/otel/sdk/resource"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/telemetrylake/telemetrylake/test/harness"
 )
 
 var sdkResource = sdkresource.NewWithAttributes("",
@@ -30,17 +27,14 @@ var sdkResource = sdkresource.NewWithAttributes("",
 // TestSDKTelemetryComesBackOnceWithTheRightValues sends every signal with the OpenTelemetry Go
 // SDK's own OTLP/HTTP exporters through a real ingester, then reads it back with `lakehouse sql`.
 func TestSDKTelemetryComesBackOnceWithTheRightValues(t *testing.T) {
-	for _, b := range backends() {
-		t.Run(b.name, func(t *testing.T) { sdkTelemetryOnce(t, startLakeOn(t, b.storage(t))) })
+	for _, b := range harness.Backends() {
+		t.Run(b.Name, func(t *testing.T) { sdkTelemetryOnce(t, startLakeOn(t, b.Storage(t))) })
 	}
 }
 
 func sdkTelemetryOnce(t *testing.T, l *lake) {
-	ctx := context.Background()
 	const n = 20
-	sendSDKLogs(t, ctx, l, n)
-	sendSDKSpans(t, ctx, l)
-	sendSDKMetrics(t, ctx, l)
+	sendSDKTelemetry(t, l, n)
 
 	// The same answers must come from blocks decoded on the fly and from materialized parts,
 	// which round-trip every column type through Parquet.
@@ -167,13 +161,23 @@ func checkSDKTelemetry(t *testing.T, l *lake, n int) {
 	})
 }
 
-func sendSDKLogs(t *testing.T, ctx context.Context, l *lake, n int) {
-	exp, err := otlploghttp.New(ctx, otlploghttp.WithEndpointURL(l.URL+"/v1/logs"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	lp := sdklog.NewLoggerProvider(sdklog.WithResource(sdkResource), sdklog.WithProcessor(sdklog.NewBatchProcessor(exp)))
-	logger := lp.Logger("e2e")
+// sendSDKTelemetry sends every signal with the SDK: n string-bodied logs and one structured log,
+// three spans, and one point of each kind of metric.
+func sendSDKTelemetry(t *testing.T, l *lake, n int) {
+	ctx := context.Background()
+	// Exponential histograms are aggregated only where a view asks for them.
+	exponential := sdkmetric.NewView(sdkmetric.Instrument{Name: "e2e.size"},
+		sdkmetric.Stream{Aggregation: sdkmetric.AggregationBase2ExponentialHistogram{MaxSize: 160, MaxScale: 20}})
+	sdk := harness.StartSDK(t, harness.SDKConfig{Endpoint: l.URL, Resource: sdkResource, MetricViews: []sdkmetric.View{exponential}})
+	emitSDKLogs(ctx, sdk, n)
+	emitSDKSpans(ctx, sdk)
+	emitSDKMetrics(ctx, sdk)
+	// The one metric export is the one Shutdown makes, so each instrument has one point.
+	sdk.Shutdown(t)
+}
+
+func emitSDKLogs(ctx context.Context, sdk *harness.SDK, n int) {
+	logger := sdk.Logs.Logger("e2e")
 	for i := range n {
 		var rec otellog.Record
 		rec.SetTimestamp(time.Now())
@@ -194,18 +198,10 @@ func sendSDKLogs(t *testing.T, ctx context.Context, l *lake, n int) {
 		attribute.StringSlice("arr", []string{"a", "b"}), attribute.Map("map", attribute.String("k", "v")),
 	)
 	logger.Emit(ctx, rec)
-	if err := lp.Shutdown(ctx); err != nil {
-		t.Fatalf("log export: %v", err)
-	}
 }
 
-func sendSDKSpans(t *testing.T, ctx context.Context, l *lake) {
-	exp, err := otlptracehttp.New(ctx, otlptracehttp.WithEndpointURL(l.URL+"/v1/traces"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tp := sdktrace.NewTracerProvider(sdktrace.WithResource(sdkResource), sdktrace.WithBatcher(exp))
-	tracer := tp.Tracer("e2e")
+func emitSDKSpans(ctx context.Context, sdk *harness.SDK) {
+	tracer := sdk.Traces.Tracer("e2e")
 	_, other := tracer.Start(ctx, "other")
 	other.End()
 	pctx, parent := tracer.Start(ctx, "parent", trace.WithSpanKind(trace.SpanKindServer))
@@ -216,22 +212,10 @@ func sendSDKSpans(t *testing.T, ctx context.Context, l *lake) {
 	child.SetStatus(codes.Error, "upstream timed out")
 	child.End()
 	parent.End()
-	if err := tp.Shutdown(ctx); err != nil {
-		t.Fatalf("trace export: %v", err)
-	}
 }
 
-func sendSDKMetrics(t *testing.T, ctx context.Context, l *lake) {
-	exp, err := otlpmetrichttp.New(ctx, otlpmetrichttp.WithEndpointURL(l.URL+"/v1/metrics"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	// A long interval: the one export is the one Shutdown makes, so each instrument has one point.
-	reader := sdkmetric.NewPeriodicReader(exp, sdkmetric.WithInterval(time.Hour))
-	exponential := sdkmetric.NewView(sdkmetric.Instrument{Name: "e2e.size"},
-		sdkmetric.Stream{Aggregation: sdkmetric.AggregationBase2ExponentialHistogram{MaxSize: 160, MaxScale: 20}})
-	mp := sdkmetric.NewMeterProvider(sdkmetric.WithResource(sdkResource), sdkmetric.WithReader(reader), sdkmetric.WithView(exponential))
-	meter := mp.Meter("e2e")
+func emitSDKMetrics(ctx context.Context, sdk *harness.SDK) {
+	meter := sdk.Metrics.Meter("e2e")
 	requests, _ := meter.Int64Counter("e2e.requests")
 	queue, _ := meter.Int64UpDownCounter("e2e.queue")
 	temperature, _ := meter.Float64Gauge("e2e.temperature")
@@ -248,8 +232,5 @@ func sendSDKMetrics(t *testing.T, ctx context.Context, l *lake) {
 	}
 	for _, v := range []float64{1, 2, 4, 8} {
 		size.Record(ctx, v)
-	}
-	if err := mp.Shutdown(ctx); err != nil {
-		t.Fatalf("metric export: %v", err)
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -24,6 +23,7 @@ import (
 
 	"github.com/telemetrylake/telemetrylake/api/ingesterconfig"
 	"github.com/telemetrylake/telemetrylake/api/tokenfile"
+	"github.com/telemetrylake/telemetrylake/api/wellknown"
 	"github.com/telemetrylake/telemetrylake/ingester/server"
 	"github.com/telemetrylake/telemetrylake/lake/layout"
 	"github.com/telemetrylake/telemetrylake/lake/store"
@@ -31,12 +31,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	// The SDK exporter reads these; a developer's own settings must not leak into the tests.
-	for _, kv := range os.Environ() {
-		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "OTEL_") {
-			os.Unsetenv(k)
-		}
-	}
+	harness.UnsetOTelEnv()
 	os.Exit(m.Run())
 }
 
@@ -48,11 +43,7 @@ type testIngester struct {
 
 func startIngester(t *testing.T, authn server.Authenticator) *testIngester {
 	t.Helper()
-	st, err := store.Open(context.Background(), "file://"+t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := harness.OpenStore(t, "file://"+t.TempDir())
 	srv := server.New(server.Options{
 		Store:          st,
 		Auth:           authn,
@@ -60,25 +51,8 @@ func startIngester(t *testing.T, authn server.Authenticator) *testIngester {
 		Logger:         testLogger(t),
 		Registry:       prometheus.NewRegistry(),
 	})
-	otlpLn, adminLn := listen(t), listen(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx, otlpLn, adminLn, 5*time.Second) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("ingester stopped with %v", err)
-		}
-	})
-	waitFor(t, 10*time.Second, "the ingester to be ready", func() bool {
-		resp, err := http.Get("http://" + adminLn.Addr().String() + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
-	return &testIngester{URL: "http://" + otlpLn.Addr().String() + "/ingestion/otlp", Store: st}
+	ing := harness.StartIngester(t, srv)
+	return &testIngester{URL: ing.URL + wellknown.OTLPBasePath, Store: st}
 }
 
 // newChain builds a chain whose background work ends with the test and whose metrics are returned.
@@ -97,15 +71,6 @@ func newChain(t *testing.T, cfg ingesterconfig.Auth, opts Options) (*Chain, *pro
 		t.Fatal(err)
 	}
 	return c, reg
-}
-
-func listen(t *testing.T) net.Listener {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ln
 }
 
 // testLogger sends logs to the test log, so they show only when a test fails, and fails the test
@@ -292,29 +257,7 @@ func storedBlocks(t *testing.T, st store.Store) []string {
 // spanNames decodes every stored trace block and returns the names of its spans.
 func spanNames(t *testing.T, st store.Store) map[string]bool {
 	t.Helper()
-	names := map[string]bool{}
-	for _, key := range storedBlocks(t, st) {
-		ref, _ := layout.ParseBlockKey(key)
-		if ref.Signal != layout.Traces {
-			continue
-		}
-		data, _, err := st.Get(context.Background(), key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var req coltracepb.ExportTraceServiceRequest
-		if err := proto.Unmarshal(data, &req); err != nil {
-			t.Fatal(err)
-		}
-		for _, rs := range req.ResourceSpans {
-			for _, ss := range rs.ScopeSpans {
-				for _, sp := range ss.Spans {
-					names[sp.Name] = true
-				}
-			}
-		}
-	}
-	return names
+	return harness.ReadLanded(t, st).SpanNames
 }
 
 // authCounts reads telemetrylake_ingester_auth_requests_total as "principal/result" -> value.

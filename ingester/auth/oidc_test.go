@@ -172,7 +172,7 @@ func TestIssuerOutages(t *testing.T) {
 	t.Parallel()
 	corp := startTestIssuer(t)
 	// An issuer nobody listens for: a port that was free a moment ago.
-	ln := listen(t)
+	ln := harness.Listen(t)
 	downURL := "https://" + ln.Addr().String()
 	ln.Close()
 	bearer, entry := newTestToken(t, "checkout")

@@ -8,12 +8,12 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	sdkresource "go.opentelemetry.io/otel/sdk/resource"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/telemetrylake/telemetrylake/api/ingesterconfig"
+	"github.com/telemetrylake/telemetrylake/test/harness"
 )
 
 // TestSDKExporterAuthenticatesFromTheEnvironment configures the OpenTelemetry Go SDK's OTLP/HTTP
@@ -29,10 +29,7 @@ func TestSDKExporterAuthenticatesFromTheEnvironment(t *testing.T) {
 	// would only hand to the global error handler.
 	send := func(t *testing.T, n int, prefix string) error {
 		ctx := context.Background()
-		exp, err := otlptracehttp.New(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
+		exp := harness.TraceExporter(t, harness.SDKConfig{})
 		defer exp.Shutdown(ctx)
 		res := sdkresource.NewWithAttributes("", attribute.String("service.name", "sdk-auth"))
 		var stubs tracetest.SpanStubs

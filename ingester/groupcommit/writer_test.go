@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -311,14 +310,7 @@ func TestCloseFlushesWhatIsPending(t *testing.T) {
 // On S3 several flushes are in flight and segments carry their summary as user metadata.
 func TestSegmentsLandOnSeaweedFSWithTheirMetadata(t *testing.T) {
 	sw := harness.StartSeaweedFS(t)
-	t.Setenv("AWS_ACCESS_KEY_ID", sw.AccessKey)
-	t.Setenv("AWS_SECRET_ACCESS_KEY", sw.SecretKey)
-	sw.CreateBucket(t, "segments")
-	st, err := store.Open(context.Background(), "s3://segments/tenant?path_style=true&endpoint="+url.QueryEscape(sw.Endpoint))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := harness.OpenStore(t, sw.Storage(t))
 	counted := &gatedStore{Store: st}
 	w := New(Config{Store: counted, MaxInFlight: 4, SegmentMetadata: true})
 	defer w.Close(context.Background())

@@ -18,14 +18,15 @@ import (
 
 	"github.com/telemetrylake/telemetrylake/ingester/otlpwire"
 	"github.com/telemetrylake/telemetrylake/lake/layout"
+	"github.com/telemetrylake/telemetrylake/test/harness"
 )
 
 // TestStoreOutageAnswers503AndRecovers stops SeaweedFS while a client keeps sending, and checks
 // that no request is ever acknowledged without its blocks being readable afterwards.
 // It pins docs/contracts/otlp-http.md §2 (503, Retry-After) and storage.md §4.5 (durable first).
 func TestStoreOutageAnswers503AndRecovers(t *testing.T) {
-	sw := startSeaweedFS(t)
-	st := openS3Store(t, sw)
+	sw := harness.StartSeaweedFS(t)
+	st := harness.OpenStore(t, sw.Storage(t))
 	ing := startIngester(t, st, func(o *Options) { o.StoreTimeout = 3 * time.Second })
 
 	var (
@@ -88,10 +89,10 @@ func TestStoreOutageAnswers503AndRecovers(t *testing.T) {
 	if st := outage.RPCStatus(t); code.Code(st.Code) != code.Code_UNAVAILABLE {
 		t.Errorf("503 carries code %v, want UNAVAILABLE (14)", code.Code(st.Code))
 	}
-	waitFor(t, 10*time.Second, "/readyz to fail", func() bool { return !ing.ready() })
+	waitFor(t, 10*time.Second, "/readyz to fail", func() bool { return !ing.Ready() })
 
 	sw.Start(t)
-	waitFor(t, 30*time.Second, "/readyz to recover on its own", ing.ready)
+	waitFor(t, 30*time.Second, "/readyz to recover on its own", ing.Ready)
 	waitFor(t, 30*time.Second, "a 200 after recovery", func() bool { return sendOne().Status == http.StatusOK })
 	close(stop)
 	senders.Wait()

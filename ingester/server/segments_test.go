@@ -12,6 +12,7 @@ import (
 	"github.com/telemetrylake/telemetrylake/lake/layout"
 	"github.com/telemetrylake/telemetrylake/lake/segment"
 	"github.com/telemetrylake/telemetrylake/lake/store"
+	"github.com/telemetrylake/telemetrylake/test/harness"
 )
 
 func withSegments(o *Options) { o.Segments = &SegmentOptions{MaxInFlight: 2, Metadata: true} }
@@ -108,8 +109,8 @@ func TestSegmentsStoreEachBlockOnceAndShareFlushes(t *testing.T) {
 // storage.md §4.5 with segments: while SeaweedFS is down every answer is 503 with Retry-After, and
 // every request that got a 200 is readable afterwards.
 func TestSegmentsOnAStoreOutageAnswer503AndLoseNothingAcknowledged(t *testing.T) {
-	sw := startSeaweedFS(t)
-	st := openS3Store(t, sw)
+	sw := harness.StartSeaweedFS(t)
+	st := harness.OpenStore(t, sw.Storage(t))
 	ing := startIngester(t, st, withSegments, func(o *Options) { o.StoreTimeout = 3 * time.Second })
 
 	var (

@@ -106,9 +106,7 @@ func TestSampleTenantsSendThroughTheirOwnIngestersIntoTheirOwnBuckets(t *testing
 					t.Errorf("%s/%s: telemetrylake_ingester_requests_total{signal=%q,code=\"200\"} is %v", lake.Namespace, lake.Name, signal, counts[signal+" 200"])
 				}
 			}
-			storage := s.secret(t, ctx, lake.Namespace, builders.NamesFor(lake).StorageSecret)
-			got := s.readBucket(t, ctx, lake,
-				string(storage.Data[wellknown.SecretKeyAccessKeyID]), string(storage.Data[wellknown.SecretKeySecretAccessKey]))
+			got := s.readBucket(t, ctx, lake, s.storageCredentials(t, ctx, lake))
 			checkLanded(t, lake, got)
 		}
 	}) {
@@ -147,8 +145,8 @@ func TestSampleTenantsSendThroughTheirOwnIngestersIntoTheirOwnBuckets(t *testing
 	})
 
 	t.Run("tenant A's storage credentials cannot list tenant B's bucket", func(t *testing.T) {
-		storage := s.secret(t, ctx, a.Namespace, builders.NamesFor(a).StorageSecret)
-		c := s.s3.S3Client(t, string(storage.Data[wellknown.SecretKeyAccessKeyID]), string(storage.Data[wellknown.SecretKeySecretAccessKey]))
+		creds := s.storageCredentials(t, ctx, a)
+		c := s.s3.S3Client(t, creds.AccessKeyID, creds.SecretAccessKey)
 		_, err := c.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(b.Status.Storage.Bucket)})
 		if code := harness.HTTPStatus(err); code != http.StatusForbidden {
 			t.Errorf("listing %s/%s's bucket %s with %s/%s's credentials: %v (HTTP %d), want 403", b.Namespace, b.Name, b.Status.Storage.Bucket, a.Namespace, a.Name, err, code)
@@ -162,29 +160,30 @@ func TestSampleTenantsSendThroughTheirOwnIngestersIntoTheirOwnBuckets(t *testing
 }
 
 // checkLanded checks that everything one democlient run sends is in got.
-func checkLanded(t *testing.T, lake *lakev1.TelemetryLake, got landed) {
+func checkLanded(t *testing.T, lake *lakev1.TelemetryLake, got *harness.Landed) {
 	t.Helper()
 	for _, sig := range layout.Signals {
-		if got.blocks[sig] == 0 {
+		if got.Blocks[sig] == 0 {
 			t.Errorf("%s/%s: no %s block in the bucket", lake.Namespace, lake.Name, sig)
 		}
 	}
 	for i := 1; i <= clientRecords; i++ {
-		if body := fmt.Sprintf("democlient log %d of %d", i, clientRecords); !got.logBodies[body] {
+		if body := fmt.Sprintf("democlient log %d of %d", i, clientRecords); !got.LogBodies[body] {
 			t.Errorf("%s/%s: log record %q is not in the bucket", lake.Namespace, lake.Name, body)
 		}
-		if name := fmt.Sprintf("democlient/work-%d", i); !got.spanNames[name] {
+		if name := fmt.Sprintf("democlient/work-%d", i); !got.SpanNames[name] {
 			t.Errorf("%s/%s: span %q is not in the bucket", lake.Namespace, lake.Name, name)
 		}
 	}
-	if !got.spanNames["democlient/run"] {
+	if !got.SpanNames["democlient/run"] {
 		t.Errorf("%s/%s: span democlient/run is not in the bucket", lake.Namespace, lake.Name)
 	}
-	if got.itemsTotal != clientRecords {
-		t.Errorf("%s/%s: the counter democlient.items reached %d, want %d", lake.Namespace, lake.Name, got.itemsTotal, clientRecords)
+	// Both cumulative: the largest point is the total.
+	if items := got.SumMax["democlient.items"]; items != clientRecords {
+		t.Errorf("%s/%s: the counter democlient.items reached %d, want %d", lake.Namespace, lake.Name, items, clientRecords)
 	}
-	if got.durations != clientRecords {
-		t.Errorf("%s/%s: the histogram democlient.duration counts %d points, want %d", lake.Namespace, lake.Name, got.durations, clientRecords)
+	if durations := got.HistogramCount["democlient.duration"]; durations != clientRecords {
+		t.Errorf("%s/%s: the histogram democlient.duration counts %d points, want %d", lake.Namespace, lake.Name, durations, clientRecords)
 	}
 }
 

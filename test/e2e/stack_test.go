@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -23,11 +22,9 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	k8sruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -78,14 +75,7 @@ func startStack(t *testing.T, ctx context.Context) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	scheme := k8sruntime.NewScheme()
-	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		t.Fatal(err)
-	}
-	if err := lakev1.AddToScheme(scheme); err != nil {
-		t.Fatal(err)
-	}
-	if s.client, err = client.NewWithWatch(cfg, client.Options{Scheme: scheme}); err != nil {
+	if s.client, err = client.NewWithWatch(cfg, client.Options{Scheme: harness.Scheme(t)}); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("local cluster up in %v (KUBECONFIG=%s)", since(begin), s.kubeconfig)
@@ -97,7 +87,7 @@ func startStack(t *testing.T, ctx context.Context) *stack {
 	s.kubectl(t, ctx, "apply", "--server-side", "--field-manager=telemetrylake-e2e", "-k", filepath.Join(root, "config", "crd"))
 	s.waitEstablished(t, ctx, "telemetrylakes.lake.telemetrylake.io", "lakestorageclasses.lake.telemetrylake.io")
 
-	ports := freePorts(t, 2)
+	ports := harness.FreePorts(t, 2)
 	s.operator = startProcess(t, ctx, "operator", filepath.Join(s.dir, "operator.log"),
 		append(os.Environ(), "KUBECONFIG="+s.kubeconfig),
 		s.bin.manager,
@@ -399,21 +389,6 @@ func waitHTTP(t *testing.T, ctx context.Context, url string, p *process) {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-}
-
-// freePorts returns n distinct ports that were free on 127.0.0.1.
-func freePorts(t *testing.T, n int) []int {
-	t.Helper()
-	ports := make([]int, 0, n)
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports
 }
 
 func since(t time.Time) time.Duration { return time.Since(t).Round(100 * time.Millisecond) }

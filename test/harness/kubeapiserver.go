@@ -51,7 +51,7 @@ func StartKubeAPIServer(t testing.TB) *KubeAPIServer {
 	apiserverBin := Tool(t, "kube-apiserver")
 	etcdBin := Tool(t, "etcd")
 
-	port := freePorts(t, 1)[0]
+	port := FreePorts(t, 1)[0]
 	issuer := "https://127.0.0.1:" + strconv.Itoa(port)
 	useExisting := false // never a developer's cluster, whatever USE_EXISTING_CLUSTER says
 	env := &envtest.Environment{

@@ -6,8 +6,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	mrand "math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -171,7 +169,7 @@ func StartSeaweedFS(t testing.TB) *SeaweedFS {
 
 // usePorts gives every port flag a fresh free port.
 func (s *SeaweedFS) usePorts(t testing.TB) {
-	ports := freePorts(t, len(seaweedPortFlags))
+	ports := FreePorts(t, len(seaweedPortFlags))
 	s.args = slices.Clone(s.baseArgs)
 	for i, f := range seaweedPortFlags {
 		s.ports[f] = ports[i]
@@ -379,48 +377,6 @@ func (s *SeaweedFS) LogTail() string {
 
 // Port returns the port given to a `weed mini` port flag, e.g. "filer.port".
 func (s *SeaweedFS) Port(flag string) int { return s.ports[flag] }
-
-// freePorts returns n distinct TCP ports that were free on 127.0.0.1. All
-// listeners are held until every port is picked so none is handed out twice.
-// freePorts picks n distinct ports of 127.0.0.1 that are free now, below the kernel's ephemeral
-// range. A server started on them a moment later would otherwise race every outgoing connection
-// on the machine, which take ephemeral ports, and every listener on port 0: seen here as weed
-// failing now and then with "address already in use".
-func freePorts(t testing.TB, n int) []int {
-	t.Helper()
-	low := ephemeralLow()
-	const first = 10000
-	ports := make([]int, 0, n)
-	for tries := 0; len(ports) < n; tries++ {
-		if tries > 1000 || low <= first+n {
-			t.Fatalf("harness: no free port found below the ephemeral range (%d)", low)
-		}
-		p := first + mrand.IntN(low-first)
-		if slices.Contains(ports, p) {
-			continue
-		}
-		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
-		if err != nil {
-			continue
-		}
-		l.Close()
-		ports = append(ports, p)
-	}
-	return ports
-}
-
-// ephemeralLow is the first port of the kernel's ephemeral range.
-func ephemeralLow() int {
-	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
-	if err != nil {
-		return 32768
-	}
-	var low, high int
-	if _, err := fmt.Sscan(string(b), &low, &high); err != nil {
-		return 32768
-	}
-	return low
-}
 
 const (
 	upperAlnum = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
