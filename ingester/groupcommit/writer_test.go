@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -82,37 +81,6 @@ func noRecord(t *testing.T) ProcessRecord {
 	return func(int) ([]byte, error) { return []byte(`{"process_id":"test"}`), nil }
 }
 
-// landedIDs reads every segment in the store and counts each block id it holds.
-func landedIDs(t *testing.T, st store.Store) (ids map[layout.UUID]int, segments int) {
-	t.Helper()
-	ids = map[layout.UUID]int{}
-	err := st.List(context.Background(), layout.SegmentsPrefix+"/", func(key string) error {
-		if _, ok := layout.ParseSegmentKey(key); !ok {
-			return nil
-		}
-		segments++
-		data, _, err := st.Get(context.Background(), key)
-		if err != nil {
-			return err
-		}
-		idx, err := segment.Decode(data)
-		if err != nil {
-			return fmt.Errorf("%s: %w", key, err)
-		}
-		if want := segment.ID(data); !strings.HasSuffix(key, want+layout.SegmentSuffix) {
-			return fmt.Errorf("%s is not named by its content hash %s", key, want)
-		}
-		for _, e := range idx.Entries {
-			ids[e.ID]++
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return ids, segments
-}
-
 func (w *Writer) pendingBlocks() int {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -156,7 +124,7 @@ func TestRequestsArrivingDuringAFlushShareTheNextOne(t *testing.T) {
 	if err := <-first; err != nil {
 		t.Fatal(err)
 	}
-	ids, segments := landedIDs(t, st)
+	ids, segments := harness.SegmentedBlocks(t, st)
 	if len(ids) != n+1 {
 		t.Errorf("%d blocks landed, want %d", len(ids), n+1)
 	}
@@ -189,7 +157,7 @@ func TestConcurrentIdenticalRequestsStoreTheBlockOnce(t *testing.T) {
 	if stored.Load() != 1 || dups.Load() != 99 {
 		t.Errorf("stored %d, duplicates %d; want 1 and 99", stored.Load(), dups.Load())
 	}
-	ids, _ := landedIDs(t, st)
+	ids, _ := harness.SegmentedBlocks(t, st)
 	if len(ids) != 1 || ids[b.ID] != 1 {
 		t.Errorf("the block landed %d times in %d ids", ids[b.ID], len(ids))
 	}
@@ -213,7 +181,7 @@ func TestAFailedFlushFailsEveryRequestInItAndARetryLands(t *testing.T) {
 	if _, err := w.Write(context.Background(), []segment.Block{b}, noRecord(t)); !errors.Is(err, outage) {
 		t.Fatalf("Write during an outage: %v, want the store's error", err)
 	}
-	if ids, _ := landedIDs(t, st); len(ids) != 0 {
+	if ids, _ := harness.SegmentedBlocks(t, st); len(ids) != 0 {
 		t.Fatalf("a failed flush left %d blocks behind", len(ids))
 	}
 	st.mu.Lock()
@@ -223,7 +191,7 @@ func TestAFailedFlushFailsEveryRequestInItAndARetryLands(t *testing.T) {
 	if err != nil || res.Stored != 1 {
 		t.Fatalf("the retry: %+v, %v; want it stored (a failed block is not remembered as landed)", res, err)
 	}
-	if ids, _ := landedIDs(t, st); ids[b.ID] != 1 {
+	if ids, _ := harness.SegmentedBlocks(t, st); ids[b.ID] != 1 {
 		t.Errorf("after the retry the block landed %d times", ids[b.ID])
 	}
 }
@@ -249,7 +217,7 @@ func TestABatchClosesAtItsByteBound(t *testing.T) {
 	st.release(gate)
 	wg.Wait()
 	// Blocks are ~105 bytes: three fit under 350, so the nine waiting blocks make three segments.
-	if _, segments := landedIDs(t, st); segments != 4 {
+	if _, segments := harness.SegmentedBlocks(t, st); segments != 4 {
 		t.Errorf("%d segments, want 4 (the first, then three of three blocks)", segments)
 	}
 }
@@ -327,7 +295,7 @@ func TestSegmentsLandOnSeaweedFSWithTheirMetadata(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	ids, segments := landedIDs(t, st)
+	ids, segments := harness.SegmentedBlocks(t, st)
 	if len(ids) != n {
 		t.Fatalf("%d blocks landed, want %d", len(ids), n)
 	}

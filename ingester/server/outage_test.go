@@ -18,20 +18,50 @@ import (
 
 	"github.com/telemetrylake/telemetrylake/ingester/otlpwire"
 	"github.com/telemetrylake/telemetrylake/lake/layout"
+	"github.com/telemetrylake/telemetrylake/lake/store"
 	"github.com/telemetrylake/telemetrylake/test/harness"
 )
 
-// TestStoreOutageAnswers503AndRecovers stops SeaweedFS while a client keeps sending, and checks
-// that no request is ever acknowledged without its blocks being readable afterwards.
-// It pins docs/contracts/otlp-http.md §2 (503, Retry-After) and storage.md §4.5 (durable first).
+// TestStoreOutageAnswers503AndRecovers stops SeaweedFS while clients keep sending, and checks
+// that no request is ever acknowledged without its blocks being readable afterwards, in both
+// storage layouts. It pins docs/contracts/otlp-http.md §2 (503, Retry-After) and storage.md §4.5
+// (durable first) and §5.3 (a failed flush is 503 for every request in it).
 func TestStoreOutageAnswers503AndRecovers(t *testing.T) {
-	sw := harness.StartSeaweedFS(t)
-	st := harness.OpenStore(t, sw.Storage(t))
-	ing := startIngester(t, st, func(o *Options) { o.StoreTimeout = 3 * time.Second })
+	for _, layoutCase := range []struct {
+		name      string
+		configure func(*Options)
+		// readable says whether an acknowledged block can be read back.
+		readable func(t *testing.T, st store.Store) func(id layout.UUID, key string) bool
+	}{
+		{"one object per block", func(*Options) {}, func(t *testing.T, st store.Store) func(layout.UUID, string) bool {
+			return func(_ layout.UUID, key string) bool {
+				_, _, err := st.Get(context.Background(), key)
+				return err == nil
+			}
+		}},
+		{"segments", withSegments, func(t *testing.T, st store.Store) func(layout.UUID, string) bool {
+			ids, _ := harness.SegmentedBlocks(t, st)
+			return func(id layout.UUID, _ string) bool { return ids[id] > 0 }
+		}},
+	} {
+		t.Run(layoutCase.name, func(t *testing.T) {
+			sw := harness.StartSeaweedFS(t)
+			st := harness.OpenStore(t, sw.Storage(t))
+			ing := startIngester(t, st, layoutCase.configure, func(o *Options) { o.StoreTimeout = 3 * time.Second })
+			storeOutage(t, sw, st, ing, layoutCase.readable)
+		})
+	}
+}
 
+type ackedBlock struct {
+	id  layout.UUID
+	key string
+}
+
+func storeOutage(t *testing.T, sw *harness.SeaweedFS, st store.Store, ing *testIngester, readable func(*testing.T, store.Store) func(layout.UUID, string) bool) {
 	var (
 		mu       sync.Mutex
-		acked    []string // block keys of every request that got a 200
+		acked    []ackedBlock // every block of every request that got a 200
 		statuses = map[int]int{}
 		seq      int
 	)
@@ -51,30 +81,32 @@ func TestStoreOutageAnswers503AndRecovers(t *testing.T) {
 				t.Error(err)
 			}
 			for _, b := range blocks {
-				_, key := layout.BlockAddress(b.Meta, b.Bytes)
-				acked = append(acked, key)
+				id, key := layout.BlockAddress(b.Meta, b.Bytes)
+				acked = append(acked, ackedBlock{id, key})
 			}
 		}
 		return resp
 	}
 
-	// A steady sender throughout the outage, as an SDK's exporter would be.
+	// Steady senders throughout the outage, as SDK exporters would be; several, so that with
+	// segments a failed flush holds more than one request.
 	stop := make(chan struct{})
 	var senders sync.WaitGroup
-	senders.Add(1)
-	go func() {
-		defer senders.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-				sendOne()
-				time.Sleep(20 * time.Millisecond)
+	for range 4 {
+		senders.Add(1)
+		go func() {
+			defer senders.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+					sendOne()
+					time.Sleep(20 * time.Millisecond)
+				}
 			}
-		}
-	}()
-
+		}()
+	}
 	waitFor(t, 10*time.Second, "some acknowledged requests", func() bool { mu.Lock(); defer mu.Unlock(); return len(acked) > 5 })
 	sw.Stop(t)
 
@@ -100,9 +132,10 @@ func TestStoreOutageAnswers503AndRecovers(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	t.Logf("answers during the test: %v", statuses)
-	for _, key := range acked {
-		if _, _, err := st.Get(context.Background(), key); err != nil {
-			t.Errorf("acknowledged block %s is not readable: %v", key, err)
+	isReadable := readable(t, st)
+	for _, b := range acked {
+		if !isReadable(b.id, b.key) {
+			t.Errorf("acknowledged block %s (%s) is not readable", b.id, b.key)
 		}
 	}
 	for status := range statuses {

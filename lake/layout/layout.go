@@ -250,15 +250,21 @@ type BlockRef struct {
 // ParseBlockKey reads a key relative to the tenant prefix; ok is false for anything that is not a
 // block (a sidecar, a temp file, a process record).
 func ParseBlockKey(key string) (ref BlockRef, ok bool) {
+	return parsePartitioned(key, BlocksPrefix, BlockSuffix)
+}
+
+// parsePartitioned reads <prefix>/<signal>/<YYYY-MM-DD>/<HH>/<id><suffix> or
+// <prefix>/<signal>/undated/<id><suffix>: the shape blocks and segments share.
+func parsePartitioned(key, prefix, suffix string) (ref BlockRef, ok bool) {
 	parts := strings.Split(key, "/")
-	if len(parts) < 4 || parts[0] != BlocksPrefix || !strings.HasSuffix(key, BlockSuffix) {
+	if len(parts) < 4 || parts[0] != prefix || !strings.HasSuffix(key, suffix) {
 		return BlockRef{}, false
 	}
 	signal, err := ParseSignal(parts[1])
 	if err != nil {
 		return BlockRef{}, false
 	}
-	id := strings.TrimSuffix(parts[len(parts)-1], BlockSuffix)
+	id := strings.TrimSuffix(parts[len(parts)-1], suffix)
 	switch {
 	case len(parts) == 4 && parts[2] == Undated:
 		return BlockRef{Key: key, Signal: signal, Partition: Undated, ID: id}, true

@@ -36,22 +36,8 @@ type SegmentRef struct {
 // ParseSegmentKey reads a key relative to the tenant prefix; ok is false for anything that is
 // not a segment.
 func ParseSegmentKey(key string) (ref SegmentRef, ok bool) {
-	parts := strings.Split(key, "/")
-	if len(parts) < 4 || parts[0] != SegmentsPrefix || !strings.HasSuffix(key, SegmentSuffix) {
-		return SegmentRef{}, false
-	}
-	signal, err := ParseSignal(parts[1])
-	if err != nil {
-		return SegmentRef{}, false
-	}
-	id := strings.TrimSuffix(parts[len(parts)-1], SegmentSuffix)
-	switch {
-	case len(parts) == 4 && parts[2] == Undated:
-		return SegmentRef{Key: key, Signal: signal, Partition: Undated, ID: id}, true
-	case len(parts) == 5:
-		return SegmentRef{Key: key, Signal: signal, Partition: parts[2] + "/" + parts[3], ID: id}, true
-	}
-	return SegmentRef{}, false
+	r, ok := parsePartitioned(key, SegmentsPrefix, SegmentSuffix)
+	return SegmentRef(r), ok
 }
 
 // SegmentListPrefix is where every segment of a signal lives, for listing.

@@ -1,0 +1,45 @@
+package harness
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/telemetrylake/telemetrylake/lake/layout"
+	"github.com/telemetrylake/telemetrylake/lake/segment"
+	"github.com/telemetrylake/telemetrylake/lake/store"
+)
+
+// SegmentedBlocks reads every segment in st and counts each block id in them, so a test sees how
+// many times a block landed. A segment that does not decode, or is not named by its content hash
+// (docs/contracts/storage.md §5.3), fails the test.
+func SegmentedBlocks(t testing.TB, st store.Store) (ids map[layout.UUID]int, segments int) {
+	t.Helper()
+	ids = map[layout.UUID]int{}
+	err := st.List(context.Background(), layout.SegmentsPrefix+"/", func(key string) error {
+		if _, ok := layout.ParseSegmentKey(key); !ok {
+			return nil
+		}
+		data, _, err := st.Get(context.Background(), key)
+		if err != nil {
+			return err
+		}
+		idx, err := segment.Decode(data)
+		if err != nil {
+			t.Errorf("segment %s: %v", key, err)
+			return nil
+		}
+		if want := segment.ID(data) + layout.SegmentSuffix; !strings.HasSuffix(key, "/"+want) {
+			t.Errorf("segment %s is not named by its content hash %s", key, want)
+		}
+		segments++
+		for _, e := range idx.Entries {
+			ids[e.ID]++
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ids, segments
+}
