@@ -69,7 +69,7 @@ func copies(t *testing.T) map[string]string {
 func TestChartCopiesOfGeneratedFilesAreCurrent(t *testing.T) {
 	pairs := copies(t)
 	for dst, src := range pairs {
-		want := readFile(t, src)
+		want := harness.ReadFile(t, src)
 		if *update {
 			if err := os.WriteFile(dst, want, 0o644); err != nil {
 				t.Fatal(err)
@@ -328,7 +328,7 @@ func TestChartInstallsOnAKubeAPIServer(t *testing.T) {
 	crds, _ := filepath.Glob(filepath.Join(chartDir, "crds", "*.yaml"))
 	for _, f := range crds {
 		crd := &unstructured.Unstructured{}
-		if err := yaml.Unmarshal(readFile(t, f), &crd.Object); err != nil {
+		if err := yaml.Unmarshal(harness.ReadFile(t, f), &crd.Object); err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}
 		if err := c.Create(ctx, crd); err != nil {
@@ -408,7 +408,7 @@ func fromUnstructured(t *testing.T, u *unstructured.Unstructured, into any) {
 func rulesOf(t *testing.T, path string) []rbacv1.PolicyRule {
 	t.Helper()
 	var role rbacv1.ClusterRole // a Role's rules have the same shape
-	if err := yaml.Unmarshal(readFile(t, path), &role); err != nil {
+	if err := yaml.Unmarshal(harness.ReadFile(t, path), &role); err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
 	if len(role.Rules) == 0 {
@@ -503,13 +503,4 @@ func (w *warningRecorder) all() []string {
 func run(name string, args ...string) (string, error) {
 	out, err := exec.Command(name, args...).CombinedOutput()
 	return string(out), err
-}
-
-func readFile(t *testing.T, path string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }

@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	lakev1 "github.com/telemetrylake/telemetrylake/api/v1alpha1"
+	"github.com/telemetrylake/telemetrylake/test/harness"
 )
 
 var update = flag.Bool("update", false, "rewrite argocd-cm.yaml from the .lua files")
@@ -48,9 +49,9 @@ type healthCases struct {
 
 func TestHealthChecksOnFixtures(t *testing.T) {
 	for _, hc := range healthChecks {
-		script := readFile(t, hc.script)
+		script := harness.ReadFile(t, hc.script)
 		var cases healthCases
-		if err := yaml.UnmarshalStrict(readFile(t, filepath.Join(hc.testdata, "health_test.yaml")), &cases); err != nil {
+		if err := yaml.UnmarshalStrict(harness.ReadFile(t, filepath.Join(hc.testdata, "health_test.yaml")), &cases); err != nil {
 			t.Fatalf("%s/health_test.yaml: %v", hc.testdata, err)
 		}
 		if len(cases.Tests) == 0 {
@@ -83,7 +84,7 @@ func TestEveryReasonMapsToItsHealth(t *testing.T) {
 		}
 	}
 	for _, hc := range healthChecks {
-		script := readFile(t, hc.script)
+		script := harness.ReadFile(t, hc.script)
 		for _, reason := range reasons {
 			if reason == lakev1.ReasonReady {
 				continue // only ever the reason of a True condition
@@ -117,7 +118,7 @@ func TestArgoCDConfigMapInlinesTheScripts(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	got := readFile(t, "argocd-cm.yaml")
+	got := harness.ReadFile(t, "argocd-cm.yaml")
 	if string(got) != string(want) {
 		t.Fatalf("argocd-cm.yaml differs from the .lua files: run `go test ./config/argocd -run ConfigMap -update`")
 	}
@@ -134,7 +135,7 @@ func TestArgoCDConfigMapInlinesTheScripts(t *testing.T) {
 	}
 	for _, hc := range healthChecks {
 		key := configMapKey(hc.kind)
-		if cm.Data[key] != string(readFile(t, hc.script)) {
+		if cm.Data[key] != string(harness.ReadFile(t, hc.script)) {
 			t.Errorf("argocd-cm.yaml: %s is not the content of %s", key, hc.script)
 		}
 	}
@@ -163,7 +164,7 @@ metadata:
 data:
 `)
 	for _, hc := range healthChecks {
-		script := string(readFile(t, hc.script))
+		script := string(harness.ReadFile(t, hc.script))
 		if !strings.HasSuffix(script, "\n") || strings.HasSuffix(script, "\n\n") {
 			t.Fatalf("%s must end in exactly one newline to survive a YAML literal block", hc.script)
 		}
@@ -303,17 +304,8 @@ func readyCondition(t *testing.T, obj map[string]any) map[string]any {
 func readObject(t *testing.T, path string) map[string]any {
 	t.Helper()
 	var obj map[string]any
-	if err := yaml.Unmarshal(readFile(t, path), &obj); err != nil {
+	if err := yaml.Unmarshal(harness.ReadFile(t, path), &obj); err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
 	return obj
-}
-
-func readFile(t *testing.T, path string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }

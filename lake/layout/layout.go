@@ -187,18 +187,19 @@ const maxRepresentableNanos = uint64(1<<63 - 1)
 // finds a sibling whose name merely starts the same way.
 
 // BlockListPrefix is where every block of a signal lives, for listing.
-func BlockListPrefix(signal Signal) string {
-	return path.Join(BlocksPrefix, string(signal)) + "/"
-}
+func BlockListPrefix(signal Signal) string { return listPrefix(BlocksPrefix, signal) }
 
 // BlockDayListPrefix is where a signal's blocks of one UTC day live, for listing.
 func BlockDayListPrefix(signal Signal, day time.Time) string {
-	return path.Join(BlocksPrefix, string(signal), day.UTC().Format(dayFormat)) + "/"
+	return listPrefix(BlocksPrefix, signal, day.UTC().Format(dayFormat))
 }
 
 // UndatedBlockListPrefix is where a signal's blocks without a timestamp live, for listing.
-func UndatedBlockListPrefix(signal Signal) string {
-	return path.Join(BlocksPrefix, string(signal), Undated) + "/"
+func UndatedBlockListPrefix(signal Signal) string { return listPrefix(BlocksPrefix, signal, Undated) }
+
+// listPrefix is <prefix>/<signal>/<dirs…>/, the shape blocks and segments share.
+func listPrefix(prefix string, signal Signal, dirs ...string) string {
+	return path.Join(append([]string{prefix, string(signal)}, dirs...)...) + "/"
 }
 
 // ProcessKey is where a process record lives, relative to the tenant prefix.

@@ -41,18 +41,16 @@ func ParseSegmentKey(key string) (ref SegmentRef, ok bool) {
 }
 
 // SegmentListPrefix is where every segment of a signal lives, for listing.
-func SegmentListPrefix(signal Signal) string {
-	return path.Join(SegmentsPrefix, string(signal)) + "/"
-}
+func SegmentListPrefix(signal Signal) string { return listPrefix(SegmentsPrefix, signal) }
 
 // SegmentDayListPrefix is where a signal's segments of one UTC day live, for listing.
 func SegmentDayListPrefix(signal Signal, day time.Time) string {
-	return path.Join(SegmentsPrefix, string(signal), day.UTC().Format(dayFormat)) + "/"
+	return listPrefix(SegmentsPrefix, signal, day.UTC().Format(dayFormat))
 }
 
 // UndatedSegmentListPrefix is where a signal's segments of undated blocks live, for listing.
 func UndatedSegmentListPrefix(signal Signal) string {
-	return path.Join(SegmentsPrefix, string(signal), Undated) + "/"
+	return listPrefix(SegmentsPrefix, signal, Undated)
 }
 
 // PartitionTime is the start of a dated partition's hour; ok is false for "undated".
