@@ -148,7 +148,7 @@ func run() int {
 
 func parseFlags() (*options, error) {
 	o := &options{}
-	subjects := flag.String("subjects", strings.Join(subjectOrder, ","), "comma-separated subjects to run: ingester, collector, bare, bare-store")
+	subjects := flag.String("subjects", strings.Join(subjectOrder, ","), "comma-separated subjects to run: ingester, ingester-seg, collector, bare, bare-store")
 	sizes := flag.String("sizes", "5KiB,1MiB", "comma-separated body sizes: 5KiB, 1MiB")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "measured window per subject and size")
 	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured warm-up before each window")
@@ -412,6 +412,17 @@ func printResults(w io.Writer, rows []row, opts *options) {
 		if okc || okb || oki {
 			fmt.Fprintf(w, "  %-5s bare-store/collector = %-6s bare-store/bare = %-6s ingester/bare-store = %s\n",
 				s.name, fmtRatio(sc, okc), fmtRatio(sb, okb), fmtRatio(is, oki))
+		}
+	}
+
+	for _, s := range opts.sizes {
+		// Storage v2 against the one-object-per-block ingester and the bounds above.
+		si, oki := ratio("ingester-seg", "ingester", s.name)
+		sc, okc := ratio("ingester-seg", "collector", s.name)
+		ss, oks := ratio("ingester-seg", "bare-store", s.name)
+		if oki || okc || oks {
+			fmt.Fprintf(w, "  %-5s ingester-seg/ingester = %-6s ingester-seg/collector = %-6s ingester-seg/bare-store = %s\n",
+				s.name, fmtRatio(si, oki), fmtRatio(sc, okc), fmtRatio(ss, oks))
 		}
 	}
 

@@ -44,15 +44,17 @@ type runDir struct {
 func (d *runDir) path(name string) string { return filepath.Join(d.root, name) }
 
 var subjectKinds = map[string]subjectKind{
-	"ingester":  {name: "ingester", start: startIngester},
-	"collector": {name: "collector", start: startCollector},
-	"bare":      {name: "bare", start: startBare},
+	"ingester": {name: "ingester", start: startIngester},
+	// ingester-seg is the same binary with storage v2: blocks in group-committed segments.
+	"ingester-seg": {name: "ingester-seg", start: startSegmentIngester},
+	"collector":    {name: "collector", start: startCollector},
+	"bare":         {name: "bare", start: startBare},
 	// bare-store is the bare server storing each body as the ingester stores a block: the
 	// storage contract's own cost, which bounds any ingester that keeps it.
 	"bare-store": {name: "bare-store", start: startBareStore},
 }
 
-var subjectOrder = []string{"ingester", "collector", "bare", "bare-store"}
+var subjectOrder = []string{"ingester", "ingester-seg", "collector", "bare", "bare-store"}
 
 // prepare builds or locates the binaries of the chosen subjects up front, so
 // a broken build fails the bench before any time is spent measuring.
@@ -63,7 +65,7 @@ func prepare(ctx context.Context, d *runDir, want map[string]bool, ingesterBin, 
 			return fmt.Errorf("build bare server: %w", err)
 		}
 	}
-	if want["ingester"] {
+	if want["ingester"] || want["ingester-seg"] {
 		if ingesterBin != "" {
 			d.ingester = ingesterBin
 		} else {
@@ -108,6 +110,14 @@ func goBuild(ctx context.Context, repo, out, pkg string) error {
 }
 
 func startIngester(d *runDir) (*exec.Cmd, string, func(context.Context) bool, string, error) {
+	return startIngesterWith(d)
+}
+
+func startSegmentIngester(d *runDir) (*exec.Cmd, string, func(context.Context) bool, string, error) {
+	return startIngesterWith(d, "--segments")
+}
+
+func startIngesterWith(d *runDir, extra ...string) (*exec.Cmd, string, func(context.Context) bool, string, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, "", nil, "", err
@@ -120,12 +130,12 @@ func startIngester(d *runDir) (*exec.Cmd, string, func(context.Context) bool, st
 	if err := os.MkdirAll(lake, 0o755); err != nil {
 		return nil, "", nil, "", err
 	}
-	cmd := exec.Command(d.ingester,
+	cmd := exec.Command(d.ingester, append([]string{
 		"--listen", fmt.Sprintf("127.0.0.1:%d", port),
 		"--admin-listen", fmt.Sprintf("127.0.0.1:%d", admin),
-		"--storage", "file://"+lake,
+		"--storage", "file://" + lake,
 		"--allow-anonymous",
-	)
+	}, extra...)...)
 	readyURL := fmt.Sprintf("http://127.0.0.1:%d/readyz", admin)
 	ready := func(ctx context.Context) bool { return probe(ctx, http.MethodGet, readyURL, "") }
 	return cmd, fmt.Sprintf("http://127.0.0.1:%d/ingestion/otlp/v1/logs", port), ready, lake, nil
