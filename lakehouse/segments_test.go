@@ -216,7 +216,8 @@ func TestALakeOfSegmentsAnswersAsTheSameBlocksStoredAlone(t *testing.T) {
 			hour := time.Now().UTC().Add(-4 * time.Hour).Truncate(time.Hour)
 			window := windowOf(hour, 2)
 			reqs := mixedRequests(t, hour)
-			alone, segs := readerOf(t, b.storage(t)), readerOf(t, b.storage(t))
+			// The reference lake is a file store: one SeaweedFS per test, its keys in the environment.
+			alone, segs := readerOf(t, "file://"+t.TempDir()), readerOf(t, b.storage(t))
 			storeBlocks(t, alone.Store, reqs...)
 			writeSegments(t, segs.Store, reqs...)
 			if len(segs.keys(t, layout.SegmentsPrefix+"/")) == 0 || len(segs.keys(t, layout.BlocksPrefix+"/")) != 0 {
