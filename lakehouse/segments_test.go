@@ -408,7 +408,7 @@ func (c *getCounter) Get(ctx context.Context, key string) ([]byte, map[string]st
 }
 
 // TestMaterializeReadsEachSegmentAtMostTwice: one read to list a segment's blocks, one to decode
-// them, never a read per block.
+// them, never a read per block; a query of an hour materialized since reads it once.
 func TestMaterializeReadsEachSegmentAtMostTwice(t *testing.T) {
 	for _, b := range backends() {
 		t.Run(b.name, func(t *testing.T) {
@@ -439,7 +439,19 @@ func TestMaterializeReadsEachSegmentAtMostTwice(t *testing.T) {
 			if n := c.gets[segs[0]]; n > 2 {
 				t.Errorf("materialize read the segment %d times, want at most 2", n)
 			}
-			t.Logf("%d GETs of one segment of 20 blocks", c.gets[segs[0]])
+			t.Logf("materialize: %d GETs of one segment of 20 blocks", c.gets[segs[0]])
+
+			// A query of the materialized hour reads the segment to learn its blocks' ids, and
+			// decodes none of them.
+			clear(c.gets)
+			s, err := Open(context.Background(), QueryOptions{Store: c, Window: parts.Window{Since: hour, Until: hour.Add(time.Hour)}, CacheDir: l.cacheDir})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if n := c.gets[segs[0]]; n != 1 || s.Stats.FreshBlocks != 0 {
+				t.Errorf("a query of the materialized hour read the segment %d times and decoded %d blocks, want 1 and 0", n, s.Stats.FreshBlocks)
+			}
 		})
 	}
 }
