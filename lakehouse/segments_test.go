@@ -27,6 +27,7 @@ import (
 	"github.com/telemetrylake/telemetrylake/lake/segment"
 	"github.com/telemetrylake/telemetrylake/lake/store"
 	"github.com/telemetrylake/telemetrylake/lakehouse/parts"
+	"github.com/telemetrylake/telemetrylake/test/harness"
 )
 
 // request is one OTLP export request of a signal.
@@ -148,12 +149,7 @@ func writeSegments(t *testing.T, st store.Store, reqs ...request) {
 // readerOf is a lakehouse over a store, with no ingester.
 func readerOf(t *testing.T, storage string) *lake {
 	t.Helper()
-	st, err := store.Open(context.Background(), storage)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return &lake{Storage: storage, Store: st, cacheDir: t.TempDir()}
+	return &lake{Storage: storage, Store: harness.OpenStore(t, storage), cacheDir: t.TempDir()}
 }
 
 // tableQueries read every row of every table in a fixed order.
@@ -209,15 +205,15 @@ func windowOf(hour time.Time, hours int) []string {
 
 // TestALakeOfSegmentsAnswersAsTheSameBlocksStoredAlone: a lake written by the segment writer
 // gives `lakehouse sql` the rows, in every table, that the same requests stored as standalone
-// blocks give, before and after materialize. It pins docs/contracts/storage.md §4.7.
+// blocks give, before and after materialize. It pins docs/contracts/storage.md §5.5.
 func TestALakeOfSegmentsAnswersAsTheSameBlocksStoredAlone(t *testing.T) {
-	for _, b := range backends() {
-		t.Run(b.name, func(t *testing.T) {
+	for _, b := range harness.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
 			hour := time.Now().UTC().Add(-4 * time.Hour).Truncate(time.Hour)
 			window := windowOf(hour, 2)
 			reqs := mixedRequests(t, hour)
 			// The reference lake is a file store: one SeaweedFS per test, its keys in the environment.
-			alone, segs := readerOf(t, "file://"+t.TempDir()), readerOf(t, b.storage(t))
+			alone, segs := readerOf(t, "file://"+t.TempDir()), readerOf(t, b.Storage(t))
 			storeBlocks(t, alone.Store, reqs...)
 			writeSegments(t, segs.Store, reqs...)
 			if len(segs.keys(t, layout.SegmentsPrefix+"/")) == 0 || len(segs.keys(t, layout.BlocksPrefix+"/")) != 0 {
@@ -246,8 +242,8 @@ func TestALakeOfSegmentsAnswersAsTheSameBlocksStoredAlone(t *testing.T) {
 // a segment, and in another segment (a retry that reached another ingester pod) count once in
 // every table, before and after materialize. It pins docs/contracts/lakehouse.md §2.
 func TestABlockInSeveralObjectsCountsOnce(t *testing.T) {
-	for _, b := range backends() {
-		t.Run(b.name, func(t *testing.T) {
+	for _, b := range harness.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
 			hour := time.Now().UTC().Add(-4 * time.Hour).Truncate(time.Hour)
 			window := windowOf(hour, 2)
 			reqs := mixedRequests(t, hour)
@@ -255,7 +251,7 @@ func TestABlockInSeveralObjectsCountsOnce(t *testing.T) {
 			storeBlocks(t, ref.Store, reqs...)
 			want := ref.everyRow(t, window)
 
-			l := readerOf(t, b.storage(t))
+			l := readerOf(t, b.Storage(t))
 			// Two pods: each writes every request but the last, the second with an extra block
 			// beside each request's, so that its segments hold the same blocks under other names.
 			inSegments := reqs[:len(reqs)-1]
@@ -339,12 +335,12 @@ func dropExtra(tables map[string][]map[string]any) map[string]int {
 // warnings and the materialize summary, none of its blocks is read, and the other segments still
 // load.
 func TestACorruptSegmentIsReportedAndSkipped(t *testing.T) {
-	for _, b := range backends() {
-		t.Run(b.name, func(t *testing.T) {
+	for _, b := range harness.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
 			ctx := context.Background()
 			hour := time.Now().UTC().Add(-4 * time.Hour).Truncate(time.Hour)
 			window := windowOf(hour, 1)
-			l := readerOf(t, b.storage(t))
+			l := readerOf(t, b.Storage(t))
 			good := request{layout.Logs, logsRequest(t, "checkout", hour.Add(5*time.Minute), 10)}
 			doomed := request{layout.Logs, logsRequest(t, "payments", hour.Add(6*time.Minute), 3)}
 			writeSegments(t, l.Store, good)
@@ -410,10 +406,10 @@ func (c *getCounter) Get(ctx context.Context, key string) ([]byte, map[string]st
 // TestMaterializeReadsEachSegmentAtMostTwice: one read to list a segment's blocks, one to decode
 // them, never a read per block; a query of an hour materialized since reads it once.
 func TestMaterializeReadsEachSegmentAtMostTwice(t *testing.T) {
-	for _, b := range backends() {
-		t.Run(b.name, func(t *testing.T) {
+	for _, b := range harness.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
 			hour := time.Now().UTC().Add(-4 * time.Hour).Truncate(time.Hour)
-			l := readerOf(t, b.storage(t))
+			l := readerOf(t, b.Storage(t))
 			var reqs []request
 			for i := range 20 {
 				reqs = append(reqs, request{layout.Logs, logsRequest(t, fmt.Sprintf("svc-%d", i), hour.Add(time.Duration(i)*time.Minute), 5)})
