@@ -23,6 +23,7 @@ import (
 
 	"github.com/telemetrylake/telemetrylake/ingester/groupcommit"
 	"github.com/telemetrylake/telemetrylake/ingester/otlpwire"
+	"github.com/telemetrylake/telemetrylake/ingester/server"
 	"github.com/telemetrylake/telemetrylake/lake/layout"
 	"github.com/telemetrylake/telemetrylake/lake/segment"
 	"github.com/telemetrylake/telemetrylake/lake/store"
@@ -234,6 +235,25 @@ func TestALakeOfSegmentsAnswersAsTheSameBlocksStoredAlone(t *testing.T) {
 			if s := segs.session(t, hour).Stats; s.FreshBlocks != 1 {
 				t.Errorf("after materialize a query decoded %d blocks afresh, want 1, the undated one", s.FreshBlocks)
 			}
+		})
+	}
+}
+
+// TestAnIngesterWritingSegmentsGivesTheSameAnswers runs the SDK round trip and the exactly-once
+// walk over an ingester that writes segments (storage v2) instead of one object per block.
+func TestAnIngesterWritingSegmentsGivesTheSameAnswers(t *testing.T) {
+	for _, b := range harness.Backends() {
+		t.Run(b.Name, func(t *testing.T) {
+			t.Run("the SDK's telemetry comes back once with the right values", func(t *testing.T) {
+				l := startLakeWith(t, b.Storage(t), &server.SegmentOptions{})
+				sdkTelemetryOnce(t, l)
+				if len(l.keys(t, layout.SegmentsPrefix+"/")) == 0 || len(l.keys(t, layout.BlocksPrefix+"/")) != 0 {
+					t.Error("the ingester wrote no segment, or standalone blocks")
+				}
+			})
+			t.Run("each block is counted once whatever happens", func(t *testing.T) {
+				eachBlockOnce(t, startLakeWith(t, b.Storage(t), &server.SegmentOptions{}))
+			})
 		})
 	}
 }
