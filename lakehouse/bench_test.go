@@ -26,8 +26,10 @@ import (
 	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
 	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
 
+	"github.com/telemetrylake/telemetrylake/ingester/groupcommit"
 	"github.com/telemetrylake/telemetrylake/ingester/otlpwire"
 	"github.com/telemetrylake/telemetrylake/lake/layout"
+	"github.com/telemetrylake/telemetrylake/lake/segment"
 	"github.com/telemetrylake/telemetrylake/lake/store"
 	"github.com/telemetrylake/telemetrylake/lakehouse/parts"
 )
@@ -400,4 +402,93 @@ func benchGroups(b *testing.B, rs *sql.Rows) map[string]int64 {
 		b.Fatal(err)
 	}
 	return groups
+}
+
+// BenchmarkMaterializeSegments measures a materialization of one hour of logs written as
+// segments (storage v2), and how many GETs it takes: per 1,000 blocks, and per segment (at most
+// two: one to list a segment's blocks, one to decode them). Run:
+// CGO_ENABLED=1 go test -tags duckdb_arrow -run '^$' -bench MaterializeSegments -benchtime 1x ./lakehouse
+func BenchmarkMaterializeSegments(b *testing.B) {
+	const blocks, perBlock, perSegment = 1000, 200, 100
+	hour := time.Now().UTC().Add(-3 * time.Hour).Truncate(time.Hour)
+	w := parts.Window{Since: hour, Until: hour.Add(time.Hour)}
+	ctx := context.Background()
+	for range b.N {
+		b.StopTimer()
+		alone, err := store.Open(ctx, "file://"+b.TempDir())
+		if err != nil {
+			b.Fatal(err)
+		}
+		benchBlocks(b, alone, hour, blocks, perBlock)
+		st, err := store.Open(ctx, "file://"+b.TempDir())
+		if err != nil {
+			b.Fatal(err)
+		}
+		segs := benchSegments(b, alone, st, perSegment)
+		c := &getCounter{Store: st, gets: map[string]int{}}
+		b.StartTimer()
+
+		sum, err := Materialize(ctx, MaterializeOptions{Store: c, Window: w, CacheDir: b.TempDir()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if sum.Blocks != blocks {
+			b.Fatalf("decoded %d blocks, want %d", sum.Blocks, blocks)
+		}
+		segGets, most := 0, 0
+		for k, n := range c.gets {
+			if _, ok := layout.ParseSegmentKey(k); ok {
+				segGets += n
+				most = max(most, n)
+			}
+		}
+		b.ReportMetric(float64(segGets)*1000/blocks, "segment-GETs/1000-blocks")
+		b.ReportMetric(float64(segGets)/float64(segs), "GETs/segment")
+		b.ReportMetric(float64(most), "max-GETs/segment")
+		b.ReportMetric(float64(blocks*perBlock)/sum.Elapsed.Seconds(), "rows/s")
+		alone.Close()
+		st.Close()
+	}
+}
+
+// benchSegments rewrites the standalone blocks of from into segments of to, perSegment blocks a
+// segment, through the segment writer, and returns how many segments it wrote.
+func benchSegments(b *testing.B, from, to store.Store, perSegment int) int {
+	ctx := context.Background()
+	var keys []string
+	if err := from.List(ctx, layout.BlocksPrefix+"/", func(k string) error {
+		if _, ok := layout.ParseBlockKey(k); ok {
+			keys = append(keys, k)
+		}
+		return nil
+	}); err != nil {
+		b.Fatal(err)
+	}
+	slices.Sort(keys)
+	w := groupcommit.New(groupcommit.Config{Store: to})
+	record := func(int) ([]byte, error) { return []byte(`{}`), nil }
+	for start := 0; start < len(keys); start += perSegment {
+		var batch []segment.Block
+		for _, k := range keys[start:min(start+perSegment, len(keys))] {
+			data, _, err := from.Get(ctx, k)
+			if err != nil {
+				b.Fatal(err)
+			}
+			split, err := otlpwire.Split(layout.Logs, data)
+			if err != nil || len(split) != 1 {
+				b.Fatalf("block %s: %v", k, err)
+			}
+			id, _ := layout.BlockAddress(split[0].Meta, split[0].Bytes)
+			batch = append(batch, segment.Block{ID: id, Meta: split[0].Meta, Bytes: split[0].Bytes})
+		}
+		if _, err := w.Write(ctx, batch, record); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := w.Close(ctx); err != nil {
+		b.Fatal(err)
+	}
+	n := 0
+	to.List(ctx, layout.SegmentsPrefix+"/", func(string) error { n++; return nil })
+	return n
 }

@@ -3,13 +3,18 @@
 package lakehouse
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/telemetrylake/telemetrylake/lake/layout"
+	"github.com/telemetrylake/telemetrylake/lake/segment"
 	"github.com/telemetrylake/telemetrylake/lake/store"
 	"github.com/telemetrylake/telemetrylake/lakehouse/parts"
 	"github.com/telemetrylake/telemetrylake/lakehouse/rows"
@@ -31,50 +36,104 @@ func storeErr(err error) error {
 }
 
 // catalog is what a listing of the store found in a window: blocks by hour and signal, undated
-// blocks, and parts by table.
+// blocks, and parts by table. Each block id appears once, however many objects hold it (see
+// pickCopies).
 type catalog struct {
-	blocks  map[time.Time]map[layout.Signal][]layout.BlockRef
-	undated map[layout.Signal][]layout.BlockRef
+	blocks  map[time.Time]map[layout.Signal][]blockRef
+	undated map[layout.Signal][]blockRef
 	parts   map[string][]layout.PartRef // by table name
+	// badSegments are the segments left out whole because they are not intact.
+	badSegments []SkippedBlock
 }
 
-// scanStore lists the blocks and parts whose hour overlaps the window, one listing per signal or
-// table and day. withUndated also lists the blocks that carry no time.
+// blockRef is one block the catalog found and where its bytes are: a standalone object, whose key
+// is Key, or entry `entry` of the segment seg, whose key is then Key too. ID, Signal and
+// Partition are the block's own either way.
+type blockRef struct {
+	layout.BlockRef
+	seg   *segmentFile // nil for a standalone block
+	entry int
+}
+
+// name says where the block is, for warnings.
+func (r blockRef) name() string {
+	if r.seg == nil {
+		return r.Key
+	}
+	return r.Key + " block " + r.ID
+}
+
+// segmentFile is a segment the catalog read, and its checked index.
+type segmentFile struct {
+	ref layout.SegmentRef
+	idx segment.Index
+}
+
+// scanStore lists the blocks, segments and parts whose hour overlaps the window, one listing per
+// signal or table and day. withUndated also lists the blocks and segments that carry no time.
+//
+// Every segment listed is read once and checked whole (segment.Decode), for the ids of its
+// blocks; a segment that is not intact is left out whole and reported, never half read. The
+// loader reads a segment a second time only if some of its blocks are decoded.
 func scanStore(ctx context.Context, st store.Store, w parts.Window, withUndated bool) (*catalog, error) {
 	c := &catalog{
-		blocks:  map[time.Time]map[layout.Signal][]layout.BlockRef{},
-		undated: map[layout.Signal][]layout.BlockRef{},
+		blocks:  map[time.Time]map[layout.Signal][]blockRef{},
+		undated: map[layout.Signal][]blockRef{},
 		parts:   map[string][]layout.PartRef{},
+	}
+	var found []blockRef
+	var segs []layout.SegmentRef
+	list := func(prefix string, fn func(key string)) error {
+		err := st.List(ctx, prefix, func(key string) error { fn(key); return nil })
+		if err != nil {
+			return storeErr(fmt.Errorf("list %s in %s: %w", prefix, st, err))
+		}
+		return nil
+	}
+	block := func(key string) {
+		if ref, ok := layout.ParseBlockKey(key); ok {
+			found = append(found, blockRef{BlockRef: ref})
+		}
+	}
+	seg := func(key string) {
+		if ref, ok := layout.ParseSegmentKey(key); ok {
+			segs = append(segs, ref)
+		}
 	}
 	for _, sig := range layout.Signals {
 		for _, day := range w.Days() {
-			prefix := layout.BlockDayListPrefix(sig, day)
-			err := st.List(ctx, prefix, func(key string) error {
-				ref, ok := layout.ParseBlockKey(key)
-				hour, dated := ref.PartitionTime()
-				if ok && dated && w.Contains(hour) {
-					if c.blocks[hour] == nil {
-						c.blocks[hour] = map[layout.Signal][]layout.BlockRef{}
-					}
-					c.blocks[hour][sig] = append(c.blocks[hour][sig], ref)
-				}
-				return nil
-			})
-			if err != nil {
-				return nil, storeErr(fmt.Errorf("list %s in %s: %w", prefix, st, err))
+			if err := list(layout.BlockDayListPrefix(sig, day), block); err != nil {
+				return nil, err
+			}
+			if err := list(layout.SegmentDayListPrefix(sig, day), seg); err != nil {
+				return nil, err
 			}
 		}
 		if withUndated {
-			prefix := layout.UndatedBlockListPrefix(sig)
-			err := st.List(ctx, prefix, func(key string) error {
-				if ref, ok := layout.ParseBlockKey(key); ok && ref.Partition == layout.Undated {
-					c.undated[sig] = append(c.undated[sig], ref)
-				}
-				return nil
-			})
-			if err != nil {
-				return nil, storeErr(fmt.Errorf("list %s in %s: %w", prefix, st, err))
+			if err := list(layout.UndatedBlockListPrefix(sig), block); err != nil {
+				return nil, err
 			}
+			if err := list(layout.UndatedSegmentListPrefix(sig), seg); err != nil {
+				return nil, err
+			}
+		}
+	}
+	inSegments, bad, err := readSegments(ctx, st, segs)
+	if err != nil {
+		return nil, err
+	}
+	c.badSegments = bad
+	found = append(found, inSegments...)
+	for _, ref := range pickCopies(found) {
+		hour, dated := ref.PartitionTime()
+		switch {
+		case dated && w.Contains(hour):
+			if c.blocks[hour] == nil {
+				c.blocks[hour] = map[layout.Signal][]blockRef{}
+			}
+			c.blocks[hour][ref.Signal] = append(c.blocks[hour][ref.Signal], ref)
+		case !dated && ref.Partition == layout.Undated && withUndated:
+			c.undated[ref.Signal] = append(c.undated[ref.Signal], ref)
 		}
 	}
 	for _, t := range rows.Tables {
@@ -86,16 +145,95 @@ func scanStore(ctx context.Context, st store.Store, w parts.Window, withUndated 
 			c.parts[t.Name] = refs
 		}
 	}
-	// Listings come in no particular order; sorting makes every later step deterministic.
-	for _, bySignal := range c.blocks {
-		for _, refs := range bySignal {
-			sortBlocks(refs)
+	return c, nil
+}
+
+// pickCopies keeps one copy of every block id: the standalone object if there is one, else the
+// copy in the segment with the smallest key. The same block reaches two objects when a retry
+// lands on another ingester pod, or when a lake moves from blocks to segments; the copies hold the
+// same bytes (the id is their hash), so which one is read changes nothing but must not depend on
+// listing order. The copies kept are sorted by key, then place in the segment, which makes every
+// later step deterministic.
+func pickCopies(refs []blockRef) []blockRef {
+	rank := func(a, b blockRef) int {
+		if (a.seg == nil) != (b.seg == nil) {
+			if a.seg == nil {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Or(strings.Compare(a.Key, b.Key), cmp.Compare(a.entry, b.entry))
+	}
+	slices.SortFunc(refs, rank)
+	seen := map[string]bool{}
+	kept := refs[:0]
+	for _, ref := range refs {
+		id := string(ref.Signal) + "/" + ref.ID
+		if !seen[id] {
+			seen[id] = true
+			kept = append(kept, ref)
 		}
 	}
-	for _, refs := range c.undated {
-		sortBlocks(refs)
+	slices.SortFunc(kept, func(a, b blockRef) int {
+		return cmp.Or(strings.Compare(a.Key, b.Key), cmp.Compare(a.entry, b.entry))
+	})
+	return kept
+}
+
+// readSegments reads and checks the segments, a few at a time, and returns their blocks, each
+// dated by its own earliest time as a standalone block would be. A segment that is not intact is
+// returned in bad, with why, and none of its blocks is.
+func readSegments(ctx context.Context, st store.Store, refs []layout.SegmentRef) (blocks []blockRef, bad []SkippedBlock, err error) {
+	files := make([]*segmentFile, len(refs))
+	reasons := make([]string, len(refs))
+	errs := make([]error, len(refs))
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range min(decodeWorkers(), len(refs)) {
+		wg.Go(func() {
+			for i := range next {
+				files[i], reasons[i], errs[i] = readSegment(ctx, st, refs[i])
+			}
+		})
 	}
-	return c, nil
+	for i := range refs {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	for i, f := range files {
+		switch {
+		case errs[i] != nil:
+			return nil, nil, errs[i]
+		case f == nil:
+			bad = append(bad, SkippedBlock{Key: refs[i].Key, Reason: reasons[i]})
+			continue
+		}
+		for j, e := range f.idx.Entries {
+			ref, _ := layout.ParseBlockKey(layout.BlockKey(refs[i].Signal, e.MinTime, e.ID))
+			ref.Key = refs[i].Key
+			blocks = append(blocks, blockRef{BlockRef: ref, seg: f, entry: j})
+		}
+	}
+	slices.SortFunc(bad, func(a, b SkippedBlock) int { return strings.Compare(a.Key, b.Key) })
+	return blocks, bad, nil
+}
+
+// readSegment reads one segment and checks it whole. A segment that is not intact gives a nil
+// file and why; only a failure of the store is an error.
+func readSegment(ctx context.Context, st store.Store, ref layout.SegmentRef) (*segmentFile, string, error) {
+	data, _, err := st.Get(ctx, ref.Key)
+	if err != nil {
+		return nil, "", storeErr(fmt.Errorf("read segment %s: %w", ref.Key, err))
+	}
+	idx, err := segment.Decode(data)
+	if err != nil {
+		if segment.IsCorrupt(err) {
+			return nil, err.Error(), nil
+		}
+		return nil, "", err
+	}
+	return &segmentFile{ref: ref, idx: idx}, "", nil
 }
 
 // listHourParts lists every table's parts of one hour.
@@ -130,10 +268,6 @@ func listParts(ctx context.Context, st store.Store, t *rows.Table, w parts.Windo
 	return refs, nil
 }
 
-func sortBlocks(refs []layout.BlockRef) {
-	sort.Slice(refs, func(i, j int) bool { return refs[i].Key < refs[j].Key })
-}
-
 // hours lists the hours that have blocks, oldest first.
 func (c *catalog) hours() []time.Time {
 	hs := make([]time.Time, 0, len(c.blocks))
@@ -146,8 +280,8 @@ func (c *catalog) hours() []time.Time {
 
 // blocksFor lists the blocks whose rows a table holds: its signal's blocks, or every block for
 // processes.
-func blocksFor(bySignal map[layout.Signal][]layout.BlockRef, t *rows.Table) []layout.BlockRef {
-	var out []layout.BlockRef
+func blocksFor(bySignal map[layout.Signal][]blockRef, t *rows.Table) []blockRef {
+	var out []blockRef
 	for _, sig := range layout.Signals {
 		if t == &rows.Processes || rows.TableOf(sig) == t {
 			out = append(out, bySignal[sig]...)

@@ -264,6 +264,12 @@ func writeSummary(out io.Writer, w parts.Window, s *MaterializeSummary) {
 	for _, b := range s.Skipped {
 		fmt.Fprintf(out, "  %s: %s\n", b.Key, b.Reason)
 	}
+	if len(s.SkippedSegments) > 0 {
+		fmt.Fprintf(out, "skipped    %d segments, every block in them\n", len(s.SkippedSegments))
+		for _, b := range s.SkippedSegments {
+			fmt.Fprintf(out, "  %s: %s\n", b.Key, b.Reason)
+		}
+	}
 	if s.Undated > 0 {
 		fmt.Fprintf(out, "undated    %d blocks carry no time: not materialized, every query decodes them\n", s.Undated)
 	}

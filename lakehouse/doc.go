@@ -9,6 +9,11 @@
 // hold, package parts decides which part a block is read from, and a block no part covers is
 // decoded.
 //
+// Blocks are stored alone (blocks/) or packed into segments (segments/, storage v2), and a lake
+// holds both. The catalog (scanStore) lists both layouts and keeps one copy of each block id, so
+// the same block in a standalone object and in two segments still counts once; a segment that is
+// not intact is left out whole and reported.
+//
 // # Compaction, and readers listing at the same time
 //
 // Compact takes a table hour's parts, writes one part holding the union of their block sets

@@ -48,6 +48,13 @@ func startLake(t *testing.T) *lake {
 // startLakeOn starts an in-process ingester writing into the store at storage.
 func startLakeOn(t *testing.T, storage string) *lake {
 	t.Helper()
+	return startLakeWith(t, storage, nil)
+}
+
+// startLakeWith starts an in-process ingester writing into the store at storage, in segments
+// (storage v2) when segments is set, else one object per block.
+func startLakeWith(t *testing.T, storage string, segments *server.SegmentOptions) *lake {
+	t.Helper()
 	st := harness.OpenStore(t, storage)
 	ing := harness.StartIngester(t, server.New(server.Options{
 		Store:          st,
@@ -56,6 +63,7 @@ func startLakeOn(t *testing.T, storage string) *lake {
 		HealthInterval: 200 * time.Millisecond,
 		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Registry:       prometheus.NewRegistry(),
+		Segments:       segments,
 	}))
 	return &lake{URL: ing.URL, Storage: storage, Store: st, cacheDir: t.TempDir()}
 }

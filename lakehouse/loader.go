@@ -12,7 +12,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 
-	"github.com/telemetrylake/telemetrylake/lake/layout"
+	"github.com/telemetrylake/telemetrylake/lake/segment"
 	"github.com/telemetrylake/telemetrylake/lake/store"
 	"github.com/telemetrylake/telemetrylake/lakehouse/rows"
 )
@@ -47,9 +47,11 @@ type pendingRows struct {
 	blockIDs []string
 }
 
-// SkippedBlock is a block that could not be decoded, and why. It is never silently dropped: the
-// summary and the query's warnings list it.
+// SkippedBlock is a block that could not be decoded, or a segment that is not intact, and why.
+// It is never silently dropped: the summary and the query's warnings list it.
 type SkippedBlock struct {
+	// Key names the object: a block's key, a segment's key followed by " block <id>" for one
+	// block of it, or a segment's key alone for the whole segment.
 	Key    string
 	Reason string
 }
@@ -70,15 +72,27 @@ func newLoader(st store.Store, sink rowSink) *loader {
 // load fetches and decodes blocks, a few at a time, and adds each block's rows to the tables that
 // want them. want says whether a block's rows go to a table; a block no table wants is not read.
 // The decode workers call want too, so it must be safe to call from several goroutines.
-func (l *loader) load(ctx context.Context, refs []layout.BlockRef, want func(ref layout.BlockRef, t *rows.Table) bool) error {
-	var pending []layout.BlockRef
+//
+// A segment is fetched once for all its blocks that are wanted, and checked whole before any of
+// them is decoded.
+func (l *loader) load(ctx context.Context, refs []blockRef, want func(ref blockRef, t *rows.Table) bool) error {
+	var pending []fetch
+	inSegment := map[*segmentFile]int{} // place in pending
 	for _, ref := range refs {
-		for _, t := range rows.Tables {
-			if want(ref, t) {
-				pending = append(pending, ref)
-				break
-			}
+		if !slices.ContainsFunc(rows.Tables, func(t *rows.Table) bool { return want(ref, t) }) {
+			continue
 		}
+		if ref.seg == nil {
+			pending = append(pending, fetch{refs: []blockRef{ref}})
+			continue
+		}
+		i, ok := inSegment[ref.seg]
+		if !ok {
+			i = len(pending)
+			inSegment[ref.seg] = i
+			pending = append(pending, fetch{seg: ref.seg})
+		}
+		pending[i].refs = append(pending[i].refs, ref)
 	}
 	if len(pending) == 0 {
 		return nil
@@ -87,15 +101,15 @@ func (l *loader) load(ctx context.Context, refs []layout.BlockRef, want func(ref
 	defer cancel()
 	type job struct {
 		seq int
-		ref layout.BlockRef
+		f   fetch
 	}
 	type result struct {
 		seq int
-		d   *decoded
+		ds  []*decoded
 	}
 	workers := min(decodeWorkers(), len(pending))
 	// Blocks are added in the order given, whatever order they decode in, so that the same blocks
-	// always reach the sink in the same batches. Dispatching waits while too many decoded blocks
+	// always reach the sink in the same batches. Dispatching waits while too many fetched objects
 	// wait for one still decoding, which bounds the memory they hold.
 	window := make(chan struct{}, 2*workers)
 	next := make(chan job)
@@ -107,7 +121,7 @@ func (l *loader) load(ctx context.Context, refs []layout.BlockRef, want func(ref
 			defer wg.Done()
 			for j := range next {
 				select {
-				case results <- result{j.seq, l.decode(ctx, j.ref, want)}:
+				case results <- result{j.seq, l.decodeFetch(ctx, j.f, want)}:
 				case <-ctx.Done():
 					return
 				}
@@ -116,14 +130,14 @@ func (l *loader) load(ctx context.Context, refs []layout.BlockRef, want func(ref
 	}
 	go func() {
 		defer close(next)
-		for seq, ref := range pending {
+		for seq, f := range pending {
 			select {
 			case window <- struct{}{}:
 			case <-ctx.Done():
 				return
 			}
 			select {
-			case next <- job{seq, ref}:
+			case next <- job{seq, f}:
 			case <-ctx.Done():
 				return
 			}
@@ -132,27 +146,38 @@ func (l *loader) load(ctx context.Context, refs []layout.BlockRef, want func(ref
 	go func() { wg.Wait(); close(results) }()
 
 	var firstErr error
-	waiting := map[int]*decoded{}
+	waiting := map[int][]*decoded{}
 	added := 0
+	release := func(ds []*decoded) {
+		for _, d := range ds {
+			d.release()
+		}
+	}
 	for r := range results {
 		if firstErr != nil {
-			r.d.release()
+			release(r.ds)
 			continue // drain, so that the workers can stop
 		}
-		waiting[r.seq] = r.d
-		for d, ok := waiting[added]; ok; d, ok = waiting[added] {
+		waiting[r.seq] = r.ds
+		for ds, ok := waiting[added]; ok; ds, ok = waiting[added] {
 			delete(waiting, added)
 			added++
 			<-window
-			if err := l.add(ctx, d, want); err != nil {
-				firstErr = err
-				cancel()
+			for i, d := range ds {
+				if err := l.add(ctx, d, want); err != nil {
+					release(ds[i+1:])
+					firstErr = err
+					cancel()
+					break
+				}
+			}
+			if firstErr != nil {
 				break
 			}
 		}
 	}
-	for _, d := range waiting {
-		d.release()
+	for _, ds := range waiting {
+		release(ds)
 	}
 	if firstErr != nil {
 		return firstErr
@@ -160,9 +185,16 @@ func (l *loader) load(ctx context.Context, refs []layout.BlockRef, want func(ref
 	return ctx.Err()
 }
 
+// fetch is one object to read: a standalone block, or a segment and those of its blocks that are
+// wanted.
+type fetch struct {
+	seg  *segmentFile // nil for a standalone block
+	refs []blockRef
+}
+
 // decoded is one block, read and decoded by a worker.
 type decoded struct {
-	ref  layout.BlockRef
+	ref  blockRef
 	size int
 	err  error  // a store error; a corrupt block is a skip, not an error
 	skip string // why the block is skipped
@@ -172,31 +204,65 @@ type decoded struct {
 	recs  map[*rows.Table]arrow.RecordBatch
 }
 
-// decode reads a block and builds its rows. It runs on the decode workers.
-func (l *loader) decode(ctx context.Context, ref layout.BlockRef, want func(ref layout.BlockRef, t *rows.Table) bool) *decoded {
-	d := &decoded{ref: ref}
-	data, _, err := l.st.Get(ctx, ref.Key)
-	if err != nil {
-		d.err = storeErr(fmt.Errorf("read block %s: %w", ref.Key, err))
-		return d
+// decodeFetch reads an object and decodes its wanted blocks. It runs on the decode workers.
+func (l *loader) decodeFetch(ctx context.Context, f fetch, want func(ref blockRef, t *rows.Table) bool) []*decoded {
+	ds := make([]*decoded, len(f.refs))
+	for i, ref := range f.refs {
+		ds[i] = &decoded{ref: ref}
 	}
+	data, _, err := l.st.Get(ctx, f.refs[0].Key)
+	if err != nil {
+		what := "block"
+		if f.seg != nil {
+			what = "segment"
+		}
+		err = storeErr(fmt.Errorf("read %s %s: %w", what, f.refs[0].Key, err))
+		for _, d := range ds {
+			d.err = err
+		}
+		return ds
+	}
+	if f.seg == nil {
+		ds[0].decode(data, want)
+		return ds
+	}
+	// The catalog checked this segment when it listed it; checking again costs a pass over bytes
+	// in memory, and means no block is ever read from a segment that is not whole.
+	idx, err := segment.Decode(data)
+	for _, d := range ds {
+		switch {
+		case err != nil:
+			d.skip = "segment " + d.ref.Key + ": " + err.Error()
+		case d.ref.entry >= len(idx.Entries) || idx.Entries[d.ref.entry].ID.String() != d.ref.ID:
+			d.skip = "segment " + d.ref.Key + " changed since it was listed"
+		default:
+			b, _ := idx.Block(data, d.ref.entry) // checked by Decode
+			d.decode(b, want)
+		}
+	}
+	return ds
+}
+
+// decode builds a block's rows from its bytes.
+func (d *decoded) decode(data []byte, want func(ref blockRef, t *rows.Table) bool) {
+	ref := d.ref
 	d.size = len(data)
 	if err := rows.Decode(rows.Block{Signal: ref.Signal, ID: ref.ID, Data: data}, &d.procs); err != nil {
 		d.skip = err.Error()
-		return d
+		return
 	}
 	d.procs.SortByTime()
 	d.recs = map[*rows.Table]arrow.RecordBatch{}
 	for _, t := range rowTables {
 		if d.procs.Rows(t) > 0 && want(ref, t) {
+			var err error
 			if d.recs[t], err = arrowRecord(t, &d.procs); err != nil {
 				d.release()
 				d.skip = err.Error()
-				return d
+				return
 			}
 		}
 	}
-	return d
 }
 
 func (d *decoded) release() {
@@ -207,12 +273,12 @@ func (d *decoded) release() {
 }
 
 // add takes a decoded block's rows into the tables that want them.
-func (l *loader) add(ctx context.Context, d *decoded, want func(ref layout.BlockRef, t *rows.Table) bool) error {
+func (l *loader) add(ctx context.Context, d *decoded, want func(ref blockRef, t *rows.Table) bool) error {
 	switch {
 	case d.err != nil:
 		return d.err
 	case d.skip != "":
-		l.skipped = append(l.skipped, SkippedBlock{Key: d.ref.Key, Reason: d.skip})
+		l.skipped = append(l.skipped, SkippedBlock{Key: d.ref.name(), Reason: d.skip})
 		return nil
 	}
 	l.blocks++

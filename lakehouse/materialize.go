@@ -44,7 +44,9 @@ type MaterializeSummary struct {
 	BytesOut       int64
 	Elapsed        time.Duration
 	Skipped        []SkippedBlock
-	BadParts       []badPart
+	// SkippedSegments are the segments left out whole: not intact.
+	SkippedSegments []SkippedBlock
+	BadParts        []badPart
 	// Undated counts the blocks that carry no time at all. They belong to no hour, so they are
 	// not materialized; every query decodes them.
 	Undated int
@@ -71,6 +73,7 @@ func Materialize(ctx context.Context, opts MaterializeOptions) (*MaterializeSumm
 	for _, refs := range cat.undated {
 		sum.Undated += len(refs)
 	}
+	sum.SkippedSegments = cat.badSegments
 	e, err := openEngine(ctx)
 	if err != nil {
 		return nil, err
@@ -112,7 +115,7 @@ type hourJob struct {
 	cache  *partCache
 	tmp    string
 	hour   time.Time
-	blocks map[layout.Signal][]layout.BlockRef
+	blocks map[layout.Signal][]blockRef
 	parts  []layout.PartRef
 }
 
@@ -143,11 +146,11 @@ func (h *hourJob) run(ctx context.Context, sum *MaterializeSummary) error {
 		return nil
 	})
 	defer l.close()
-	var all []layout.BlockRef
+	var all []blockRef
 	for _, sig := range layout.Signals {
 		all = append(all, h.blocks[sig]...)
 	}
-	err = l.load(ctx, all, func(ref layout.BlockRef, t *rows.Table) bool { return need[t][ref.ID] })
+	err = l.load(ctx, all, func(ref blockRef, t *rows.Table) bool { return need[t][ref.ID] })
 	if err == nil {
 		err = l.finish(ctx)
 	}

@@ -50,6 +50,8 @@ type SessionStats struct {
 	PartsSkipped  int // every block already read from a bigger part
 	FreshBlocks   int // decoded on the fly: no part covers them yet
 	SkippedBlocks int
+	// SkippedSegments counts the segments left out whole because they are not intact.
+	SkippedSegments int
 	// Replans counts the plans thrown away because an object listed was gone when read: a
 	// compaction replaced a part meanwhile.
 	Replans int
@@ -157,7 +159,7 @@ func (s *Session) define(ctx context.Context, opts QueryOptions, cat *catalog) e
 		return s.e.execOverArrow(ctx, view, t, recs, fmt.Sprintf("INSERT INTO %s BY NAME SELECT * FROM %s", ident(fresh[t]), view))
 	})
 	defer l.close()
-	var all []layout.BlockRef
+	var all []blockRef
 	for _, hour := range cat.hours() {
 		for _, sig := range layout.Signals {
 			all = append(all, cat.blocks[hour][sig]...)
@@ -166,7 +168,7 @@ func (s *Session) define(ctx context.Context, opts QueryOptions, cat *catalog) e
 	for _, sig := range layout.Signals {
 		all = append(all, cat.undated[sig]...)
 	}
-	err = l.load(ctx, all, func(ref layout.BlockRef, t *rows.Table) bool {
+	err = l.load(ctx, all, func(ref blockRef, t *rows.Table) bool {
 		return (t == &rows.Processes || rows.TableOf(ref.Signal) == t) && !covered[t][ref.ID]
 	})
 	if err == nil {
@@ -179,6 +181,10 @@ func (s *Session) define(ctx context.Context, opts QueryOptions, cat *catalog) e
 	s.Stats.SkippedBlocks = len(l.skipped)
 	for _, b := range l.skipped {
 		s.Warnings = append(s.Warnings, fmt.Sprintf("block %s skipped: %s", b.Key, b.Reason))
+	}
+	s.Stats.SkippedSegments = len(cat.badSegments)
+	for _, b := range cat.badSegments {
+		s.Warnings = append(s.Warnings, fmt.Sprintf("segment %s skipped, every block in it: %s", b.Key, b.Reason))
 	}
 
 	for _, t := range rows.Tables {
