@@ -55,6 +55,10 @@ type blockRef struct {
 	entry int
 }
 
+func (r blockRef) copy() layout.BlockCopy {
+	return layout.BlockCopy{Key: r.Key, InSegment: r.seg != nil, Entry: r.entry}
+}
+
 // name says where the block is, for warnings.
 func (r blockRef) name() string {
 	if r.seg == nil {
@@ -155,16 +159,7 @@ func scanStore(ctx context.Context, st store.Store, w parts.Window, withUndated 
 // listing order. The copies kept are sorted by key, then place in the segment, which makes every
 // later step deterministic.
 func pickCopies(refs []blockRef) []blockRef {
-	rank := func(a, b blockRef) int {
-		if (a.seg == nil) != (b.seg == nil) {
-			if a.seg == nil {
-				return -1
-			}
-			return 1
-		}
-		return cmp.Or(strings.Compare(a.Key, b.Key), cmp.Compare(a.entry, b.entry))
-	}
-	slices.SortFunc(refs, rank)
+	slices.SortFunc(refs, func(a, b blockRef) int { return layout.CompareCopies(a.copy(), b.copy()) })
 	seen := map[string]bool{}
 	kept := refs[:0]
 	for _, ref := range refs {

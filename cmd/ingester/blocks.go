@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -80,6 +81,11 @@ func runBlocks(args []string, out, warn io.Writer) error {
 type found struct {
 	ref     layout.BlockRef // for a block in a segment, Key is the segment's key
 	segment *segment.Entry
+	entry   int // the place of segment in its index
+}
+
+func (f found) copy() layout.BlockCopy {
+	return layout.BlockCopy{Key: f.ref.Key, InSegment: f.segment != nil, Entry: f.entry}
 }
 
 // blockFilter says which blocks a command wants: those of partitions from a time on, or one id.
@@ -101,9 +107,9 @@ func (f blockFilter) keep(ref layout.BlockRef) bool {
 	return f.partition(ref.Partition) && (f.id == "" || ref.ID == f.id)
 }
 
-// findBlocks lists the blocks of signals that the filter keeps, each id once per partition: a
-// standalone block wins over a copy in a segment, and of several segments the first by key, so
-// every run picks the same copy. A corrupt segment is reported on warn and skipped.
+// findBlocks lists the blocks of signals that the filter keeps, each id once per partition: the
+// copy layout.CompareCopies puts first, so every run and every reader picks the same one. A
+// corrupt segment is reported on warn and skipped.
 func findBlocks(ctx context.Context, warn io.Writer, st store.Store, signals []layout.Signal, filter blockFilter) ([]found, error) {
 	var standalone, segmented []found
 	var segments []layout.SegmentRef
@@ -144,14 +150,16 @@ func findBlocks(ctx context.Context, warn io.Writer, st store.Store, signals []l
 		for i := range idx.Entries {
 			ref := layout.BlockRef{Key: seg.Key, Signal: seg.Signal, Partition: seg.Partition, ID: idx.Entries[i].ID.String()}
 			if filter.keep(ref) {
-				segmented = append(segmented, found{ref: ref, segment: &idx.Entries[i]})
+				segmented = append(segmented, found{ref: ref, segment: &idx.Entries[i], entry: i})
 			}
 		}
 	}
+	all := append(standalone, segmented...)
+	slices.SortStableFunc(all, func(a, b found) int { return layout.CompareCopies(a.copy(), b.copy()) })
 	type copyOf struct{ signal, partition, id string }
 	seen := map[copyOf]bool{}
 	var out []found
-	for _, f := range append(standalone, segmented...) {
+	for _, f := range all {
 		c := copyOf{string(f.ref.Signal), f.ref.Partition, f.ref.ID}
 		if !seen[c] {
 			seen[c] = true

@@ -1,6 +1,8 @@
 package layout
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -225,5 +227,26 @@ func TestSegmentListPrefixesHoldTheirKeys(t *testing.T) {
 	ref, _ := ParseSegmentKey(SegmentKey(Traces, when, "s"))
 	if hour, ok := ref.PartitionTime(); !ok || !hour.Equal(day.Add(13*time.Hour)) {
 		t.Errorf("PartitionTime = %v, %v", hour, ok)
+	}
+}
+
+// storage.md §5.4: readers read a standalone copy first, then segments by key, then by place.
+func TestReadersPreferTheStandaloneCopyThenTheFirstSegment(t *testing.T) {
+	copies := []BlockCopy{
+		{Key: "segments/logs/2026-01-02/03/b.seg", InSegment: true, Entry: 0},
+		{Key: "segments/logs/2026-01-02/03/a.seg", InSegment: true, Entry: 5},
+		{Key: "blocks/logs/2026-01-02/03/x.pb"},
+		{Key: "segments/logs/2026-01-02/03/a.seg", InSegment: true, Entry: 2},
+	}
+	slices.SortFunc(copies, CompareCopies)
+	want := []string{"blocks/logs/2026-01-02/03/x.pb", "segments/logs/2026-01-02/03/a.seg#2", "segments/logs/2026-01-02/03/a.seg#5", "segments/logs/2026-01-02/03/b.seg#0"}
+	for i, c := range copies {
+		got := c.Key
+		if c.InSegment {
+			got = fmt.Sprintf("%s#%d", c.Key, c.Entry)
+		}
+		if got != want[i] {
+			t.Errorf("copy %d is %s, want %s", i, got, want[i])
+		}
 	}
 }

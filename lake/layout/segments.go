@@ -1,6 +1,7 @@
 package layout
 
 import (
+	"cmp"
 	"path"
 	"strings"
 	"time"
@@ -56,4 +57,26 @@ func UndatedSegmentListPrefix(signal Signal) string {
 // PartitionTime is the start of a dated partition's hour; ok is false for "undated".
 func (r SegmentRef) PartitionTime() (t time.Time, ok bool) {
 	return BlockRef{Partition: r.Partition}.PartitionTime()
+}
+
+// BlockCopy is where one copy of a block sits: a standalone object, or entry Entry of the segment
+// at Key.
+type BlockCopy struct {
+	Key       string
+	InSegment bool
+	Entry     int
+}
+
+// CompareCopies orders the copies of one block as every reader must choose among them
+// (docs/contracts/storage.md §5.4): a standalone block first, then segments by key, then by place
+// in the segment. The copies hold the same bytes (the id is their hash), so the choice changes
+// nothing a reader sees, but it must not depend on listing order.
+func CompareCopies(a, b BlockCopy) int {
+	if a.InSegment != b.InSegment {
+		if !a.InSegment {
+			return -1
+		}
+		return 1
+	}
+	return cmp.Or(strings.Compare(a.Key, b.Key), cmp.Compare(a.Entry, b.Entry))
 }
