@@ -398,31 +398,26 @@ func printResults(w io.Writer, rows []row, opts *options) {
 
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "ratios (req/s):")
-	for _, s := range opts.sizes {
-		ic, okc := ratio("ingester", "collector", s.name)
-		ib, okb := ratio("ingester", "bare", s.name)
-		fmt.Fprintf(w, "  %-5s ingester/collector = %-6s ingester/bare = %s\n", s.name, fmtRatio(ic, okc), fmtRatio(ib, okb))
-	}
-	for _, s := range opts.sizes {
-		// bare-store keeps the storage contract and does nothing else: its ratios bound what any
-		// ingester that keeps the contract can reach here.
-		sc, okc := ratio("bare-store", "collector", s.name)
-		sb, okb := ratio("bare-store", "bare", s.name)
-		is, oki := ratio("ingester", "bare-store", s.name)
-		if okc || okb || oki {
-			fmt.Fprintf(w, "  %-5s bare-store/collector = %-6s bare-store/bare = %-6s ingester/bare-store = %s\n",
-				s.name, fmtRatio(sc, okc), fmtRatio(sb, okb), fmtRatio(is, oki))
-		}
-	}
-
-	for _, s := range opts.sizes {
-		// Storage v2 against the one-object-per-block ingester and the bounds above.
-		si, oki := ratio("ingester-seg", "ingester", s.name)
-		sc, okc := ratio("ingester-seg", "collector", s.name)
-		ss, oks := ratio("ingester-seg", "bare-store", s.name)
-		if oki || okc || oks {
-			fmt.Fprintf(w, "  %-5s ingester-seg/ingester = %-6s ingester-seg/collector = %-6s ingester-seg/bare-store = %s\n",
-				s.name, fmtRatio(si, oki), fmtRatio(sc, okc), fmtRatio(ss, oks))
+	// Each line compares one subject with others, for every size where both were measured.
+	// bare-store keeps the storage contract and does nothing else: its ratios bound what any
+	// ingester that keeps the one-object-per-block contract can reach here; ingester-seg is
+	// storage v2.
+	for _, line := range [][][2]string{
+		{{"ingester", "collector"}, {"ingester", "bare"}},
+		{{"bare-store", "collector"}, {"bare-store", "bare"}, {"ingester", "bare-store"}},
+		{{"ingester-seg", "ingester"}, {"ingester-seg", "collector"}, {"ingester-seg", "bare-store"}},
+	} {
+		for _, s := range opts.sizes {
+			var cells []string
+			any := false
+			for _, pair := range line {
+				v, ok := ratio(pair[0], pair[1], s.name)
+				any = any || ok
+				cells = append(cells, fmt.Sprintf("%s/%s = %-6s", pair[0], pair[1], fmtRatio(v, ok)))
+			}
+			if any {
+				fmt.Fprintf(w, "  %-5s %s\n", s.name, strings.TrimSpace(strings.Join(cells, " ")))
+			}
 		}
 	}
 
