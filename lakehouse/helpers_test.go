@@ -25,8 +25,10 @@ import (
 func TestMain(m *testing.M) {
 	harness.UnsetOTelEnv()
 	code := m.Run()
-	if built.bin != "" {
-		os.RemoveAll(filepath.Dir(built.bin))
+	for _, bin := range []string{built.bin, builtIngester.bin} {
+		if bin != "" {
+			os.RemoveAll(filepath.Dir(bin))
+		}
 	}
 	os.Exit(code)
 }

@@ -1,0 +1,226 @@
+//go:build cgo
+
+package lakehouse
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
+
+	"github.com/telemetrylake/telemetrylake/test/harness"
+)
+
+// TestAnIngesterKilledUnderLoadLosesNothingItAcknowledged SIGKILLs the real ingester binary while
+// eight clients send, in both storage layouts and on both stores. Every request that got a 200 must
+// be in the lakehouse's tables afterwards, no object may be half there (the lakehouse would warn of
+// a block or segment it skipped), and once every request has been sent again to a restarted
+// ingester each one counts exactly once.
+// It pins docs/contracts/storage.md §4.5 and §5.3–§5.4, and lakehouse.md §2.
+func TestAnIngesterKilledUnderLoadLosesNothingItAcknowledged(t *testing.T) {
+	bin := buildIngester(t)
+	for _, layoutCase := range []struct {
+		name  string
+		flags []string
+	}{
+		{"one object per block", nil},
+		{"segments", []string{"--segments"}},
+	} {
+		for _, backend := range harness.Backends() {
+			t.Run(layoutCase.name+" on "+backend.Name, func(t *testing.T) {
+				storage := backend.Storage(t)
+				killedUnderLoad(t, bin, storage, layoutCase.flags)
+			})
+		}
+	}
+}
+
+func killedUnderLoad(t *testing.T, bin, storage string, flags []string) {
+	ing := startIngesterProcess(t, bin, storage, flags)
+	var (
+		mu    sync.Mutex
+		acked = map[int]bool{}
+		sent  int
+	)
+	var clients sync.WaitGroup
+	for range 8 {
+		clients.Add(1)
+		go func() {
+			defer clients.Done()
+			for {
+				mu.Lock()
+				sent++
+				n := sent
+				mu.Unlock()
+				resp, err := http.Post(ing.url, "application/x-protobuf", bytes.NewReader(numberedRequest(t, n)))
+				if err != nil {
+					return // the ingester is gone
+				}
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					mu.Lock()
+					acked[n] = true
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	harness.WaitFor(t, 20*time.Second, "a few hundred acknowledged requests", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(acked) >= 300
+	})
+	ing.cmd.Process.Kill() // SIGKILL: no drain, no flush, no cleanup
+	ing.cmd.Wait()
+	clients.Wait()
+	t.Logf("killed after %d requests, %d of them acknowledged", sent, len(acked))
+
+	reader := readerOf(t, storage)
+	window := []string{"--since", "3h"}
+	r := reader.lakehouse(t, "sql", "--format", "json", window[0], window[1], `SELECT body FROM log_entries`)
+	if r.code != 0 || r.stderr != "" {
+		t.Fatalf("lakehouse sql after the kill exited %d, warned %q: an object is half there", r.code, r.stderr)
+	}
+	var rows []map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &rows); err != nil {
+		t.Fatalf("lakehouse sql printed no JSON array: %v", err)
+	}
+	bodies := map[string]int{}
+	for _, row := range rows {
+		bodies[fmt.Sprint(row["body"])]++
+	}
+	for n := range acked {
+		if bodies[requestBody(n)] != 1 {
+			t.Errorf("acknowledged request %d is in log_entries %d times after the kill, want once", n, bodies[requestBody(n)])
+		}
+	}
+
+	// The clients retry everything, acknowledged or not, at a fresh ingester.
+	again := startIngesterProcess(t, bin, storage, flags)
+	next := make(chan int)
+	for range 8 {
+		clients.Add(1)
+		go func() {
+			defer clients.Done()
+			for n := range next {
+				resp, err := http.Post(again.url, "application/x-protobuf", bytes.NewReader(numberedRequest(t, n)))
+				if err != nil {
+					t.Errorf("retry of request %d: %v", n, err)
+					continue
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					t.Errorf("retry of request %d: %d", n, resp.StatusCode)
+				}
+			}
+		}()
+	}
+	for n := 1; n <= sent; n++ {
+		next <- n
+	}
+	close(next)
+	clients.Wait()
+	row := reader.one(t, `SELECT count(*) AS n, count(DISTINCT body) AS distinct_bodies FROM log_entries`, window...)
+	if row["n"] != float64(sent) || row["distinct_bodies"] != float64(sent) {
+		t.Errorf("after the retries log_entries holds %v rows of %v bodies, want each of the %d requests once", row["n"], row["distinct_bodies"], sent)
+	}
+}
+
+func requestBody(n int) string { return fmt.Sprintf("request %d", n) }
+
+// numberedRequest is request n: one log record, the same bytes every time it is sent.
+func numberedRequest(t *testing.T, n int) []byte {
+	at := time.Now().Truncate(time.Hour).Add(time.Duration(n) * time.Millisecond)
+	b, err := proto.Marshal(&collogspb.ExportLogsServiceRequest{ResourceLogs: []*logspb.ResourceLogs{{
+		ScopeLogs: []*logspb.ScopeLogs{{LogRecords: []*logspb.LogRecord{{
+			TimeUnixNano: uint64(at.UnixNano()),
+			Body:         &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: requestBody(n)}},
+		}}}},
+	}}})
+	if err != nil {
+		t.Error(err)
+	}
+	return b
+}
+
+type ingesterProcess struct {
+	url string
+	cmd *exec.Cmd
+}
+
+// startIngesterProcess runs the ingester binary on 127.0.0.1 and waits until it is ready.
+func startIngesterProcess(t *testing.T, bin, storage string, flags []string) *ingesterProcess {
+	t.Helper()
+	ports := harness.FreePorts(t, 2)
+	admin := fmt.Sprintf("127.0.0.1:%d", ports[1])
+	cmd := exec.Command(bin, append([]string{
+		"--listen", fmt.Sprintf("127.0.0.1:%d", ports[0]), "--admin-listen", admin,
+		"--storage", storage, "--allow-anonymous", "--log-level", "warn",
+	}, flags...)...)
+	cmd.Stderr = harness.LogWriter(t)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	harness.WaitFor(t, 20*time.Second, "the ingester to be ready", func() bool {
+		resp, err := http.Get("http://" + admin + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	return &ingesterProcess{url: fmt.Sprintf("http://127.0.0.1:%d/v1/logs", ports[0]), cmd: cmd}
+}
+
+// buildIngester builds the real static ingester from the root module, once per test binary.
+func buildIngester(t *testing.T) string {
+	t.Helper()
+	builtIngester.once.Do(func() {
+		root, err := harness.RepoRoot()
+		if err != nil {
+			builtIngester.err = err
+			return
+		}
+		dir, err := os.MkdirTemp("", "ingester-bin-")
+		if err != nil {
+			builtIngester.err = err
+			return
+		}
+		bin := filepath.Join(dir, "ingester")
+		build := exec.Command("go", "build", "-o", bin, "./cmd/ingester")
+		build.Dir, build.Env = root, append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			builtIngester.err = fmt.Errorf("go build: %v\n%s", err, out)
+			return
+		}
+		builtIngester.bin = bin
+	})
+	if builtIngester.err != nil {
+		t.Fatal(builtIngester.err)
+	}
+	return builtIngester.bin
+}
+
+var builtIngester struct {
+	once sync.Once
+	bin  string
+	err  error
+}
