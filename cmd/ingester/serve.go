@@ -129,7 +129,9 @@ func serve(args []string) error {
 
 // segmentOptions turns the config's segments section into the server's, with each store's
 // default: S3's PUT latency, not its bandwidth, is the limit, so several flushes may be in flight
-// there; a local disk gains nothing from a second flush waiting on the same barrier.
+// there. On a local disk one flush at a time is best where it matters: measured with make bench
+// (2 cores, file store), a second flush in flight took 5 KiB bodies from 1.44x to 1.07x the
+// one-object-per-block ingester, for 0.64x to 0.74x on 1 MiB bodies.
 func segmentOptions(c *ingesterconfig.Segments, st store.Store) *server.SegmentOptions {
 	if c == nil {
 		return nil
