@@ -24,9 +24,6 @@ import (
 // TelemetryLake and the children the operator would make for it, and reads them back as the
 // ingester's pod and a client's pod get them.
 func TestTenantReadsWhatTheOperatorCreatedAsThePodGetsIt(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a kube-apiserver")
-	}
 	api := harness.StartKubeAPIServer(t)
 	api.InstallCRDs(t)
 	c := api.LakeClient(t)
