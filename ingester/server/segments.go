@@ -2,15 +2,11 @@ package server
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/telemetrylake/telemetrylake/ingester/groupcommit"
-	"github.com/telemetrylake/telemetrylake/ingester/otlpwire"
-	"github.com/telemetrylake/telemetrylake/lake/layout"
 	"github.com/telemetrylake/telemetrylake/lake/segment"
 )
 
@@ -72,16 +68,8 @@ func (s *Server) writeSegments(ctx context.Context, blocks []addressedBlock) sto
 	for i, b := range blocks {
 		packed[i] = segment.Block{ID: b.id, Meta: b.Meta, Bytes: b.Bytes}
 	}
-	record := func(i int) ([]byte, error) {
-		b := blocks[i]
-		attrs, err := otlpwire.ResourceAttributes(b.Resource)
-		if err != nil {
-			return nil, fmt.Errorf("process record %s: %w", b.Meta.ProcessID, err)
-		}
-		return json.Marshal(layout.NewProcessRecord(b.Meta.ProcessID, attrs, b.Meta.MinTime))
-	}
 	start := time.Now()
-	r, err := s.segments.Write(ctx, packed, record)
+	r, err := s.segments.Write(ctx, packed, func(i int) ([]byte, error) { return processRecord(&blocks[i]) })
 	op := storeOp{result: opCreated, took: time.Since(start), err: err}
 	switch {
 	case err != nil:

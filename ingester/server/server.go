@@ -232,20 +232,19 @@ func decodeBlocks(signal layout.Signal, payload encoding, body []byte) ([]otlpwi
 }
 
 // addressedBlock is a block with its content address: the id lake/layout derives from its signal
-// and bytes, and the key it is stored under.
+// and bytes.
 type addressedBlock struct {
 	otlpwire.Block
-	id  layout.UUID
-	key string
+	id layout.UUID
 }
 
-// addressBlocks computes each block's id and key. It is what makes a retried request land on the
-// objects its first attempt wrote, so that it never counts twice.
+// addressBlocks computes each block's id. It is what makes a retried request land on what its
+// first attempt wrote, so that it never counts twice. Where the block is stored is the store
+// step's business: a key for one object per block, a place in a segment for storage v2.
 func addressBlocks(blocks []otlpwire.Block) []addressedBlock {
 	out := make([]addressedBlock, len(blocks))
 	for i, b := range blocks {
-		out[i].Block = b
-		out[i].id, out[i].key = layout.BlockAddress(b.Meta, b.Bytes)
+		out[i] = addressedBlock{Block: b, id: layout.BlockID(b.Meta.Signal, b.Bytes)}
 	}
 	return out
 }

@@ -111,7 +111,7 @@ func (w *blockWriter) writeBlock(ctx context.Context, b *addressedBlock) (res st
 	if res.err = w.recordProcess(ctx, b, &res); res.err != nil {
 		return res
 	}
-	created, err := w.create(ctx, b.key, b.Bytes, b.Meta.Map(), &res)
+	created, err := w.create(ctx, layout.BlockKey(b.Meta.Signal, b.Meta.MinTime, b.id), b.Bytes, b.Meta.Map(), &res)
 	switch {
 	case err != nil:
 		res.err = err
@@ -123,6 +123,16 @@ func (w *blockWriter) writeBlock(ctx context.Context, b *addressedBlock) (res st
 	return res
 }
 
+// processRecord is the JSON document of the process a block names (layout.NewProcessRecord),
+// as both storage layouts write it to processes/.
+func processRecord(b *addressedBlock) ([]byte, error) {
+	attrs, err := otlpwire.ResourceAttributes(b.Resource)
+	if err != nil {
+		return nil, fmt.Errorf("process record %s: %w", b.Meta.ProcessID, err)
+	}
+	return json.Marshal(layout.NewProcessRecord(b.Meta.ProcessID, attrs, b.Meta.MinTime))
+}
+
 // recordProcess writes the process record on first sight. Which writer wins a race does not
 // matter: the record is derived from the identity the id is derived from.
 func (w *blockWriter) recordProcess(ctx context.Context, b *addressedBlock, res *storeResult) error {
@@ -130,11 +140,7 @@ func (w *blockWriter) recordProcess(ctx context.Context, b *addressedBlock, res 
 	if w.seen.has(id) {
 		return nil
 	}
-	attrs, err := otlpwire.ResourceAttributes(b.Resource)
-	if err != nil {
-		return fmt.Errorf("process record %s: %w", id, err)
-	}
-	doc, err := json.Marshal(layout.NewProcessRecord(id, attrs, b.Meta.MinTime))
+	doc, err := processRecord(b)
 	if err != nil {
 		return err
 	}
