@@ -25,7 +25,7 @@ import (
 func TestMain(m *testing.M) {
 	harness.UnsetOTelEnv()
 	code := m.Run()
-	for _, bin := range []string{built.bin, builtIngester.bin} {
+	for _, bin := range []string{lakehouseCommand.bin, ingesterCommand.bin} {
 		if bin != "" {
 			os.RemoveAll(filepath.Dir(bin))
 		}

@@ -7,9 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -188,39 +186,4 @@ func startIngesterProcess(t *testing.T, bin, storage string, flags []string) *in
 		return resp.StatusCode == http.StatusOK
 	})
 	return &ingesterProcess{url: fmt.Sprintf("http://127.0.0.1:%d/v1/logs", ports[0]), cmd: cmd}
-}
-
-// buildIngester builds the real static ingester from the root module, once per test binary.
-func buildIngester(t *testing.T) string {
-	t.Helper()
-	builtIngester.once.Do(func() {
-		root, err := harness.RepoRoot()
-		if err != nil {
-			builtIngester.err = err
-			return
-		}
-		dir, err := os.MkdirTemp("", "ingester-bin-")
-		if err != nil {
-			builtIngester.err = err
-			return
-		}
-		bin := filepath.Join(dir, "ingester")
-		build := exec.Command("go", "build", "-o", bin, "./cmd/ingester")
-		build.Dir, build.Env = root, append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := build.CombinedOutput(); err != nil {
-			builtIngester.err = fmt.Errorf("go build: %v\n%s", err, out)
-			return
-		}
-		builtIngester.bin = bin
-	})
-	if builtIngester.err != nil {
-		t.Fatal(builtIngester.err)
-	}
-	return builtIngester.bin
-}
-
-var builtIngester struct {
-	once sync.Once
-	bin  string
-	err  error
 }
