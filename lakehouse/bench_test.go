@@ -143,7 +143,7 @@ func benchLogBlocks(b testing.TB, st store.Store, hour time.Time, blocks, perBlo
 
 // BenchmarkMaterializeLogs measures a materialization of one hour of logs, beside the decode
 // floor (a bare protobuf unmarshal of the same blocks), and a first query over the same hour never
-// materialized. Run: CGO_ENABLED=1 go test -tags duckdb_arrow -run '^$' -bench Materialize -benchtime 1x ./ingester/lakehouse
+// materialized. Run: CGO_ENABLED=1 go test -tags duckdb_arrow -run '^$' -bench Materialize -benchtime 1x .   (in lakehouse/)
 func BenchmarkMaterializeLogs(b *testing.B) {
 	const blocks, perBlock = 200, 5000
 	hour := time.Now().UTC().Add(-3 * time.Hour).Truncate(time.Hour)
@@ -232,7 +232,7 @@ func benchRowCount(b *testing.B) int {
 //
 // It builds 10 M rows unless told fewer, which takes a few minutes, mostly materializing:
 //
-//	CGO_ENABLED=1 go test -tags duckdb_arrow -run '^$' -bench SQLGroupBy -benchtime 1x ./ingester/lakehouse -args -lakehouse.rows=1000000
+//	CGO_ENABLED=1 go test -tags duckdb_arrow -run '^$' -bench SQLGroupBy -benchtime 1x .   (in lakehouse/) -args -lakehouse.rows=1000000
 //
 // (or LAKEHOUSE_BENCH_ROWS=1000000). ns/op is the wall time of the whole run, building included.
 func BenchmarkSQLGroupBy(b *testing.B) {

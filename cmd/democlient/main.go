@@ -4,7 +4,7 @@
 // end-to-end test (test/e2e) run it.
 //
 //	OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318/ingestion/otlp \
-//	OTEL_EXPORTER_OTLP_HEADERS='Authorization=Bearer tlk_…' go run ./test/democlient
+//	OTEL_EXPORTER_OTLP_HEADERS='Authorization=Bearer tlk_…' go run ./cmd/democlient
 //
 // It must never read a flag or a file for where to send or how to authenticate: the point is to
 // show that the token Secret alone is enough. The standard OTEL_SERVICE_NAME and

@@ -5,7 +5,7 @@
 // simulated nodes), SeaweedFS with its IAM API (test/harness), the CRDs, the operator built from
 // this repository, and the samples of config/samples/. Simulated pods run no process, so the test
 // then starts one real ingester per tenant, configured only from the Secrets the operator created,
-// sends to it with the OpenTelemetry SDK (test/democlient) using the token Secret as environment,
+// sends to it with the OpenTelemetry SDK (cmd/democlient) using the token Secret as environment,
 // and reads the blocks back from the tenant's bucket with the tenant's own credentials.
 //
 // It also installs charts/telemetrylake-operator with the pinned helm into a namespace of its own,

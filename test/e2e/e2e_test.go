@@ -31,7 +31,7 @@ import (
 	"github.com/telemetrylake/telemetrylake/test/harness"
 )
 
-// What one run of test/democlient sends (see its package doc): the test looks for exactly this.
+// What one run of cmd/democlient sends (see its package doc): the test looks for exactly this.
 const clientRecords = 20
 
 // stepTimeout bounds each wait for the cluster to settle, so that a stuck step fails with its

@@ -106,7 +106,7 @@ func (s *stack) clientEnv(t *testing.T, ctx context.Context, lake *lakev1.Teleme
 	return append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}, env...)
 }
 
-// runClient runs test/democlient with env and returns its combined output and error.
+// runClient runs cmd/democlient with env and returns its combined output and error.
 func (s *stack) runClient(ctx context.Context, env []string) (string, error) {
 	cmd := exec.CommandContext(ctx, s.bin.democlient)
 	cmd.Env = env
