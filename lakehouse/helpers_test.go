@@ -17,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/telemetrylake/telemetrylake/api/ingesterconfig"
 	"github.com/telemetrylake/telemetrylake/ingester/server"
 	"github.com/telemetrylake/telemetrylake/lake/store"
 	"github.com/telemetrylake/telemetrylake/test/harness"
@@ -50,12 +51,12 @@ func startLake(t *testing.T) *lake {
 // startLakeOn starts an in-process ingester writing into the store at storage.
 func startLakeOn(t *testing.T, storage string) *lake {
 	t.Helper()
-	return startLakeWith(t, storage, nil)
+	return startLakeWith(t, storage, ingesterconfig.DefaultLayout)
 }
 
-// startLakeWith starts an in-process ingester writing into the store at storage, in segments
-// (storage v2) when segments is set, else one object per block.
-func startLakeWith(t *testing.T, storage string, segments *server.SegmentOptions) *lake {
+// startLakeWith starts an in-process ingester writing into the store at storage in the given
+// layout.
+func startLakeWith(t *testing.T, storage string, storeLayout ingesterconfig.Layout) *lake {
 	t.Helper()
 	st := harness.OpenStore(t, storage)
 	ing := harness.StartIngester(t, server.New(server.Options{
@@ -65,7 +66,7 @@ func startLakeWith(t *testing.T, storage string, segments *server.SegmentOptions
 		HealthInterval: 200 * time.Millisecond,
 		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Registry:       prometheus.NewRegistry(),
-		Segments:       segments,
+		Layout:         storeLayout,
 	}))
 	return &lake{URL: ing.URL, Storage: storage, Store: st, cacheDir: t.TempDir()}
 }

@@ -33,8 +33,8 @@ func TestAnIngesterKilledUnderLoadLosesNothingItAcknowledged(t *testing.T) {
 		name  string
 		flags []string
 	}{
-		{"one object per block", nil},
-		{"segments", []string{"--segments"}},
+		{"one object per block", []string{"--layout", "blocks"}},
+		{"segments", nil},
 	} {
 		for _, backend := range harness.Backends() {
 			t.Run(layoutCase.name+" on "+backend.Name, func(t *testing.T) {

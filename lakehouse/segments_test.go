@@ -21,9 +21,9 @@ import (
 	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 
+	"github.com/telemetrylake/telemetrylake/api/ingesterconfig"
 	"github.com/telemetrylake/telemetrylake/ingester/groupcommit"
 	"github.com/telemetrylake/telemetrylake/ingester/otlpwire"
-	"github.com/telemetrylake/telemetrylake/ingester/server"
 	"github.com/telemetrylake/telemetrylake/lake/layout"
 	"github.com/telemetrylake/telemetrylake/lake/segment"
 	"github.com/telemetrylake/telemetrylake/lake/store"
@@ -239,20 +239,21 @@ func TestALakeOfSegmentsAnswersAsTheSameBlocksStoredAlone(t *testing.T) {
 	}
 }
 
-// TestAnIngesterWritingSegmentsGivesTheSameAnswers runs the SDK round trip and the exactly-once
-// walk over an ingester that writes segments (storage v2) instead of one object per block.
-func TestAnIngesterWritingSegmentsGivesTheSameAnswers(t *testing.T) {
+// TestAnIngesterWritingOneObjectPerBlockGivesTheSameAnswers runs the SDK round trip and the
+// exactly-once walk over an ingester that writes one object per block, the layout before storage
+// v2, which lakes may still hold; the other tests' ingesters write segments, the default.
+func TestAnIngesterWritingOneObjectPerBlockGivesTheSameAnswers(t *testing.T) {
 	for _, b := range harness.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
 			t.Run("the SDK's telemetry comes back once with the right values", func(t *testing.T) {
-				l := startLakeWith(t, b.Storage(t), &server.SegmentOptions{})
+				l := startLakeWith(t, b.Storage(t), ingesterconfig.LayoutBlocks)
 				sdkTelemetryOnce(t, l)
-				if len(l.keys(t, layout.SegmentsPrefix+"/")) == 0 || len(l.keys(t, layout.BlocksPrefix+"/")) != 0 {
-					t.Error("the ingester wrote no segment, or standalone blocks")
+				if len(l.keys(t, layout.BlocksPrefix+"/")) == 0 || len(l.keys(t, layout.SegmentsPrefix+"/")) != 0 {
+					t.Error("the ingester wrote no standalone block, or segments")
 				}
 			})
 			t.Run("each block is counted once whatever happens", func(t *testing.T) {
-				eachBlockOnce(t, startLakeWith(t, b.Storage(t), &server.SegmentOptions{}))
+				eachBlockOnce(t, startLakeWith(t, b.Storage(t), ingesterconfig.LayoutBlocks))
 			})
 		})
 	}

@@ -32,7 +32,7 @@ func serve(args []string) error {
 	tokenFile := fs.String("token-file", "", "bearer-token file (see `ingester token new`); overrides auth.tokenFile in --config")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	profiling := fs.Bool("enable-pprof", false, "serve /debug/pprof on the admin listener")
-	segments := fs.Bool("segments", false, "store blocks in group-committed segments (storage v2); same as segments: {} in --config")
+	storeLayout := fs.String("layout", "", "how blocks are written: segments (the default; group-committed, storage v2) or blocks (one object per block); overrides layout in --config")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -66,8 +66,11 @@ func serve(args []string) error {
 		cfg.AllowAnonymous = *allowAnonymous
 	}
 	override("token-file", &cfg.Auth.TokenFile, *tokenFile)
-	if *segments && cfg.Segments == nil {
-		cfg.Segments = &ingesterconfig.Segments{}
+	if set["layout"] {
+		cfg.Layout = ingesterconfig.Layout(*storeLayout)
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
 	}
 
 	log, err := newLogger(cfg.LogLevel, cfg.Tenant)
@@ -111,7 +114,8 @@ func serve(args []string) error {
 		StoreTimeout:       cfg.StoreTimeout.Duration,
 		CORSAllowedOrigins: cfg.CORS.AllowedOrigins,
 		Profiling:          *profiling,
-		Segments:           segmentOptions(cfg.Segments, st),
+		Layout:             cfg.Layout,
+		Segments:           server.SegmentOptions{MaxDelay: cfg.Segments.MaxDelay.Duration, MaxInFlight: cfg.Segments.MaxInFlight},
 		Logger:             log,
 		Registry:           registry,
 	})
@@ -125,26 +129,6 @@ func serve(args []string) error {
 	}
 	fmt.Fprintf(os.Stderr, "OTLP/HTTP on http://%s\n  export OTEL_EXPORTER_OTLP_ENDPOINT=http://%s/ingestion/otlp\n", otlpLn.Addr(), printableAddr(otlpLn.Addr()))
 	return srv.Run(delayed(ctx, cfg.ShutdownDelay.Duration, log), otlpLn, adminLn, cfg.ShutdownGracePeriod.Duration)
-}
-
-// segmentOptions turns the config's segments section into the server's, with each store's
-// default: S3's PUT latency, not its bandwidth, is the limit, so several flushes may be in flight
-// there. On a local disk one flush at a time is best where it matters: measured with make bench
-// (2 cores, file store), a second flush in flight took 5 KiB bodies from 1.44x to 1.07x the
-// one-object-per-block ingester, for 0.64x to 0.74x on 1 MiB bodies.
-func segmentOptions(c *ingesterconfig.Segments, st store.Store) *server.SegmentOptions {
-	if c == nil {
-		return nil
-	}
-	_, onS3 := st.(*store.S3Store)
-	o := &server.SegmentOptions{MaxDelay: c.MaxDelay.Duration, MaxInFlight: c.MaxInFlight, Metadata: onS3}
-	if o.MaxInFlight == 0 {
-		o.MaxInFlight = 1
-		if onS3 {
-			o.MaxInFlight = 4
-		}
-	}
-	return o
 }
 
 // newAuthenticator builds the auth chain, or, with nothing but allowAnonymous configured, accepts

@@ -83,12 +83,12 @@ func TestChainAnswersThroughTheServer(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			before := len(storedBlocks(t, ing.Store))
+			before := storedBlocks(t, ing.Store)
 			got := export(t, ing, tc.signal, tc.authorization, tc.json)
 			if got.Status != tc.status {
 				t.Fatalf("status %d (%s), want %d", got.Status, got.Body, tc.status)
 			}
-			after := len(storedBlocks(t, ing.Store))
+			after := storedBlocks(t, ing.Store)
 			if tc.status == http.StatusOK {
 				if tc.signal == layout.Traces && after != before+1 {
 					t.Errorf("%d blocks stored, want 1", after-before)

@@ -6,20 +6,37 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/telemetrylake/telemetrylake/api/ingesterconfig"
 	"github.com/telemetrylake/telemetrylake/ingester/groupcommit"
 	"github.com/telemetrylake/telemetrylake/lake/segment"
+	"github.com/telemetrylake/telemetrylake/lake/store"
 )
 
-// SegmentOptions turns on storage v2: the request's blocks go to the group-commit segment writer
-// (ingester/groupcommit) instead of one object each. See docs/contracts/storage.md.
+// SegmentOptions tune storage v2's writer: the request's blocks go to the group-commit segment
+// writer (ingester/groupcommit). See docs/contracts/storage.md §5.
 type SegmentOptions struct {
 	// MaxDelay lets a flush wait for more blocks; 0 flushes as soon as the previous one is done.
 	MaxDelay time.Duration
-	// MaxInFlight is how many flushes may write at once: 1 suits a local disk, a few an S3 store
-	// whose PUT latency, not bandwidth, is the limit.
+	// MaxInFlight is how many flushes may write at once; 0 is
+	// ingesterconfig.DefaultSegmentMaxInFlightFile on a file store and
+	// DefaultSegmentMaxInFlightS3 on S3.
 	MaxInFlight int
-	// Metadata keeps each segment's summary as object metadata (S3 user metadata).
-	Metadata bool
+}
+
+func (o *SegmentOptions) setDefaults(st store.Store) {
+	if o.MaxInFlight == 0 {
+		o.MaxInFlight = ingesterconfig.DefaultSegmentMaxInFlightFile
+		if onS3(st) {
+			o.MaxInFlight = ingesterconfig.DefaultSegmentMaxInFlightS3
+		}
+	}
+}
+
+// onS3 says whether objects in st carry metadata of their own. A file store needs none for a
+// segment: its index is in the file.
+func onS3(st store.Store) bool {
+	_, ok := st.(*store.S3Store)
+	return ok
 }
 
 func newSegmentWriter(opts Options, reg prometheus.Registerer) *groupcommit.Writer {
@@ -47,7 +64,7 @@ func newSegmentWriter(opts Options, reg prometheus.Registerer) *groupcommit.Writ
 		MaxDelay:        opts.Segments.MaxDelay,
 		MaxInFlight:     opts.Segments.MaxInFlight,
 		StoreTimeout:    opts.StoreTimeout,
-		SegmentMetadata: opts.Segments.Metadata,
+		SegmentMetadata: onS3(opts.Store),
 		OnFlush: func(f groupcommit.FlushStats) {
 			if f.Err != nil {
 				flushes.WithLabelValues("error").Inc()

@@ -51,15 +51,21 @@ func OpenS3(ctx context.Context, u *url.URL) (*S3Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("s3 store: %w", err)
 	}
-	prefix := strings.Trim(u.Path, "/")
+	st := NewS3(client, bucket, u.Path)
+	if ep := q.Get("endpoint"); ep != "" {
+		st.desc += " at " + ep
+	}
+	return st, nil
+}
+
+// NewS3 keeps objects in bucket under prefix through a client made elsewhere: a test's, with a
+// tenant's own credentials. OpenS3 is the way in from a storage URL.
+func NewS3(client *s3.Client, bucket, prefix string) *S3Store {
+	prefix = strings.Trim(prefix, "/")
 	if prefix != "" {
 		prefix += "/"
 	}
-	desc := "s3://" + bucket + "/" + prefix
-	if ep := q.Get("endpoint"); ep != "" {
-		desc += " at " + ep
-	}
-	return &S3Store{client: client, bucket: bucket, prefix: prefix, desc: desc}, nil
+	return &S3Store{client: client, bucket: bucket, prefix: prefix, desc: "s3://" + bucket + "/" + prefix}
 }
 
 func (s *S3Store) String() string { return s.desc }

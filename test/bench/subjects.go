@@ -110,11 +110,11 @@ func goBuild(ctx context.Context, repo, out, pkg string) error {
 }
 
 func startIngester(d *runDir) (*exec.Cmd, string, func(context.Context) bool, string, error) {
-	return startIngesterWith(d)
+	return startIngesterWith(d, "--layout", "blocks")
 }
 
 func startSegmentIngester(d *runDir) (*exec.Cmd, string, func(context.Context) bool, string, error) {
-	return startIngesterWith(d, "--segments")
+	return startIngesterWith(d)
 }
 
 func startIngesterWith(d *runDir, extra ...string) (*exec.Cmd, string, func(context.Context) bool, string, error) {
