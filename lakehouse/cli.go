@@ -312,6 +312,15 @@ func writeCompactSummary(out io.Writer, w *parts.Window, s *CompactSummary) {
 	if s.Raced > 0 {
 		fmt.Fprintf(out, "raced      %d table hours left alone: a compaction beside this one replaced a part as it was read\n", s.Raced)
 	}
+	seg := s.Segments
+	fmt.Fprintf(out, "segments   %d signal hours rewritten: %d segments read, %d written, %d already there, %d deleted, %d duplicate blocks dropped\n",
+		seg.Groups, seg.Read, seg.Created, seg.Existing, seg.Deleted, seg.DuplicatesDropped)
+	if seg.Raced > 0 {
+		fmt.Fprintf(out, "raced      %d signal hours' segments left alone: a compaction beside this one rewrote a segment as it was read\n", seg.Raced)
+	}
+	for _, b := range seg.Bad {
+		fmt.Fprintf(out, "bad segment %s: %s (left as it is, not merged)\n", b.Key, b.Reason)
+	}
 	if w == nil {
 		return // the materialization's summary listed the bad parts
 	}

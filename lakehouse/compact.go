@@ -49,6 +49,8 @@ type CompactSummary struct {
 	// read: a compaction beside this one replaced it. The next run finds them merged.
 	Raced    int
 	BadParts []badPart
+	// Segments is what the rewriting of the window's segments did (compactSegments).
+	Segments SegmentCompaction
 	Elapsed  time.Duration
 }
 
@@ -62,6 +64,9 @@ type CompactSummary struct {
 func Compact(ctx context.Context, opts CompactOptions) (*CompactSummary, error) {
 	start := time.Now()
 	sum := &CompactSummary{Rows: map[string]int{}}
+	if err := compactSegments(ctx, opts, &sum.Segments); err != nil {
+		return nil, fmt.Errorf("segments: %w", err)
+	}
 	groups, err := listGroups(ctx, opts.Store, opts.Window, max(2, opts.MinParts))
 	if err != nil {
 		return nil, err

@@ -95,8 +95,25 @@ func Materialize(ctx context.Context, opts MaterializeOptions) (*MaterializeSumm
 	for _, hour := range cat.hours() {
 		sum.Hours++
 		h := hourJob{e: e, st: opts.Store, cache: cache, tmp: tmp, hour: hour, blocks: cat.blocks[hour], parts: partsByHour[hour]}
-		if err := h.run(ctx, sum); err != nil {
-			return nil, fmt.Errorf("hour %s: %w", hour.Format("2006-01-02T15"), err)
+		for plan := 1; ; plan++ {
+			err := h.run(ctx, sum)
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, store.ErrNotFound) || plan == maxPlans {
+				return nil, fmt.Errorf("hour %s: %w", hour.Format("2006-01-02T15"), err)
+			}
+			// A compaction rewrote a segment of the hour since the listing: list the hour again,
+			// and find its blocks in the merged segment, which was durable before anything was
+			// deleted. Parts written meanwhile are kept; the hour's parts are listed again too.
+			again, err := scanStore(ctx, opts.Store, parts.Window{Since: hour, Until: hour.Add(time.Hour)}, false)
+			if err != nil {
+				return nil, err
+			}
+			h.blocks, h.parts = again.blocks[hour], nil
+			for _, refs := range again.parts {
+				h.parts = append(h.parts, refs...)
+			}
 		}
 	}
 	sum.Elapsed = time.Since(start)

@@ -26,17 +26,10 @@ type SegmentOptions struct {
 func (o *SegmentOptions) setDefaults(st store.Store) {
 	if o.MaxInFlight == 0 {
 		o.MaxInFlight = ingesterconfig.DefaultSegmentMaxInFlightFile
-		if onS3(st) {
+		if store.IsS3(st) {
 			o.MaxInFlight = ingesterconfig.DefaultSegmentMaxInFlightS3
 		}
 	}
-}
-
-// onS3 says whether objects in st carry metadata of their own. A file store needs none for a
-// segment: its index is in the file.
-func onS3(st store.Store) bool {
-	_, ok := st.(*store.S3Store)
-	return ok
 }
 
 func newSegmentWriter(opts Options, reg prometheus.Registerer) *groupcommit.Writer {
@@ -60,11 +53,12 @@ func newSegmentWriter(opts Options, reg prometheus.Registerer) *groupcommit.Writ
 	})
 	reg.MustRegister(flushes, flushBlocks, flushSeconds, segments)
 	return groupcommit.New(groupcommit.Config{
-		Store:           opts.Store,
-		MaxDelay:        opts.Segments.MaxDelay,
-		MaxInFlight:     opts.Segments.MaxInFlight,
-		StoreTimeout:    opts.StoreTimeout,
-		SegmentMetadata: onS3(opts.Store),
+		Store:        opts.Store,
+		MaxDelay:     opts.Segments.MaxDelay,
+		MaxInFlight:  opts.Segments.MaxInFlight,
+		StoreTimeout: opts.StoreTimeout,
+		// A file store needs no metadata for a segment: its index is in the file.
+		SegmentMetadata: store.IsS3(opts.Store),
 		OnFlush: func(f groupcommit.FlushStats) {
 			if f.Err != nil {
 				flushes.WithLabelValues("error").Inc()

@@ -176,3 +176,11 @@ func httpStatus(err error) int {
 	}
 	return 0
 }
+
+// IsS3 says whether st keeps objects in S3, where each object carries user metadata of its own
+// (the file store writes a sidecar for metadata instead) and a write's latency, not the store's
+// bandwidth, is the limit.
+func IsS3(st Store) bool {
+	_, ok := st.(*S3Store)
+	return ok
+}
