@@ -42,6 +42,7 @@ type options struct {
 	keep        bool
 	ingesterBin string
 	otelcolBin  string
+	loadgen     string // "wrk" or "go"
 }
 
 // row is one measured subject × size combination.
@@ -58,6 +59,10 @@ type row struct {
 	// generator's share shows how much of the box the subject really had.
 	subjectCPU time.Duration
 	loadgenCPU time.Duration
+	loadgen    string // which generator measured the row
+	// s3 is the subject's S3 requests by action inside the measured window (SeaweedFS's own
+	// count), nil for subjects that do not store in S3.
+	s3 map[string]float64
 }
 
 func main() {
@@ -105,6 +110,7 @@ func run() int {
 		return 1
 	}
 	d := &runDir{root: tmp, repo: repo}
+	defer d.stopServices()
 	fmt.Fprintf(os.Stderr, "bench: work dir %s\n", tmp)
 	if d.createCost, err = createCost(tmp); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -148,7 +154,7 @@ func run() int {
 
 func parseFlags() (*options, error) {
 	o := &options{}
-	subjects := flag.String("subjects", strings.Join(subjectOrder, ","), "comma-separated subjects to run: ingester, ingester-seg, collector, bare, bare-store")
+	subjects := flag.String("subjects", strings.Join(subjectOrder, ","), "comma-separated subjects to run: "+strings.Join(subjectOrder, ", "))
 	sizes := flag.String("sizes", "5KiB,1MiB", "comma-separated body sizes: 5KiB, 1MiB")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "measured window per subject and size")
 	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured warm-up before each window")
@@ -159,7 +165,11 @@ func parseFlags() (*options, error) {
 	flag.BoolVar(&o.keep, "keep", false, "keep logs and ingester data after the run")
 	flag.StringVar(&o.ingesterBin, "ingester-bin", "", "use this ingester binary instead of building bin/ingester")
 	flag.StringVar(&o.otelcolBin, "otelcol-bin", "", "use this collector binary instead of asking hack/tools.sh")
+	flag.StringVar(&o.loadgen, "loadgen", "wrk", "load generator: wrk (Debian package wrk, the default: the Go one is slower than the fastest subjects) or go")
 	flag.Parse()
+	if o.loadgen != "wrk" && o.loadgen != "go" {
+		return nil, fmt.Errorf("-loadgen %q: want wrk or go", o.loadgen)
+	}
 	if flag.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %v", flag.Args())
 	}
@@ -218,7 +228,7 @@ func measure(ctx context.Context, d *runDir, opts *options) ([]row, error) {
 	for _, s := range opts.subjects {
 		want[s] = true
 	}
-	if err := prepare(ctx, d, want, opts.ingesterBin, opts.otelcolBin); err != nil {
+	if err := prepare(ctx, d, want, opts); err != nil {
 		return nil, err
 	}
 
@@ -234,7 +244,7 @@ func measure(ctx context.Context, d *runDir, opts *options) ([]row, error) {
 			if err != nil {
 				return nil, fmt.Errorf("%s %s: %w", name, size.name, err)
 			}
-			fmt.Fprintf(os.Stderr, "bench: %-9s %-5s %9.1f req/s  p99 %s  errors %d\n",
+			fmt.Fprintf(os.Stderr, "bench: %-17s %-5s %9.1f req/s  p99 %s  errors %d\n",
 				name, size.name, r.res.reqPerSec(), fmtDur(r.res.percentile(99)), r.res.errors)
 			rows = append(rows, r)
 		}
@@ -269,9 +279,11 @@ func measureOne(ctx context.Context, d *runDir, opts *options, kind subjectKind,
 		subject time.Duration
 		ok      bool
 		self    time.Duration
+		s3      map[string]float64
+		s3Err   error
 	}
-	var marks []cpuMark // written only by runLoad's edge goroutine, read after it returns
-	res, err := runLoad(loadCtx, loadConfig{
+	var marks []cpuMark // written only by the load's window edges, read after it returns
+	cfg := loadConfig{
 		url:         proc.url,
 		concurrency: conc,
 		warmup:      opts.warmup,
@@ -279,9 +291,26 @@ func measureOne(ctx context.Context, d *runDir, opts *options, kind subjectKind,
 		payload:     p,
 		atWindowEdge: func() {
 			c, ok := procCPU(proc.cmd.Process.Pid)
-			marks = append(marks, cpuMark{subject: c, ok: ok, self: selfCPU()})
+			m := cpuMark{subject: c, ok: ok, self: selfCPU()}
+			if proc.s3 != nil {
+				m.s3, m.s3Err = proc.s3.counts(ctx)
+			}
+			marks = append(marks, m)
 		},
-	})
+	}
+	generator := opts.loadgen
+	if kind.goLoad {
+		generator = "go"
+	}
+	var res *loadResult
+	if generator == "wrk" {
+		var body string
+		if body, err = d.wrk.body(d, p); err == nil {
+			res, err = runWrk(loadCtx, d.wrk, body, cfg)
+		}
+	} else {
+		res, err = runLoad(loadCtx, cfg)
+	}
 	if proc.crashed() {
 		return row{}, fmt.Errorf("subject exited during the run (%v); log: %s\n%s", proc.waitErr, proc.logPath, tail(proc.logPath, 15))
 	}
@@ -289,12 +318,21 @@ func measureOne(ctx context.Context, d *runDir, opts *options, kind subjectKind,
 		return row{}, err
 	}
 	r := row{subject: kind.name, size: p.name, res: res, peakRSS: proc.peakRSS(), logPath: proc.logPath,
-		subjectCPU: -1, loadgenCPU: -1}
+		subjectCPU: -1, loadgenCPU: -1, loadgen: generator}
 	if len(marks) == 2 {
 		if marks[0].ok && marks[1].ok {
 			r.subjectCPU = marks[1].subject - marks[0].subject
 		}
 		r.loadgenCPU = marks[1].self - marks[0].self
+		if proc.s3 != nil {
+			if err := errors.Join(marks[0].s3Err, marks[1].s3Err); err != nil {
+				return row{}, fmt.Errorf("counting S3 requests: %w", err)
+			}
+			r.s3 = map[string]float64{}
+			for action, n := range marks[1].s3 {
+				r.s3[action] = n - marks[0].s3[action]
+			}
+		}
 	}
 	proc.stop()
 	if proc.dataDir != "" {
