@@ -30,9 +30,9 @@ type subjectKind struct {
 	name string
 	// start prepares the command (not yet started), and starts what it needs besides.
 	start func(ctx context.Context, d *runDir) (*launchSpec, error)
-	// goLoad measures the subject with the Go load generator whatever -loadgen says: the row
-	// that shows what that generator reaches beside wrk.
-	goLoad bool
+	// otherLoad measures the subject with the load generator the row's size does not use
+	// (see options.generatorFor): the row that shows what the other generator reaches.
+	otherLoad bool
 }
 
 // launchSpec is a subject ready to start.
@@ -79,20 +79,20 @@ var subjectKinds = map[string]subjectKind{
 	"collector":         {name: "collector", start: startCollector},
 	"collector-durable": {name: "collector-durable", start: startDurableCollector},
 	"bare":              {name: "bare", start: startBare},
-	// bare measured with the Go load generator, beside bare measured with wrk.
-	"bare-goload": {name: "bare-goload", start: startBare, goLoad: true},
+	// bare measured with the other load generator, beside bare measured with the chosen one.
+	"bare-altload": {name: "bare-altload", start: startBare, otherLoad: true},
 	// bare-store is the bare server storing each body as the ingester stores a block: the
 	// storage contract's own cost, which bounds any ingester that keeps it.
 	"bare-store": {name: "bare-store", start: startBareStore},
 }
 
 var subjectOrder = []string{"ingester", "ingester-seg", "ingester-s3", "ingester-seg-s3", "durable-floor",
-	"collector", "collector-durable", "bare", "bare-goload", "bare-store"}
+	"collector", "collector-durable", "bare", "bare-altload", "bare-store"}
 
 // prepare builds or locates the binaries of the chosen subjects up front, and starts SeaweedFS
 // if an S3 subject is chosen, so a broken build fails the bench before any time is spent measuring.
 func prepare(ctx context.Context, d *runDir, want map[string]bool, opts *options) error {
-	if want["bare"] || want["bare-goload"] || want["bare-store"] || want["durable-floor"] || want["collector-durable"] {
+	if want["bare"] || want["bare-altload"] || want["bare-store"] || want["durable-floor"] || want["collector-durable"] {
 		d.bareserver = d.path("bareserver")
 		if err := goBuild(ctx, d.repo, d.bareserver, "./test/bench/bareserver"); err != nil {
 			return fmt.Errorf("build bare server: %w", err)
@@ -131,7 +131,7 @@ func prepare(ctx context.Context, d *runDir, want map[string]bool, opts *options
 			return fmt.Errorf("collector binary: %w", err)
 		}
 	}
-	if opts.loadgen == "wrk" {
+	if opts.loadgen != "go" || want["bare-altload"] {
 		bin, err := wrkPath()
 		if err != nil {
 			return err
@@ -147,11 +147,21 @@ func prepare(ctx context.Context, d *runDir, want map[string]bool, opts *options
 		if err != nil {
 			return fmt.Errorf("start SeaweedFS: %w", err)
 		}
-		// weed mini serves Prometheus metrics on its admin port whatever -admin.ui says; the S3
-		// request counter there is how the S3 subjects' requests are counted.
-		if _, err := (&s3Bucket{metrics: d.weedMetricsURL()}).counts(ctx); err != nil {
-			return fmt.Errorf("SeaweedFS metrics: %w", err)
+		// weed mini serves Prometheus metrics on its admin port whatever -admin.ui says (the S3
+		// request counter there is how the S3 subjects' requests are counted), but opens that
+		// port only some seconds after S3 serves.
+		begin := time.Now()
+		for {
+			_, err := (&s3Bucket{metrics: d.weedMetricsURL()}).counts(ctx)
+			if err == nil {
+				break
+			}
+			if time.Since(begin) > time.Minute || ctx.Err() != nil {
+				return fmt.Errorf("SeaweedFS metrics: %w", err)
+			}
+			time.Sleep(250 * time.Millisecond)
 		}
+		fmt.Fprintf(os.Stderr, "bench: SeaweedFS metrics at %s after %s\n", d.weedMetricsURL(), time.Since(begin).Round(time.Millisecond))
 	}
 	return nil
 }

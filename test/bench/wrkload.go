@@ -147,3 +147,16 @@ func wrkOnce(ctx context.Context, w *wrkFiles, bodyFile string, cfg loadConfig, 
 	}
 	return r, nil
 }
+
+// wrkVersion is the first line of `wrk -v` ("wrk 4.1.0 [epoll] ..."), trimmed of the copyright.
+func wrkVersion(bin string) string {
+	out, _ := exec.Command(bin, "-v").CombinedOutput() // wrk -v exits 1
+	line, _, _ := strings.Cut(string(out), "\n")
+	if i := strings.Index(line, " Copyright"); i > 0 {
+		line = line[:i]
+	}
+	if line = strings.TrimSpace(line); line != "" {
+		return line
+	}
+	return bin
+}
