@@ -68,6 +68,8 @@ type row struct {
 	// s3 is the subject's S3 requests by action inside the measured window (SeaweedFS's own
 	// count), nil for subjects that do not store in S3.
 	s3 map[string]float64
+	// storeCPU is SeaweedFS's CPU time in the window for S3 subjects, -1 if unknown.
+	storeCPU time.Duration
 }
 
 func main() {
@@ -311,6 +313,8 @@ func measureOne(ctx context.Context, d *runDir, opts *options, kind subjectKind,
 		self    time.Duration
 		s3      map[string]float64
 		s3Err   error
+		store   time.Duration
+		storeOK bool
 	}
 	var marks []cpuMark // written only by the load's window edges, read after it returns
 	cfg := loadConfig{
@@ -324,6 +328,9 @@ func measureOne(ctx context.Context, d *runDir, opts *options, kind subjectKind,
 			m := cpuMark{subject: c, ok: ok, self: selfCPU()}
 			if proc.s3 != nil {
 				m.s3, m.s3Err = proc.s3.counts(ctx)
+				if d.weedPid > 0 {
+					m.store, m.storeOK = procCPU(d.weedPid)
+				}
 			}
 			marks = append(marks, m)
 		},
@@ -345,7 +352,7 @@ func measureOne(ctx context.Context, d *runDir, opts *options, kind subjectKind,
 		return row{}, err
 	}
 	r := row{subject: kind.name, size: p.name, res: res, peakRSS: proc.peakRSS(), logPath: proc.logPath,
-		subjectCPU: -1, loadgenCPU: -1, loadgen: generator}
+		subjectCPU: -1, loadgenCPU: -1, loadgen: generator, storeCPU: -1}
 	if len(marks) == 2 {
 		if marks[0].ok && marks[1].ok {
 			r.subjectCPU = marks[1].subject - marks[0].subject
@@ -354,6 +361,9 @@ func measureOne(ctx context.Context, d *runDir, opts *options, kind subjectKind,
 		if proc.s3 != nil {
 			if err := errors.Join(marks[0].s3Err, marks[1].s3Err); err != nil {
 				return row{}, fmt.Errorf("counting S3 requests: %w", err)
+			}
+			if marks[0].storeOK && marks[1].storeOK {
+				r.storeCPU = marks[1].store - marks[0].store
 			}
 			r.s3 = map[string]float64{}
 			for action, n := range marks[1].s3 {
@@ -488,8 +498,9 @@ func printResults(w io.Writer, rows []row, opts *options) {
 	}
 	if len(s3rows) > 0 {
 		fmt.Fprintln(w)
-		fmt.Fprintln(w, "S3 requests per 1,000 acknowledged requests (SeaweedFS_s3_request_total of the run's bucket, measured window):")
-		fmt.Fprintf(w, "  %-17s %-5s %9s %9s %9s %9s\n", "subject", "size", "PUT", "GET", "other", "S3 req/s")
+		fmt.Fprintln(w, "S3 requests per 1,000 acknowledged requests (SeaweedFS_s3_request_total of the run's bucket, measured window);")
+		fmt.Fprintln(w, "weed/req and weed cores: SeaweedFS's CPU in the window, beside the subject's own above:")
+		fmt.Fprintf(w, "  %-17s %-5s %9s %9s %9s %9s %9s %9s\n", "subject", "size", "PUT", "GET", "other", "S3 req/s", "weed/req", "weed cores")
 		for _, r := range s3rows {
 			var all float64
 			var other []string
@@ -501,8 +512,12 @@ func printResults(w io.Writer, rows []row, opts *options) {
 			}
 			sort.Strings(other)
 			otherK := all - r.s3["PUT"] - r.s3["GET"]
-			fmt.Fprintf(w, "  %-17s %-5s %9.1f %9.1f %9.1f %9.1f  %s\n", r.subject, r.size, perK(r, "PUT"), perK(r, "GET"),
-				otherK/float64(max(r.res.ok, 1))*1000, all/r.res.window.Seconds(), strings.Join(other, ", "))
+			weedPerReq := "n/a"
+			if r.storeCPU >= 0 && r.res.ok > 0 {
+				weedPerReq = fmtCPU(r.storeCPU / time.Duration(r.res.ok))
+			}
+			fmt.Fprintf(w, "  %-17s %-5s %9.1f %9.1f %9.1f %9.1f %9s %9s  %s\n", r.subject, r.size, perK(r, "PUT"), perK(r, "GET"),
+				otherK/float64(max(r.res.ok, 1))*1000, all/r.res.window.Seconds(), weedPerReq, cores(r.storeCPU, r), strings.Join(other, ", "))
 		}
 	}
 

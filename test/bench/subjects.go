@@ -60,8 +60,9 @@ type runDir struct {
 
 	// The SeaweedFS of the S3 subjects, started once by prepare through test/harness, exactly
 	// as the tests start it; each S3 run gets its own bucket.
-	weed   *harness.SeaweedFS
-	weedTB *harnessTB
+	weed    *harness.SeaweedFS
+	weedTB  *harnessTB
+	weedPid int // for its CPU time; 0 if not found
 }
 
 func (d *runDir) path(name string) string { return filepath.Join(d.root, name) }
@@ -162,6 +163,7 @@ func prepare(ctx context.Context, d *runDir, want map[string]bool, opts *options
 			time.Sleep(250 * time.Millisecond)
 		}
 		fmt.Fprintf(os.Stderr, "bench: SeaweedFS metrics at %s after %s\n", d.weedMetricsURL(), time.Since(begin).Round(time.Millisecond))
+		d.weedPid = pidWithArg(fmt.Sprintf("-s3.port=%d", d.weed.Port("s3.port")))
 	}
 	return nil
 }
@@ -279,7 +281,10 @@ service:
 // means the request is in the queue's bbolt file, synced. The nop exporter cannot be used: it
 // has no sending queue (its config must not define one). The otlphttp exporter therefore sends
 // to a sink, the bare server (its own process, outside this subject's CPU and RSS), uncompressed
-// so that the Collector pays no gzip our other subjects do not pay either.
+// so that the Collector pays no gzip our other subjects do not pay either. The queue keeps its
+// defaults (1,000 requests, 10 consumers): each enqueue and each dequeue is an fsync'd bbolt
+// transaction, so under a closed loop the queue fills up to its drain rate, and the requests it
+// then rejects ("sending queue is full") show as errors; its req/s is what it sustains durably.
 func startDurableCollector(ctx context.Context, d *runDir) (*launchSpec, error) {
 	sink, err := launch(ctx, d, subjectKind{name: "sink", start: startBare}, "sink")
 	if err != nil {
@@ -305,7 +310,7 @@ receivers:
       http:
         endpoint: 127.0.0.1:%d
 exporters:
-  otlphttp:
+  otlp_http:
     logs_endpoint: %s
     compression: none
     sending_queue:
@@ -316,7 +321,7 @@ service:
 %s  pipelines:
     logs:
       receivers: [otlp]
-      exporters: [otlphttp]
+      exporters: [otlp_http]
 `, queue, port, sink.url, collectorTelemetry)
 	spec, err := collectorSpec(d, cfg, port)
 	if err != nil {
@@ -429,6 +434,28 @@ func (b *s3Bucket) counts(ctx context.Context) (map[string]float64, error) {
 		out[l["type"]] += v
 	}
 	return out, sc.Err()
+}
+
+// pidWithArg finds the process that has arg in its command line (the harness keeps weed's
+// process to itself; its S3 port flag names it).
+func pidWithArg(arg string) int {
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		for _, a := range bytes.Split(b, []byte{0}) {
+			if string(a) == arg {
+				return pid
+			}
+		}
+	}
+	return 0
 }
 
 // promLabels parses `a="x",b="y"` (label values here never hold quotes or commas).
