@@ -47,7 +47,8 @@ type options struct {
 	keep        bool
 	ingesterBin string
 	otelcolBin  string
-	loadgen     string // "wrk" or "go"
+	loadgen     string // "auto", "wrk" or "go"
+	profileDir  string
 }
 
 // row is one measured subject × size combination.
@@ -67,7 +68,9 @@ type row struct {
 	loadgen    string // which generator measured the row
 	// s3 is the subject's S3 requests by action inside the measured window (SeaweedFS's own
 	// count), nil for subjects that do not store in S3.
-	s3 map[string]float64
+	s3         map[string]float64
+	profile    string // the CPU profile of the window, if -profile
+	profileErr error
 	// storeCPU is SeaweedFS's CPU time in the window for S3 subjects, -1 if unknown.
 	storeCPU time.Duration
 }
@@ -116,7 +119,13 @@ func run() int {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		return 1
 	}
-	d := &runDir{root: tmp, repo: repo}
+	d := &runDir{root: tmp, repo: repo, profileDir: opts.profileDir}
+	if d.profileDir != "" {
+		if err := os.MkdirAll(d.profileDir, 0o755); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			return 1
+		}
+	}
 	defer d.stopServices()
 	fmt.Fprintf(os.Stderr, "bench: work dir %s\n", tmp)
 	if d.createCost, err = createCost(tmp); err != nil {
@@ -172,6 +181,7 @@ func parseFlags() (*options, error) {
 	flag.BoolVar(&o.keep, "keep", false, "keep logs and ingester data after the run")
 	flag.StringVar(&o.ingesterBin, "ingester-bin", "", "use this ingester binary instead of building bin/ingester")
 	flag.StringVar(&o.otelcolBin, "otelcol-bin", "", "use this collector binary instead of asking hack/tools.sh")
+	flag.StringVar(&o.profileDir, "profile", "", "write a CPU profile of each ingester row's measured window to this directory (costs the ingester a little CPU)")
 	flag.StringVar(&o.loadgen, "loadgen", "auto", "load generator: wrk (the Debian package), go (the bench's own), or auto: wrk for bodies under 64 KiB, go for larger ones")
 	flag.Parse()
 	if o.loadgen != "auto" && o.loadgen != "wrk" && o.loadgen != "go" {
@@ -317,6 +327,8 @@ func measureOne(ctx context.Context, d *runDir, opts *options, kind subjectKind,
 		storeOK bool
 	}
 	var marks []cpuMark // written only by the load's window edges, read after it returns
+	var profile string
+	profileDone := make(chan error, 1)
 	cfg := loadConfig{
 		url:         proc.url,
 		concurrency: conc,
@@ -333,6 +345,12 @@ func measureOne(ctx context.Context, d *runDir, opts *options, kind subjectKind,
 				}
 			}
 			marks = append(marks, m)
+			if len(marks) == 1 && proc.pprof != "" {
+				profile = filepath.Join(opts.profileDir, fmt.Sprintf("%s-%s.pb.gz", kind.name, p.name))
+				go func() {
+					profileDone <- cpuProfile(ctx, proc.pprof, max(1, int(opts.duration.Seconds())), profile)
+				}()
+			}
 		},
 	}
 	generator := opts.generatorFor(p, kind.otherLoad)
@@ -353,6 +371,14 @@ func measureOne(ctx context.Context, d *runDir, opts *options, kind subjectKind,
 	}
 	r := row{subject: kind.name, size: p.name, res: res, peakRSS: proc.peakRSS(), logPath: proc.logPath,
 		subjectCPU: -1, loadgenCPU: -1, loadgen: generator, storeCPU: -1}
+	if profile != "" {
+		select {
+		case r.profileErr = <-profileDone:
+		case <-time.After(30 * time.Second):
+			r.profileErr = errors.New("no profile 30s after the window")
+		}
+		r.profile = profile
+	}
 	if len(marks) == 2 {
 		if marks[0].ok && marks[1].ok {
 			r.subjectCPU = marks[1].subject - marks[0].subject
@@ -631,6 +657,14 @@ func printResults(w io.Writer, rows []row, opts *options) {
 			// subject is skipping work, making its numbers meaningless.
 			notes = append(notes, fmt.Sprintf("%s %s: stored %.1f MB in %d files after acknowledging %.1f MB in %d requests (warm-up included)",
 				r.subject, r.size, float64(r.dataBytes)/1e6, r.dataFiles, float64(r.res.allBytes)/1e6, r.res.allOK))
+		}
+	}
+	for _, r := range rows {
+		switch {
+		case r.profileErr != nil:
+			notes = append(notes, fmt.Sprintf("%s %s: no CPU profile: %v", r.subject, r.size, r.profileErr))
+		case r.profile != "":
+			notes = append(notes, fmt.Sprintf("%s %s: CPU profile of the window: go tool pprof -top %s", r.subject, r.size, r.profile))
 		}
 	}
 	if len(notes) > 0 {

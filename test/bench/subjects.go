@@ -43,6 +43,8 @@ type launchSpec struct {
 	dataDir string                     // what the run may fill, measured afterwards
 	// s3 is set for a subject storing in SeaweedFS: its requests there are counted.
 	s3 *s3Bucket
+	// pprof is the CPU profile endpoint of an ingester started with -profile.
+	pprof string
 	// cleanup stops what start started besides cmd (the durable Collector's sink).
 	cleanup func()
 }
@@ -56,6 +58,7 @@ type runDir struct {
 	bareserver string
 	wrk        *wrkFiles // nil with -loadgen go
 	seq        int       // distinguishes per-run files
+	profileDir string    // -profile: where the ingesters' CPU profiles go
 	createCost time.Duration
 
 	// The SeaweedFS of the S3 subjects, started once by prepare through test/harness, exactly
@@ -232,18 +235,25 @@ func ingesterSpec(d *runDir, storage string, extra []string) (*launchSpec, error
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(d.ingester, append([]string{
+	args := []string{
 		"--listen", fmt.Sprintf("127.0.0.1:%d", port),
 		"--admin-listen", fmt.Sprintf("127.0.0.1:%d", admin),
 		"--storage", storage,
 		"--allow-anonymous",
-	}, extra...)...)
+	}
+	if d.profileDir != "" {
+		args = append(args, "--enable-pprof")
+	}
 	readyURL := fmt.Sprintf("http://127.0.0.1:%d/readyz", admin)
-	return &launchSpec{
-		cmd:   cmd,
+	spec := &launchSpec{
+		cmd:   exec.Command(d.ingester, append(args, extra...)...),
 		url:   fmt.Sprintf("http://127.0.0.1:%d/ingestion/otlp/v1/logs", port),
 		ready: func(ctx context.Context) bool { return probe(ctx, http.MethodGet, readyURL, "") },
-	}, nil
+	}
+	if d.profileDir != "" {
+		spec.pprof = fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile", admin)
+	}
+	return spec, nil
 }
 
 // collectorTelemetry keeps the collector's own metrics endpoint from binding :8888 and spending
@@ -436,6 +446,27 @@ func (b *s3Bucket) counts(ctx context.Context) (map[string]float64, error) {
 	return out, sc.Err()
 }
 
+// cpuProfile fetches a CPU profile of the next seconds from url into file.
+func cpuProfile(ctx context.Context, url string, seconds int, file string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s?seconds=%d", url, seconds), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(file, b, 0o644)
+}
+
 // pidWithArg finds the process that has arg in its command line (the harness keeps weed's
 // process to itself; its S3 port flag names it).
 func pidWithArg(arg string) int {
@@ -509,6 +540,7 @@ type process struct {
 	logPath string
 	dataDir string    // what the subject wrote, if anything
 	s3      *s3Bucket // where it stores, if on SeaweedFS
+	pprof   string    // its CPU profile endpoint, if profiled
 	cleanup func()    // stops what its start started besides it; may be nil
 	cmd     *exec.Cmd
 	exited  chan struct{} // closed when the process is gone
@@ -605,7 +637,7 @@ func launchOnce(ctx context.Context, d *runDir, kind subjectKind, tag string) (*
 		}
 		return nil, err
 	}
-	p := &process{name: kind.name, url: spec.url, logPath: logPath, dataDir: spec.dataDir, s3: spec.s3,
+	p := &process{name: kind.name, url: spec.url, logPath: logPath, dataDir: spec.dataDir, s3: spec.s3, pprof: spec.pprof,
 		cleanup: spec.cleanup, cmd: cmd, exited: make(chan struct{})}
 	children.add(p)
 	go func() {
