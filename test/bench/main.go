@@ -154,6 +154,8 @@ func run() int {
 			return 1
 		}
 	}
+	// SeaweedFS keeps writing its data dir (in tmp) until it stops.
+	d.stopServices()
 	if opts.keep {
 		fmt.Fprintf(os.Stderr, "bench: logs and data kept in %s\n", tmp)
 	} else {
