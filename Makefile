@@ -58,7 +58,8 @@ fuzz: ## run each fuzz target for FUZZTIME
 	$(GO) test ./ingester/otlpwire -run '^$$' -fuzz '^FuzzSplit$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./ingester/otlpwire -run '^$$' -fuzz '^FuzzJSONToProto$$' -fuzztime $(FUZZTIME)
 
-bench: ## the ingester beside the OTel Collector, a bare HTTP server and the storage contract alone; auth, validation, the lakehouse
+bench: ## the ingester (file store, SeaweedFS) beside the durable floor, the OTel Collector (nop, durable) and bare HTTP; auth, validation, the lakehouse
+	hack/debian-deps.sh
 	$(GO) run ./test/bench
 	$(GO) test -run '^$$' -bench 'BenchmarkTokenAuth' -benchmem ./ingester/auth
 	$(GO) test -run '^$$' -bench 'BenchmarkSplit' -benchmem ./ingester/otlpwire
