@@ -51,6 +51,13 @@ const (
 	// DefaultSegmentMaxInFlightS3 lets four flushes write at once: an S3 PUT's latency, not the
 	// store's bandwidth, is the limit.
 	DefaultSegmentMaxInFlightS3 = 4
+	// DefaultSegmentMaxDelayS3 lets an S3 flush wait 10 ms for more blocks: each PUT is billed.
+	// Measured with make bench on SeaweedFS (5 KiB bodies, c=32, one run, side by side): no
+	// linger 868 req/s and 212 PUTs per 1,000 requests; 10 ms 1,213 req/s and 33 PUTs (the
+	// writes saved are SeaweedFS CPU); 25 ms 722 req/s and 50 ms 401 (clients wait), both 32 PUTs.
+	// One flush in flight and no linger: 1,314 req/s but 65 PUTs. A file store has no linger: its
+	// flush costs no request fee, and waiting only adds latency.
+	DefaultSegmentMaxDelayS3 = 10 * time.Millisecond
 )
 
 // Layout is how the ingester writes blocks (docs/contracts/storage.md). Readers of the lake read
@@ -126,8 +133,9 @@ type Limits struct {
 
 // Segments tunes the segment writer; zero fields take its defaults.
 type Segments struct {
-	// MaxDelay lets a flush wait this long for more blocks; 0 (the default) flushes as soon as
-	// the previous flush is done, which already batches under load.
+	// MaxDelay lets a flush wait this long for more blocks. The default is none on a file store
+	// (a flush starts as soon as the previous one is done, which already batches under load) and
+	// DefaultSegmentMaxDelayS3 on S3.
 	MaxDelay Duration `json:"maxDelay,omitzero"`
 	// MaxInFlight is how many flushes may write at once: default DefaultSegmentMaxInFlightFile on
 	// a file store, DefaultSegmentMaxInFlightS3 on S3.

@@ -98,6 +98,16 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
+	// The segment writer makes one file per flush, one flush at a time: its own fdatasync and
+	// directory fsync wait for nothing but its own bytes, where a shared syncfs waits for every
+	// dirty page of the filesystem. Measured with make bench (segments, c=32, 2 cores shared
+	// with other work), against the durable floor in the same run: 5 KiB bodies 0.46, 0.58,
+	// 0.73x with it and 0.69, 0.56, 0.51x with syncfs (level, within the noise); 1 MiB bodies
+	// 0.96x against 0.87x. It is kept for the large bodies, and so that another writer on the
+	// same filesystem cannot slow the ingester's acknowledgements.
+	if fileStore, ok := st.(*store.FileStore); ok && cfg.Layout != ingesterconfig.LayoutBlocks {
+		fileStore.SyncEachObject()
+	}
 	defer st.Close()
 
 	// Zero fields take their defaults in server.New, from the same constants the config documents.

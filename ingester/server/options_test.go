@@ -19,8 +19,9 @@ func TestSegmentsAreTheDefaultLayoutWithEachStoresFlushesInFlight(t *testing.T) 
 	// No request is made: the client only has to exist.
 	s3Store := Options{Store: store.NewS3(s3.New(s3.Options{Region: "us-east-1"}), "bucket", "prefix")}
 	s3Store.setDefaults()
-	if s3Store.Segments.MaxInFlight != ingesterconfig.DefaultSegmentMaxInFlightS3 || !store.IsS3(s3Store.Store) {
-		t.Errorf("an S3 store's defaults: %+v, want %d flushes in flight and segment metadata", s3Store.Segments, ingesterconfig.DefaultSegmentMaxInFlightS3)
+	if s3Store.Segments.MaxInFlight != ingesterconfig.DefaultSegmentMaxInFlightS3 || s3Store.Segments.MaxDelay != ingesterconfig.DefaultSegmentMaxDelayS3 || !store.IsS3(s3Store.Store) {
+		t.Errorf("an S3 store's defaults: %+v, want %d flushes in flight, a %v linger and segment metadata", s3Store.Segments,
+			ingesterconfig.DefaultSegmentMaxInFlightS3, ingesterconfig.DefaultSegmentMaxDelayS3)
 	}
 	kept := Options{Store: openFileStore(t), Layout: ingesterconfig.LayoutBlocks, Segments: SegmentOptions{MaxInFlight: 3, MaxDelay: 2 * time.Millisecond}}
 	kept.setDefaults()

@@ -15,7 +15,8 @@ import (
 // SegmentOptions tune storage v2's writer: the request's blocks go to the group-commit segment
 // writer (ingester/groupcommit). See docs/contracts/storage.md §5.
 type SegmentOptions struct {
-	// MaxDelay lets a flush wait for more blocks; 0 flushes as soon as the previous one is done.
+	// MaxDelay lets a flush wait for more blocks; 0 is none on a file store (a flush starts as
+	// soon as the previous one is done) and ingesterconfig.DefaultSegmentMaxDelayS3 on S3.
 	MaxDelay time.Duration
 	// MaxInFlight is how many flushes may write at once; 0 is
 	// ingesterconfig.DefaultSegmentMaxInFlightFile on a file store and
@@ -24,12 +25,11 @@ type SegmentOptions struct {
 }
 
 func (o *SegmentOptions) setDefaults(st store.Store) {
-	if o.MaxInFlight == 0 {
-		o.MaxInFlight = ingesterconfig.DefaultSegmentMaxInFlightFile
-		if store.IsS3(st) {
-			o.MaxInFlight = ingesterconfig.DefaultSegmentMaxInFlightS3
-		}
+	if store.IsS3(st) {
+		setDefault(&o.MaxInFlight, ingesterconfig.DefaultSegmentMaxInFlightS3)
+		setDefault(&o.MaxDelay, ingesterconfig.DefaultSegmentMaxDelayS3)
 	}
+	setDefault(&o.MaxInFlight, ingesterconfig.DefaultSegmentMaxInFlightFile)
 }
 
 func newSegmentWriter(opts Options, reg prometheus.Registerer) *groupcommit.Writer {

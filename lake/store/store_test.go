@@ -27,6 +27,15 @@ func TestStoreContract(t *testing.T) {
 			}
 			return st
 		},
+		// The segment writer's mode: each object's own file and directory flushed.
+		"file, each object synced": func(t *testing.T) store.Store {
+			st, err := store.OpenFile(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			st.SyncEachObject()
+			return st
+		},
 		"s3": func(t *testing.T) store.Store {
 			sw := harness.StartSeaweedFS(t)
 			t.Setenv("AWS_ACCESS_KEY_ID", sw.AccessKey)
