@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -26,11 +25,7 @@ import (
 func TestMain(m *testing.M) {
 	harness.UnsetOTelEnv()
 	code := m.Run()
-	for _, bin := range []string{lakehouseCommand.bin, ingesterCommand.bin} {
-		if bin != "" {
-			os.RemoveAll(filepath.Dir(bin))
-		}
-	}
+	harness.RemoveBuilt(&lakehouseCommand)
 	os.Exit(code)
 }
 
