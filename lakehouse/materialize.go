@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -66,7 +67,8 @@ type MaterializeSummary struct {
 func Materialize(ctx context.Context, opts MaterializeOptions) (*MaterializeSummary, error) {
 	start := time.Now()
 	sum := &MaterializeSummary{Rows: map[string]int{}}
-	cat, err := scanStore(ctx, opts.Store, opts.Window, true)
+	bad := badSegments{}
+	cat, err := scanStore(ctx, opts.Store, opts.Window, true, bad)
 	if err != nil {
 		return nil, err
 	}
@@ -100,15 +102,25 @@ func Materialize(ctx context.Context, opts MaterializeOptions) (*MaterializeSumm
 			if err == nil {
 				break
 			}
-			if !errors.Is(err, store.ErrNotFound) || plan == maxPlans {
+			if bad.learn(err) {
+				// A segment listed as intact was not: list the hour again without it, so that
+				// its blocks come from another copy if there is one. This ends: each time leaves
+				// one more segment out.
+				plan--
+			} else if !errors.Is(err, store.ErrNotFound) || plan == maxPlans {
 				return nil, fmt.Errorf("hour %s: %w", hour.Format("2006-01-02T15"), err)
 			}
-			// A compaction rewrote a segment of the hour since the listing: list the hour again,
-			// and find its blocks in the merged segment, which was durable before anything was
-			// deleted. Parts written meanwhile are kept; the hour's parts are listed again too.
-			again, err := scanStore(ctx, opts.Store, parts.Window{Since: hour, Until: hour.Add(time.Hour)}, false)
+			// Or a compaction rewrote a segment of the hour since the listing: list the hour
+			// again, and find its blocks in the merged segment, which was durable before anything
+			// was deleted. Parts written meanwhile are kept; the hour's parts are listed again.
+			again, err := scanStore(ctx, opts.Store, parts.Window{Since: hour, Until: hour.Add(time.Hour)}, false, bad)
 			if err != nil {
 				return nil, err
+			}
+			for _, b := range again.badSegments {
+				if !slices.ContainsFunc(sum.SkippedSegments, func(s SkippedBlock) bool { return s.Key == b.Key }) {
+					sum.SkippedSegments = append(sum.SkippedSegments, b)
+				}
 			}
 			h.blocks, h.parts = again.blocks[hour], nil
 			for _, refs := range again.parts {

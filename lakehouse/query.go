@@ -71,12 +71,18 @@ const lookback = time.Hour
 // blocks would be decoded instead), but would decode what the bigger part holds; so Open lists
 // and plans again, a few times, and fails rather than answer from a plan it could not read.
 func Open(ctx context.Context, opts QueryOptions) (*Session, error) {
+	bad := badSegments{}
 	for plan := 0; ; plan++ {
-		s, err := openPlan(ctx, opts)
+		s, err := openPlan(ctx, opts, bad)
 		switch {
 		case err == nil:
 			s.Stats.Replans = plan
 			return s, nil
+		case bad.learn(err):
+			// A segment listed as intact was not: list again without it. Each time leaves one
+			// more segment out, so this ends.
+			plan--
+			continue
 		case !errors.Is(err, store.ErrNotFound):
 			return nil, err
 		case plan+1 == maxPlans:
@@ -98,9 +104,9 @@ func Open(ctx context.Context, opts QueryOptions) (*Session, error) {
 const maxPlans = 5
 
 // openPlan lists the store once and defines the views from that listing.
-func openPlan(ctx context.Context, opts QueryOptions) (*Session, error) {
+func openPlan(ctx context.Context, opts QueryOptions, bad badSegments) (*Session, error) {
 	listed := parts.Window{Since: opts.Window.Since.Add(-lookback), Until: opts.Window.Until}
-	cat, err := scanStore(ctx, opts.Store, listed, true)
+	cat, err := scanStore(ctx, opts.Store, listed, true, bad)
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -259,6 +260,32 @@ func (s *FileStore) ensureDir(dir string) error {
 	}
 	s.madeDirs.Store(dir, struct{}{})
 	return nil
+}
+
+func (s *FileStore) GetRange(ctx context.Context, key string, offset, length int64) ([]byte, int64, error) {
+	p, err := s.path(key)
+	if err != nil {
+		return nil, 0, err
+	}
+	f, err := os.Open(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, 0, fmt.Errorf("%s: %w", key, ErrNotFound)
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("file store: %w", err)
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, 0, fmt.Errorf("file store: %w", err)
+	}
+	size := info.Size()
+	from, n := rangeOf(size, offset, length)
+	data := make([]byte, n)
+	if _, err := f.ReadAt(data, from); err != nil && !errors.Is(err, io.EOF) {
+		return nil, 0, fmt.Errorf("file store: %w", err)
+	}
+	return data, size, nil
 }
 
 func (s *FileStore) Get(ctx context.Context, key string) ([]byte, map[string]string, error) {

@@ -118,6 +118,42 @@ func (s *S3Store) Get(ctx context.Context, key string) ([]byte, map[string]strin
 	return data, out.Metadata, nil
 }
 
+func (s *S3Store) GetRange(ctx context.Context, key string, offset, length int64) ([]byte, int64, error) {
+	var rng string
+	switch {
+	case offset < 0:
+		rng = fmt.Sprintf("bytes=%d", offset) // "bytes=-N": the last N bytes
+	case length <= 0:
+		return nil, 0, fmt.Errorf("s3 store: get %s: a range of %d bytes", key, length)
+	default:
+		rng = fmt.Sprintf("bytes=%d-%d", offset, offset+length-1)
+	}
+	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(s.prefix + key), Range: aws.String(rng)})
+	if err != nil {
+		if httpStatus(err) == http.StatusNotFound {
+			return nil, 0, fmt.Errorf("%s: %w", key, ErrNotFound)
+		}
+		return nil, 0, fmt.Errorf("s3 store: get %s %s: %w", key, rng, err)
+	}
+	defer out.Body.Close()
+	data, err := io.ReadAll(out.Body)
+	if err != nil {
+		return nil, 0, fmt.Errorf("s3 store: get %s %s: %w", key, rng, err)
+	}
+	// Content-Range is "bytes first-last/size"; a server that ignores the range sends the
+	// whole object without one.
+	size := int64(len(data))
+	if cr := aws.ToString(out.ContentRange); cr != "" {
+		_, total, ok := strings.Cut(cr, "/")
+		if size, err = strconv.ParseInt(total, 10, 64); !ok || err != nil {
+			return nil, 0, fmt.Errorf("s3 store: get %s %s: Content-Range %q", key, rng, cr)
+		}
+	} else {
+		data = cutRange(data, offset, length)
+	}
+	return data, size, nil
+}
+
 func (s *S3Store) List(ctx context.Context, prefix string, fn func(key string) error) error {
 	pages := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{
 		Bucket: aws.String(s.bucket),

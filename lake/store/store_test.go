@@ -97,6 +97,33 @@ func TestStoreContract(t *testing.T) {
 				}
 			})
 
+			t.Run("a range reads part of an object and says its size", func(t *testing.T) {
+				data := make([]byte, 1000)
+				for i := range data {
+					data[i] = byte(i % 251)
+				}
+				if _, err := st.Create(ctx, "segments/logs/r.seg", data, nil); err != nil {
+					t.Fatal(err)
+				}
+				for _, tc := range []struct {
+					offset, length int64
+					want           []byte
+				}{
+					{10, 20, data[10:30]},
+					{990, 50, data[990:]},
+					{-100, 0, data[900:]},
+					{-5000, 0, data},
+				} {
+					got, size, err := st.GetRange(ctx, "segments/logs/r.seg", tc.offset, tc.length)
+					if err != nil || size != 1000 || string(got) != string(tc.want) {
+						t.Errorf("GetRange(%d, %d) = %d bytes, size %d, %v; want %d bytes, size 1000", tc.offset, tc.length, len(got), size, err, len(tc.want))
+					}
+				}
+				if _, _, err := st.GetRange(ctx, "segments/logs/none.seg", -10, 0); !errors.Is(err, store.ErrNotFound) {
+					t.Errorf("GetRange of a missing key: %v, want ErrNotFound", err)
+				}
+			})
+
 			t.Run("a missing key is ErrNotFound", func(t *testing.T) {
 				if _, _, err := st.Get(ctx, "blocks/none.pb"); !errors.Is(err, store.ErrNotFound) {
 					t.Errorf("Get of a missing key = %v", err)
