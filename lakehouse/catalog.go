@@ -77,11 +77,11 @@ type segmentFile struct {
 // scanStore lists the blocks, segments and parts whose hour overlaps the window, one listing per
 // signal or table and day. withUndated also lists the blocks and segments that carry no time.
 //
-// Every segment listed is read once and checked whole (segment.Decode), for the ids of its
-// blocks; a segment that is not intact is left out whole and reported, never half read. The
-// loader reads a segment a second time only if some of its blocks are decoded.
-// A segment in known (by key, with why) was found not intact after it was listed, when its
-// blocks were read: it is left out as one found so now.
+// Every segment listed has its index read (the tail of the object, readSegment) for the ids of
+// its blocks; a segment whose index is not intact is left out whole and reported. The loader
+// reads a segment whole, and checks every block of it, only if some of its blocks are decoded.
+// A segment in known (by key, with why) was found not intact that way, after it was listed: it is
+// left out as if its index had been bad.
 func scanStore(ctx context.Context, st store.Store, w parts.Window, withUndated bool, known badSegments) (*catalog, error) {
 	c := &catalog{
 		blocks:  map[time.Time]map[layout.Signal][]blockRef{},
