@@ -96,15 +96,8 @@ func Compact(ctx context.Context, opts CompactOptions) (*CompactSummary, error) 
 		replaced = append(replaced, r...)
 	}
 
-	if len(replaced) > 0 && opts.Grace > 0 {
-		if opts.Progress != nil {
-			fmt.Fprintf(opts.Progress, "compact: merged parts written; waiting %s before deleting the %d parts they replace\n", opts.Grace, len(replaced))
-		}
-		select {
-		case <-time.After(opts.Grace):
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
+	if err := opts.waitGrace(ctx, len(replaced), "parts"); err != nil {
+		return nil, err
 	}
 	for _, ref := range replaced {
 		if err := deletePart(ctx, opts.Store, ref); err != nil {
@@ -114,6 +107,23 @@ func Compact(ctx context.Context, opts CompactOptions) (*CompactSummary, error) 
 	}
 	sum.Elapsed = time.Since(start)
 	return sum, nil
+}
+
+// waitGrace waits Grace, if any, between writing what replaces n objects (parts or segments)
+// and deleting them, and says so on Progress.
+func (opts CompactOptions) waitGrace(ctx context.Context, n int, what string) error {
+	if n == 0 || opts.Grace <= 0 {
+		return nil
+	}
+	if opts.Progress != nil {
+		fmt.Fprintf(opts.Progress, "compact: merged %s written; waiting %s before deleting the %d %s they replace\n", what, opts.Grace, n, what)
+	}
+	select {
+	case <-time.After(opts.Grace):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // partGroup is one table's parts of one hour.

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/telemetrylake/telemetrylake/lake/layout"
 	"github.com/telemetrylake/telemetrylake/lake/segment"
@@ -103,15 +102,8 @@ func compactSegments(ctx context.Context, opts CompactOptions, sum *SegmentCompa
 		}
 		replaced = append(replaced, r...)
 	}
-	if len(replaced) > 0 && opts.Grace > 0 {
-		if opts.Progress != nil {
-			fmt.Fprintf(opts.Progress, "compact: merged segments written; waiting %s before deleting the %d segments they replace\n", opts.Grace, len(replaced))
-		}
-		select {
-		case <-time.After(opts.Grace):
-		case <-ctx.Done():
-			return ctx.Err()
-		}
+	if err := opts.waitGrace(ctx, len(replaced), "segments"); err != nil {
+		return err
 	}
 	for _, ref := range replaced {
 		if err := opts.Store.Delete(ctx, ref.Key); err != nil {

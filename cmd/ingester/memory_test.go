@@ -11,7 +11,6 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/klauspost/compress/gzip"
 	"google.golang.org/protobuf/proto"
 
 	collogspb "go.opentelemetry.io/proto/otlp/collector/logs/v1"
@@ -83,7 +82,7 @@ func TestHostileInputLeavesTheIngesterWithinItsMemoryLimit(t *testing.T) {
 
 	over := make([]byte, ingesterconfig.DefaultMaxBodyBytes+1<<20)
 	send(bytes.NewReader(over), int64(len(over)), "")
-	bomb := gzipBomb(t, 4*int(ingesterconfig.DefaultMaxDecompressedBytes)) // four times what may be decompressed
+	bomb := harness.Bomb(t, "gzip", 4*int(ingesterconfig.DefaultMaxDecompressedBytes)) // four times what may be decompressed
 	send(bytes.NewReader(bomb), int64(len(bomb)), "gzip")
 
 	// 64 distinct bodies of 20 MiB, sent at once; they share all but their first bytes, so the
@@ -111,20 +110,6 @@ func TestHostileInputLeavesTheIngesterWithinItsMemoryLimit(t *testing.T) {
 	if peak > memoryLimitForTest {
 		t.Errorf("peak RSS %d MiB is over the %d MiB limit", peak>>20, memoryLimitForTest>>20)
 	}
-}
-
-// gzipBomb compresses size zero bytes without holding them.
-func gzipBomb(t *testing.T, size int) []byte {
-	var buf bytes.Buffer
-	w, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
-	zeros := make([]byte, 1<<20)
-	for written := 0; written < size; written += len(zeros) {
-		if _, err := w.Write(zeros); err != nil {
-			t.Fatal(err)
-		}
-	}
-	w.Close()
-	return buf.Bytes()
 }
 
 // markedRequest is an encoded request with 8 bytes at markAt that may be changed to make it
