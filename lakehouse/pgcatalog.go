@@ -62,7 +62,9 @@ func openCatalogEngine(ctx context.Context, versionText string) (*catalogEngine,
 		`CREATE MACRO pg_backend_pid() AS 0`,
 		`CREATE MACRO pg_postmaster_start_time() AS current_timestamp`,
 		`CREATE MACRO pg_is_in_recovery() AS false`,
-		fmt.Sprintf(`CREATE MACRO lakehouse_version() AS %s`, quote(versionText)),
+		// No file, extension or network from here on: a statement that reads no lake table must
+		// not read the server's disk either. The switch is one-way in DuckDB.
+		`SET enable_external_access = false`,
 	)
 	for _, s := range stmts {
 		if _, err := db.ExecContext(ctx, s); err != nil {

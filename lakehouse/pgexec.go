@@ -307,6 +307,7 @@ func (c *pgConn) run(ctx context.Context, toks []sqlToken) (*result, error) {
 		release()
 		return nil, err
 	}
+	toks = lakeTimes(toks)
 	if err := c.srv.acquire(ctx); err != nil {
 		release()
 		return nil, c.statementErr(ctx, err)
@@ -655,7 +656,7 @@ func (c *pgConn) shapeOf(ctx context.Context, ps *prepared) ([]pgproto3.FieldDes
 	}
 	db := c.srv.catalog.db
 	if readsLake(toks) {
-		db, toks = c.srv.shape, dropSchemaQualifiers(toks, "public", "main")
+		db, toks = c.srv.shape, lakeTimes(dropSchemaQualifiers(toks, "public", "main"))
 	}
 	query := joinTokens(toks)
 	if kw != "describe" && kw != "summarize" && kw != "explain" {
@@ -691,6 +692,7 @@ func openShapeEngine(ctx context.Context) (*sql.DB, error) {
 	for _, m := range macros {
 		stmts = append(stmts, strings.Replace(m, "TEMP MACRO", "MACRO", 1))
 	}
+	stmts = append(stmts, `SET enable_external_access = false`) // as the catalog engine
 	for _, s := range stmts {
 		if _, err := db.ExecContext(ctx, s); err != nil {
 			db.Close()
@@ -713,4 +715,42 @@ func duckdbVersion(ctx context.Context) string {
 		return "unknown"
 	}
 	return v
+}
+
+// lakeTimes makes PostgreSQL's timestamptz values comparable with the lake's time columns, which
+// are TIMESTAMP_NS instants in UTC: DuckDB refuses to compare the two without a cast, where
+// PostgreSQL users write time > now() - interval '1 hour' and time > '…'::timestamptz. With the
+// session in UTC, the cast to TIMESTAMP is the same instant.
+func lakeTimes(toks []sqlToken) []sqlToken {
+	out := make([]sqlToken, 0, len(toks))
+	asTimestamp := []sqlToken{{kind: tokOp, text: "::"}, {kind: tokWord, text: "TIMESTAMP"}}
+	prev := func() sqlToken { // the last meaningful token out
+		for i := len(out) - 1; i >= 0; i-- {
+			if out[i].kind != tokSpace {
+				return out[i]
+			}
+		}
+		return sqlToken{}
+	}
+	for i := 0; i < len(toks); i++ {
+		t := toks[i]
+		out = append(out, t)
+		switch {
+		case t.is("now") && i+2 < len(toks) && toks[i+1].text == "(" && toks[i+2].text == ")":
+			out = append(out, toks[i+1], toks[i+2])
+			out = append(out, asTimestamp...)
+			i += 2
+		case t.is("current_timestamp") || (t.is("timestamptz") && len(out) >= 2 && out[len(out)-2].text == "::"):
+			out = append(out, asTimestamp...)
+		case t.kind == tokString && len(out) >= 2:
+			out = out[:len(out)-1]
+			if p := prev(); p.is("timestamptz") {
+				out = append(out, t)
+				out = append(out, asTimestamp...)
+			} else {
+				out = append(out, t)
+			}
+		}
+	}
+	return out
 }
