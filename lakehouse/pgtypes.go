@@ -143,6 +143,10 @@ func encodeValue(m *pgtype.Map, oid uint32, format int16, v any) ([]byte, error)
 	if err != nil || pv == nil {
 		return nil, err
 	}
+	if t, ok := pv.(time.Time); ok && oid == pgtype.TimestamptzOID && format == pgtype.TextFormatCode {
+		// PostgreSQL's own text form, which psycopg2 and JDBC parse: microseconds, zone +00.
+		return []byte(t.Truncate(time.Microsecond).Format("2006-01-02 15:04:05.999999") + "+00"), nil
+	}
 	buf, err := m.Encode(oid, format, pv, nil)
 	if err != nil {
 		return nil, fmt.Errorf("encode %T as %s: %w", v, pgTypeNames[oid], err)
