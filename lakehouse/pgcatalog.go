@@ -55,6 +55,8 @@ func openCatalogEngine(ctx context.Context, versionText string) (*catalogEngine,
 	// tenant; nothing is ever invisible to it.
 	stmts = append(stmts,
 		`CREATE MACRO pg_get_userbyid(id) AS 'lakehouse'`,
+		// string_to_array in a FROM list, as Grafana's schema constraint has it: one row, the array.
+		`CREATE MACRO string_to_array(str, sep) AS TABLE SELECT string_split(str, sep) AS s`,
 		`CREATE MACRO array_lower(a, d) AS CASE WHEN len(a) > 0 THEN 1 END`,
 		`CREATE MACRO array_upper(a, d) AS CASE WHEN len(a) > 0 THEN len(a) END`,
 		`CREATE MACRO quote_ident(s) AS CASE WHEN regexp_full_match(s, '[a-z_][a-z0-9_]*') THEN s ELSE '"' || replace(s, '"', '""') || '"' END`,

@@ -470,7 +470,7 @@ func (c *pgConn) rewrite(toks []sqlToken) ([]sqlToken, error) {
 		}
 		out = append(out, t)
 	}
-	return out, nil
+	return fromListCompat(out), nil
 }
 
 // sessionStatement answers SET, SHOW, RESET and the transaction commands: the connection's own
@@ -750,6 +750,88 @@ func lakeTimes(toks []sqlToken) []sqlToken {
 			} else {
 				out = append(out, t)
 			}
+		}
+	}
+	return out
+}
+
+// clauseKeywords end the FROM list that a table alias may follow.
+var clauseKeywords = map[string]bool{"where": true, "join": true, "left": true, "right": true, "inner": true,
+	"outer": true, "full": true, "cross": true, "natural": true, "on": true, "using": true, "group": true,
+	"order": true, "limit": true, "offset": true, "union": true, "intersect": true, "except": true,
+	"having": true, "window": true, "qualify": true, "as": true, "fetch": true, "for": true}
+
+// emptyCatalogTables are PostgreSQL catalogs that DuckDB lacks and clients query (Grafana asks
+// pg_extension whether TimescaleDB is there): each reads as an empty relation with their columns.
+var emptyCatalogTables = map[string]string{
+	"pg_extension": `SELECT NULL::INTEGER AS oid, NULL::VARCHAR AS extname, NULL::INTEGER AS extowner, NULL::INTEGER AS extnamespace,
+		NULL::BOOLEAN AS extrelocatable, NULL::VARCHAR AS extversion WHERE false`,
+}
+
+// fromListCompat rewrites two things of PostgreSQL FROM lists for DuckDB. A set-returning
+// function with a bare alias, generate_series(…) AS i, names its column i in PostgreSQL, where
+// DuckDB makes i the whole row: the alias gets its column list, AS i(i). And a catalog DuckDB
+// lacks becomes an empty relation of its columns. Grafana's table picker needs both.
+func fromListCompat(toks []sqlToken) []sqlToken {
+	out := make([]sqlToken, 0, len(toks))
+	clause := []string{""} // the clause keyword in force at each parenthesis depth
+	next := func(i int) int {
+		for j := i + 1; j < len(toks); j++ {
+			if toks[j].kind != tokSpace {
+				return j
+			}
+		}
+		return len(toks)
+	}
+	inFrom := func() bool { c := clause[len(clause)-1]; return c == "from" || c == "join" }
+	for i := 0; i < len(toks); i++ {
+		t := toks[i]
+		switch {
+		case t.kind == tokOp && t.text == "(":
+			clause = append(clause, "")
+		case t.kind == tokOp && t.text == ")":
+			if len(clause) > 1 {
+				clause = clause[:len(clause)-1]
+			}
+		case t.is("from") || t.is("join") || t.is("where") || t.is("select") || t.is("group") || t.is("order") || t.is("on") || t.is("having"):
+			clause[len(clause)-1] = t.value()
+		}
+		if inFrom() && t.kind == tokWord && emptyCatalogTables[t.value()] != "" && (next(i) == len(toks) || toks[next(i)].text != "(") {
+			out = append(out, sqlToken{kind: tokOp, text: "("}, sqlToken{kind: tokWord, text: emptyCatalogTables[t.value()]}, sqlToken{kind: tokOp, text: ")"})
+			if j := next(i); j == len(toks) || toks[j].kind != tokWord || clauseKeywords[toks[j].value()] {
+				out = append(out, sqlToken{kind: tokSpace, text: " "}, sqlToken{kind: tokWord, text: "AS " + t.text})
+			}
+			continue
+		}
+		out = append(out, t)
+		if !inFrom() || !(t.is("generate_series") || t.is("unnest")) || !(next(i) < len(toks) && toks[next(i)].text == "(") {
+			continue
+		}
+		// Copy through the call's closing parenthesis, then look at the alias.
+		depth := 0
+		j := next(i)
+		for ; j < len(toks); j++ {
+			out = append(out, toks[j])
+			if toks[j].text == "(" {
+				depth++
+			} else if toks[j].text == ")" {
+				if depth--; depth == 0 {
+					break
+				}
+			}
+		}
+		i = j
+		k := next(i)
+		if k < len(toks) && toks[k].is("as") {
+			k = next(k)
+		}
+		if k < len(toks) && (toks[k].kind == tokWord || toks[k].kind == tokQuoted) && !clauseKeywords[toks[k].value()] &&
+			(next(k) == len(toks) || toks[next(k)].text != "(") {
+			for i < k {
+				i++
+				out = append(out, toks[i])
+			}
+			out = append(out, sqlToken{kind: tokOp, text: "("}, toks[k], sqlToken{kind: tokOp, text: ")"})
 		}
 	}
 	return out

@@ -15,6 +15,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -129,6 +130,37 @@ func TestServeAnswersPgxOverTheExtendedProtocol(t *testing.T) {
 		if err := conn.QueryRow(ctx, `SELECT count(*) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n
 			ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind = 'r'`).Scan(&n); err != nil || n != 4 {
 			t.Errorf("pg_class lists %d tables in public (%v), want 4", n, err)
+		}
+		// Grafana's configuration page and SQL builder: the version and TimescaleDB checks, then
+		// the table picker (its schema constraint walks the search_path with generate_series over
+		// string_to_array in a FROM list) and the column picker.
+		var version100 float64
+		if err := conn.QueryRow(ctx, `SELECT current_setting('server_version_num')::int/100 as version`).Scan(&version100); err != nil || version100 != 1600 {
+			t.Errorf("Grafana's version check = %v (%v), want 1600", version100, err)
+		}
+		if rows, err := pgx.CollectRows(must(conn.Query(ctx, `SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'`)), pgx.RowTo[string]); err != nil || len(rows) != 0 {
+			t.Errorf("Grafana's TimescaleDB check = %v (%v), want no row", rows, err)
+		}
+		schemaConstraint := `quote_ident(table_schema) IN (
+  SELECT CASE WHEN trim(s[i]) = '"$user"' THEN user ELSE trim(s[i]) END
+  FROM generate_series(
+      array_lower(string_to_array(current_setting('search_path'),','),1),
+      array_upper(string_to_array(current_setting('search_path'),','),1)
+    ) as i,
+    string_to_array(current_setting('search_path'),',') s)`
+		picked, err := pgx.CollectRows(must(conn.Query(ctx, `SELECT CASE WHEN `+schemaConstraint+`
+      THEN quote_ident(table_name) ELSE quote_ident(table_schema) || '.' || quote_ident(table_name) END AS "table"
+    FROM information_schema.tables
+    WHERE quote_ident(table_schema) NOT IN ('information_schema', 'pg_catalog', '_timescaledb_cache', '_timescaledb_catalog')
+    ORDER BY CASE WHEN `+schemaConstraint+` THEN 0 ELSE 1 END, 1`)), pgx.RowTo[string])
+		if err != nil || strings.Join(picked, ",") != "log_entries,measures,otel_spans,processes" {
+			t.Errorf("Grafana's table picker = %v (%v)", picked, err)
+		}
+		type col struct{ Column, Type string }
+		cols, err := pgx.CollectRows(must(conn.Query(ctx, `SELECT quote_ident(column_name) AS "column", data_type AS "type"
+			FROM information_schema.columns WHERE quote_ident(table_name) = 'otel_spans'`)), pgx.RowToStructByName[col])
+		if err != nil || len(cols) < 10 || !slices.Contains(cols, col{"start_time", "TIMESTAMP WITH TIME ZONE"}) {
+			t.Errorf("Grafana's column picker for otel_spans = %v (%v)", cols, err)
 		}
 		if _, err := conn.Exec(ctx, "BEGIN"); err != nil {
 			t.Error(err)
