@@ -11,6 +11,11 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 // runServe is `lakehouse serve`: the PostgreSQL wire protocol over the lake until ctx ends.
@@ -21,6 +26,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	c.registerStore(fs)
 	var o ServeOptions
 	listen := fs.String("listen", "127.0.0.1:5432", "address to listen on")
+	adminListen := fs.String("admin-listen", "", "address for /metrics and /healthz (default: none)")
 	fs.StringVar(&o.TokenFile, "token-file", "", "the tenant's token file (api/tokenfile format); a token with the query permission is the password")
 	fs.BoolVar(&o.AllowAnonymous, "allow-anonymous", false, "accept any password: for local use only")
 	cert := fs.String("tls-cert", "", "TLS certificate (PEM); with --tls-key, TLS is required")
@@ -61,11 +67,24 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	if o.AllowAnonymous {
 		o.Logger.Warn("--allow-anonymous: ANY password is accepted; anyone who reaches " + *listen + " reads this lake. For local use only.")
 	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	o.Registry = reg
 	srv, err := NewServer(ctx, o)
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
+	if *adminListen != "" {
+		aln, err := net.Listen("tcp", *adminListen)
+		if err != nil {
+			return fmt.Errorf("serve: --admin-listen: %w", err)
+		}
+		admin := &http.Server{Handler: AdminHandler(reg), ReadHeaderTimeout: 10 * time.Second}
+		go admin.Serve(aln)
+		defer admin.Close()
+		o.Logger.Info("serving /metrics and /healthz", "admin_listen", aln.Addr().String())
+	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)

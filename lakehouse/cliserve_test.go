@@ -5,7 +5,9 @@ package lakehouse
 import (
 	"bytes"
 	"context"
+	"io"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -24,11 +26,17 @@ func TestServeCommandLine(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
+	aln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	adminAddr := aln.Addr().String()
+	aln.Close()
 	ctx, stop := context.WithCancel(context.Background())
 	var stderr bytes.Buffer
 	done := make(chan int, 1)
 	go func() {
-		done <- Main(ctx, []string{"serve", "--storage", l.Storage, "--cache", l.cacheDir, "--listen", addr, "--allow-anonymous"}, &bytes.Buffer{}, &stderr)
+		done <- Main(ctx, []string{"serve", "--storage", l.Storage, "--cache", l.cacheDir, "--listen", addr, "--allow-anonymous", "--admin-listen", adminAddr}, &bytes.Buffer{}, &stderr)
 	}()
 	host, port, _ := net.SplitHostPort(addr)
 	var conn *pgx.Conn
@@ -49,6 +57,15 @@ func TestServeCommandLine(t *testing.T) {
 		t.Errorf("histogram_quantile through the server = %v (%v), want 2.75", q, err)
 	}
 	conn.Close(context.Background())
+	resp, err := http.Get("http://" + adminAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `telemetrylake_lakehouse_serve_statements_total{sqlstate="00000"} 1`) {
+		t.Errorf("/metrics does not count the statement:\n%s", body)
+	}
 	stop()
 	select {
 	case code := <-done:

@@ -99,6 +99,7 @@ type result struct {
 	rs      *sql.Rows
 	ctx     context.Context
 	release func()
+	started time.Time // when the statement arrived
 }
 
 type column struct {
@@ -237,6 +238,8 @@ func (c *pgConn) send(r *result, formats []int16) error {
 		return c.statementErr(r.ctx, err)
 	}
 	c.be.Send(&pgproto3.CommandComplete{CommandTag: []byte("SELECT " + strconv.Itoa(n))})
+	c.srv.metrics.statements.WithLabelValues("00000").Inc()
+	c.srv.metrics.seconds.Observe(time.Since(r.started).Seconds())
 	return nil
 }
 
@@ -292,6 +295,7 @@ func (c *pgConn) run(ctx context.Context, toks []sqlToken) (*result, error) {
 		return nil, err
 	}
 	c.srv.queries.Add(1)
+	c.started = time.Now()
 	ctx, release := c.statementContext(ctx)
 	if !readsLake(toks) {
 		rs, err := c.srv.catalog.db.QueryContext(ctx, joinTokens(toks))
@@ -346,7 +350,7 @@ func (c *pgConn) resultOf(ctx context.Context, rs *sql.Rows, release func()) (*r
 		release()
 		return nil, err
 	}
-	return &result{columns: cols, rs: rs, ctx: ctx, release: release}, nil
+	return &result{columns: cols, rs: rs, ctx: ctx, release: release, started: c.started}, nil
 }
 
 // statementContext bounds a statement by the statement timeout (the server's, or the session's

@@ -22,6 +22,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // TestServeAnswersPgxOverTheExtendedProtocol runs the contract's Claude Code queries through pgx,
@@ -382,6 +383,17 @@ func TestServeRefusesBadInputAndKeepsServing(t *testing.T) {
 	}
 	if err := conn.QueryRow(ctx, `SELECT count(*) FROM otel_spans`).Scan(&n); err != nil || n != 3 {
 		t.Errorf("after all that, the first client reads %d spans (%v), want 3", n, err)
+	}
+	m := s.Srv.metrics
+	for series, want := range map[string]float64{
+		"logins refused": testutil.ToFloat64(m.logins.WithLabelValues("refused")),
+		"42P01":          testutil.ToFloat64(m.statements.WithLabelValues("42P01")),
+		"54000":          testutil.ToFloat64(m.statements.WithLabelValues("54000")),
+		"57014":          testutil.ToFloat64(m.statements.WithLabelValues("57014")),
+	} {
+		if want < 1 {
+			t.Errorf("the metric of %s was not counted", series)
+		}
 	}
 }
 

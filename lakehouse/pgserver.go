@@ -21,6 +21,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/telemetrylake/telemetrylake/lake/store"
 	"github.com/telemetrylake/telemetrylake/lakehouse/parts"
@@ -49,6 +50,8 @@ type ServeOptions struct {
 	MaxConcurrentQueries int
 	QueueTimeout         time.Duration
 	Logger               *slog.Logger
+	// Registry, if set, gets the server's metrics (pgmetrics.go).
+	Registry prometheus.Registerer
 }
 
 // The limits' defaults (docs/contracts/lakehouse.md §6).
@@ -106,6 +109,7 @@ type Server struct {
 
 	// Stats, for tests and logs.
 	queries atomic.Int64
+	metrics *serveMetrics
 }
 
 // NewServer makes the server's catalog engines; Serve then answers connections.
@@ -127,11 +131,13 @@ func NewServer(ctx context.Context, opts ServeOptions) (*Server, error) {
 		cat.Close()
 		return nil, err
 	}
-	return &Server{
+	s := &Server{
 		opts: opts, catalog: cat, shape: shape, version: version,
 		slots: make(chan struct{}, opts.MaxConcurrentQueries),
 		conns: map[uint32]*pgConn{},
-	}, nil
+	}
+	s.metrics = newServeMetrics(opts.Registry, func() float64 { return float64(len(s.slots)) })
+	return s, nil
 }
 
 // Serve answers connections on ln until ctx ends; it then closes every connection.
@@ -190,6 +196,7 @@ type pgConn struct {
 	// renamed maps the column names DuckDB gives the values rewrite put in place of function
 	// calls back to those functions' names.
 	renamed map[string]string
+	started time.Time // of the statement run last
 
 	stmts   map[string]*prepared
 	portals map[string]*portal
@@ -208,11 +215,17 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 	c.be = pgproto3.NewBackend(nc, nc)
 	c.be.SetMaxBodyLen(64 << 20)
 	if err := c.startup(); err != nil {
+		if c.log != nil { // a StartupMessage came: this was a login
+			s.metrics.logins.WithLabelValues("refused").Inc()
+		}
 		if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, errCancelHandled) {
 			s.opts.Logger.Info("connection refused", "remote", nc.RemoteAddr().String(), "error", err.Error())
 		}
 		return
 	}
+	s.metrics.logins.WithLabelValues("accepted").Inc()
+	s.metrics.connections.Inc()
+	defer s.metrics.connections.Dec()
 	s.mu.Lock()
 	s.conns[c.pid] = c
 	s.mu.Unlock()
@@ -610,6 +623,7 @@ func (c *pgConn) sendError(err error) {
 		c.tx = 'E'
 	}
 	c.log.Info("statement failed", "sqlstate", pe.code, "error", pe.msg)
+	c.srv.metrics.statements.WithLabelValues(pe.code).Inc()
 	c.be.Send(&pgproto3.ErrorResponse{Severity: "ERROR", SeverityUnlocalized: "ERROR", Code: pe.code, Message: pe.msg, Hint: pe.hint})
 }
 
