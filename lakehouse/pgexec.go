@@ -772,10 +772,27 @@ var emptyCatalogTables = map[string]string{
 		NULL::BOOLEAN AS extrelocatable, NULL::VARCHAR AS extversion WHERE false`,
 }
 
-// fromListCompat rewrites two things of PostgreSQL FROM lists for DuckDB. A set-returning
+// pgDataTypes are PostgreSQL's names (information_schema.columns' data_type and udt_name) of the
+// types the catalog engine declares the lake's columns with (catalogTypes): Grafana's builder
+// looks for udt_name timestamptz and float8 to pick a time and a value column.
+const pgColumnsSQL = `SELECT * REPLACE (
+	CASE upper(data_type) WHEN 'TIMESTAMP WITH TIME ZONE' THEN 'timestamp with time zone' WHEN 'BIGINT' THEN 'bigint'
+		WHEN 'INTEGER' THEN 'integer' WHEN 'SMALLINT' THEN 'smallint' WHEN 'DOUBLE' THEN 'double precision'
+		WHEN 'FLOAT' THEN 'real' WHEN 'VARCHAR' THEN 'text' WHEN 'BOOLEAN' THEN 'boolean' WHEN 'JSON' THEN 'json'
+		WHEN 'BLOB' THEN 'bytea' WHEN 'DATE' THEN 'date' WHEN 'INTERVAL' THEN 'interval' WHEN 'UUID' THEN 'uuid'
+		ELSE CASE WHEN upper(data_type) LIKE 'DECIMAL%' THEN 'numeric' ELSE lower(data_type) END END AS data_type,
+	CASE upper(data_type) WHEN 'TIMESTAMP WITH TIME ZONE' THEN 'timestamptz' WHEN 'BIGINT' THEN 'int8'
+		WHEN 'INTEGER' THEN 'int4' WHEN 'SMALLINT' THEN 'int2' WHEN 'DOUBLE' THEN 'float8' WHEN 'FLOAT' THEN 'float4'
+		WHEN 'VARCHAR' THEN 'text' WHEN 'BOOLEAN' THEN 'bool' WHEN 'JSON' THEN 'json' WHEN 'BLOB' THEN 'bytea'
+		WHEN 'DATE' THEN 'date' WHEN 'INTERVAL' THEN 'interval' WHEN 'UUID' THEN 'uuid'
+		ELSE CASE WHEN upper(data_type) LIKE 'DECIMAL%' THEN 'numeric' ELSE lower(data_type) END END AS udt_name)
+	FROM information_schema.columns`
+
+// fromListCompat rewrites three things of PostgreSQL FROM lists for DuckDB. A set-returning
 // function with a bare alias, generate_series(…) AS i, names its column i in PostgreSQL, where
-// DuckDB makes i the whole row: the alias gets its column list, AS i(i). And a catalog DuckDB
-// lacks becomes an empty relation of its columns. Grafana's table picker needs both.
+// DuckDB makes i the whole row: the alias gets its column list, AS i(i). A catalog DuckDB
+// lacks becomes an empty relation of its columns. And information_schema.columns names its
+// types as PostgreSQL does (pgColumnsSQL). Grafana's pickers need all three.
 func fromListCompat(toks []sqlToken) []sqlToken {
 	out := make([]sqlToken, 0, len(toks))
 	clause := []string{""} // the clause keyword in force at each parenthesis depth
@@ -799,6 +816,15 @@ func fromListCompat(toks []sqlToken) []sqlToken {
 			}
 		case t.is("from") || t.is("join") || t.is("where") || t.is("select") || t.is("group") || t.is("order") || t.is("on") || t.is("having"):
 			clause[len(clause)-1] = t.value()
+		}
+		if inFrom() && t.is("information_schema") && next(i) < len(toks) && toks[next(i)].text == "." &&
+			next(next(i)) < len(toks) && toks[next(next(i))].value() == "columns" {
+			out = append(out, sqlToken{kind: tokOp, text: "("}, sqlToken{kind: tokWord, text: pgColumnsSQL}, sqlToken{kind: tokOp, text: ")"})
+			i = next(next(i))
+			if j := next(i); j == len(toks) || toks[j].kind != tokWord || clauseKeywords[toks[j].value()] {
+				out = append(out, sqlToken{kind: tokSpace, text: " "}, sqlToken{kind: tokWord, text: "AS columns"})
+			}
+			continue
 		}
 		if inFrom() && t.kind == tokWord && emptyCatalogTables[t.value()] != "" && (next(i) == len(toks) || toks[next(i)].text != "(") {
 			out = append(out, sqlToken{kind: tokOp, text: "("}, sqlToken{kind: tokWord, text: emptyCatalogTables[t.value()]}, sqlToken{kind: tokOp, text: ")"})

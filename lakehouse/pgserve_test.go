@@ -124,7 +124,7 @@ func TestServeAnswersPgxOverTheExtendedProtocol(t *testing.T) {
 		var dataType string
 		if err := conn.QueryRow(ctx, `SELECT data_type FROM information_schema.columns
 			WHERE table_name = $1 AND column_name = $2`, "log_entries", "time").Scan(&dataType); err != nil ||
-			!strings.EqualFold(dataType, "timestamp with time zone") {
+			dataType != "timestamp with time zone" {
 			t.Errorf("the type of log_entries.time in information_schema = %q (%v)", dataType, err)
 		}
 		var n int
@@ -160,8 +160,14 @@ func TestServeAnswersPgxOverTheExtendedProtocol(t *testing.T) {
 		type col struct{ Column, Type string }
 		cols, err := pgx.CollectRows(must(conn.Query(ctx, `SELECT quote_ident(column_name) AS "column", data_type AS "type"
 			FROM information_schema.columns WHERE quote_ident(table_name) = 'otel_spans'`)), pgx.RowToStructByName[col])
-		if err != nil || len(cols) < 10 || !slices.Contains(cols, col{"start_time", "TIMESTAMP WITH TIME ZONE"}) {
+		if err != nil || len(cols) < 10 || !slices.Contains(cols, col{"start_time", "timestamp with time zone"}) ||
+			!slices.Contains(cols, col{"attributes", "json"}) || !slices.Contains(cols, col{"name", "text"}) {
 			t.Errorf("Grafana's column picker for otel_spans = %v (%v)", cols, err)
+		}
+		var udt string
+		if err := conn.QueryRow(ctx, `SELECT c.udt_name FROM information_schema.columns c
+			WHERE c.table_name = 'measures' AND c.column_name = 'value'`).Scan(&udt); err != nil || udt != "float8" {
+			t.Errorf("udt_name of measures.value = %q (%v), want float8", udt, err)
 		}
 		if _, err := conn.Exec(ctx, "BEGIN"); err != nil {
 			t.Error(err)
