@@ -180,6 +180,10 @@ func isPlainName(s string) bool {
 // send writes a result's rows and its CommandComplete, within the server's limits.
 func (c *pgConn) send(r *result, formats []int16) error {
 	defer r.close()
+	if r.rs == nil && r.columns == nil && r.tag == "" {
+		c.be.Send(&pgproto3.EmptyQueryResponse{})
+		return nil
+	}
 	if r.rs == nil {
 		for _, row := range r.local {
 			vals := make([][]byte, len(row))
