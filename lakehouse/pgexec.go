@@ -447,6 +447,25 @@ func (c *pgConn) rewrite(toks []sqlToken) ([]sqlToken, error) {
 				i = j
 				continue
 			}
+		case (t.is("session_user") || t.is("current_user") || t.is("user")) && !at(next(i), "(") && !at(next(i), ".") &&
+			(len(out) == 0 || out[len(out)-1].text != "."):
+			// The login's user name, as PostgreSQL answers, not DuckDB's "duckdb".
+			out = append(out, literal(t.value(), c.user))
+			continue
+		case (t.is("current_database") || t.is("current_catalog")) && (t.is("current_catalog") || at(next(i), "(")):
+			out = append(out, literal(t.value(), c.database))
+			if t.is("current_database") {
+				i = next(next(i))
+			}
+			continue
+		case t.kind == tokString && at(next(i), "::") && next(next(i)) < len(toks) &&
+			(toks[next(next(i))].is("regclass") || toks[next(next(i))].is("regtype") || toks[next(next(i))].is("regnamespace")):
+			// 'name'::regclass is the oid of that relation (type, schema); DuckDB has no reg* types.
+			lookup := regLookups[toks[next(next(i))].value()]
+			out = append(out, sqlToken{kind: tokOp, text: "("}, sqlToken{kind: tokWord,
+				text: fmt.Sprintf("SELECT oid FROM pg_catalog.%s WHERE %s = %s LIMIT 1", lookup[0], lookup[1], t.text)}, sqlToken{kind: tokOp, text: ")"})
+			i = next(next(i))
+			continue
 		case t.is("version") && at(next(i), "(") && at(next(next(i)), ")"):
 			out = append(out, literal("version", c.srv.version))
 			i = next(next(i))
@@ -480,6 +499,10 @@ func (c *pgConn) rewrite(toks []sqlToken) ([]sqlToken, error) {
 	}
 	return fromListCompat(out), nil
 }
+
+// regLookups are the catalog and name column behind each reg* cast.
+var regLookups = map[string][2]string{"regclass": {"pg_class", "relname"}, "regtype": {"pg_type", "typname"},
+	"regnamespace": {"pg_namespace", "nspname"}}
 
 // sessionStatement answers SET, SHOW, RESET and the transaction commands: the connection's own
 // state, which DuckDB never sees.

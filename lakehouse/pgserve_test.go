@@ -164,6 +164,12 @@ func TestServeAnswersPgxOverTheExtendedProtocol(t *testing.T) {
 			!slices.Contains(cols, col{"attributes", "json"}) || !slices.Contains(cols, col{"name", "text"}) {
 			t.Errorf("Grafana's column picker for otel_spans = %v (%v)", cols, err)
 		}
+		var db, user string
+		var oid int64
+		if err := conn.QueryRow(ctx, `SELECT current_database(), current_user, 'log_entries'::regclass`).Scan(&db, &user, &oid); err != nil ||
+			db != "lake" || user != "grafana" || oid == 0 {
+			t.Errorf("current_database(), current_user, 'log_entries'::regclass = %q, %q, %d (%v)", db, user, oid, err)
+		}
 		var udt string
 		if err := conn.QueryRow(ctx, `SELECT c.udt_name FROM information_schema.columns c
 			WHERE c.table_name = 'measures' AND c.column_name = 'value'`).Scan(&udt); err != nil || udt != "float8" {

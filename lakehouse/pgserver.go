@@ -190,9 +190,11 @@ type pgConn struct {
 	pid     uint32
 	secret  uint32
 	user    string
-	log     *slog.Logger
-	params  map[string]string
-	tx      byte // 'I' idle, 'T' in a transaction block, 'E' in a failed one
+	// database is the one the client asked for: any name reaches the tenant's one lake.
+	database string
+	log      *slog.Logger
+	params   map[string]string
+	tx       byte // 'I' idle, 'T' in a transaction block, 'E' in a failed one
 	// renamed maps the column names DuckDB gives the values rewrite put in place of function
 	// calls back to those functions' names.
 	renamed map[string]string
@@ -297,7 +299,10 @@ func (c *pgConn) startup() error {
 
 func (c *pgConn) login(m *pgproto3.StartupMessage, overTLS bool) error {
 	opts := c.srv.opts
-	c.user = m.Parameters["user"]
+	c.user, c.database = m.Parameters["user"], m.Parameters["database"]
+	if c.database == "" {
+		c.database = c.user
+	}
 	c.log = opts.Logger.With("remote", c.netConn.RemoteAddr().String(), "user", c.user, "application", m.Parameters["application_name"])
 	if m.ProtocolVersion != pgproto3.ProtocolVersion30 {
 		// 3.2 (PostgreSQL 18) brings longer cancel keys; this server speaks 3.0, and says so.

@@ -39,15 +39,18 @@ func TestBindParametersOutsideLiterals(t *testing.T) {
 }
 
 func TestRewritesForDuckDB(t *testing.T) {
-	c := &pgConn{srv: &Server{version: "PostgreSQL 16.0 (x)"}, params: map[string]string{"search_path": `"$user", public`}}
+	c := &pgConn{srv: &Server{version: "PostgreSQL 16.0 (x)"}, params: map[string]string{"search_path": `"$user", public`},
+		user: "grafana", database: "lake"}
 	for in, want := range map[string]string{
 		`SELECT version()`:                      `SELECT 'PostgreSQL 16.0 (x)'`,
 		`SELECT current_setting('search_path')`: `SELECT '"$user", public'`,
 		`SELECT current_setting('nope', true)`:  `SELECT NULL`,
 		`SELECT 1 FROM pg_catalog.pg_class c WHERE c.relname OPERATOR(pg_catalog.~) '^(x)$' COLLATE pg_catalog.default`: `SELECT 1 FROM pg_class c WHERE c.relname ~ '^(x)$' `,
-		`SELECT s[i] FROM generate_series(1, 2) as i, t`:                                                                `SELECT s[i] FROM generate_series(1, 2) as i(i), t`,
-		`SELECT generate_series(1, 2) AS i`:                                                                             `SELECT generate_series(1, 2) AS i`,
-		`SELECT extversion FROM pg_extension WHERE extname = 'x'`:                                                       `SELECT extversion FROM (` + emptyCatalogTables["pg_extension"] + `) AS pg_extension WHERE extname = 'x'`,
+		`SELECT current_database(), session_user, current_user, x.user`:                                                 `SELECT 'lake', 'grafana', 'grafana', x.user`,
+		`SELECT 'log_entries'::regclass`:                          `SELECT (SELECT oid FROM pg_catalog.pg_class WHERE relname = 'log_entries' LIMIT 1)`,
+		`SELECT s[i] FROM generate_series(1, 2) as i, t`:          `SELECT s[i] FROM generate_series(1, 2) as i(i), t`,
+		`SELECT generate_series(1, 2) AS i`:                       `SELECT generate_series(1, 2) AS i`,
+		`SELECT extversion FROM pg_extension WHERE extname = 'x'`: `SELECT extversion FROM (` + emptyCatalogTables["pg_extension"] + `) AS pg_extension WHERE extname = 'x'`,
 	} {
 		toks, err := c.rewrite(lexSQL(in))
 		if err != nil {
