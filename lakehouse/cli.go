@@ -34,7 +34,7 @@ const Usage = `usage:
   lakehouse serve --storage URL --listen ADDR (--token-file FILE | --allow-anonymous) [--tls-cert F --tls-key F]
                   [--cache DIR] [--cache-max-bytes N] [--default-window D] [--max-window D] [--max-rows N]
                   [--max-result-bytes N] [--statement-timeout D] [--max-concurrent-queries N] [--queue-timeout D]
-                  [--admin-listen ADDR]
+                  [--max-connections N] [--admin-listen ADDR]
 
 T is RFC 3339 (2026-01-02T15:04:05Z) or a duration back from now (15m, 24h).
 sql:          the window defaults to the last 24h; views: log_entries, measures, otel_spans, processes.

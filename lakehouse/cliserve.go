@@ -38,6 +38,7 @@ func runServe(ctx context.Context, args []string, stderr io.Writer) error {
 	fs.DurationVar(&o.StatementTimeout, "statement-timeout", DefaultStatementTimeout, "longest a statement may run (a session's statement_timeout may lower it)")
 	fs.IntVar(&o.MaxConcurrentQueries, "max-concurrent-queries", DefaultMaxConcurrentQueries, "statements reading the lake at once")
 	fs.DurationVar(&o.QueueTimeout, "queue-timeout", DefaultQueueTimeout, "how long a statement waits for a free slot")
+	fs.IntVar(&o.MaxConnections, "max-connections", DefaultMaxConnections, "connections logged in at once")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

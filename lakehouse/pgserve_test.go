@@ -271,6 +271,7 @@ func TestServeRefusesBadInputAndKeepsServing(t *testing.T) {
 		o.MaxRows = 5
 		o.MaxConcurrentQueries = 1
 		o.QueueTimeout = 300 * time.Millisecond
+		o.MaxConnections = 4
 	})
 	other := startServe(t, startLake(t), nil) // tenant B
 	ctx := context.Background()
@@ -354,6 +355,25 @@ func TestServeRefusesBadInputAndKeepsServing(t *testing.T) {
 		}
 		busy.PgConn().CancelRequest(ctx)
 		<-errc
+	})
+
+	t.Run("more connections than the server takes", func(t *testing.T) {
+		// conn is one once the server has seen the subtests before close theirs; three more fill
+		// the four.
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			s.Srv.mu.Lock()
+			n := len(s.Srv.conns)
+			s.Srv.mu.Unlock()
+			if n == 1 {
+				break
+			}
+		}
+		for range 3 {
+			s.connect(t, s.QueryToken)
+		}
+		if _, err := pgx.Connect(ctx, s.dsn(s.QueryToken)); sqlState(err) != "53300" {
+			t.Errorf("a fifth connection: %v, want SQLSTATE 53300", err)
+		}
 	})
 
 	t.Run("a client that disconnects mid-result", func(t *testing.T) {

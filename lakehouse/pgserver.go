@@ -49,7 +49,9 @@ type ServeOptions struct {
 	// slot up to QueueTimeout.
 	MaxConcurrentQueries int
 	QueueTimeout         time.Duration
-	Logger               *slog.Logger
+	// MaxConnections bounds the connections logged in at once; one more is refused with 53300.
+	MaxConnections int
+	Logger         *slog.Logger
 	// Registry, if set, gets the server's metrics (pgmetrics.go).
 	Registry prometheus.Registerer
 }
@@ -62,6 +64,7 @@ const (
 	DefaultMaxWindow            = 31 * 24 * time.Hour
 	DefaultMaxConcurrentQueries = 4
 	DefaultQueueTimeout         = 30 * time.Second
+	DefaultMaxConnections       = 100
 )
 
 func (o *ServeOptions) defaults() {
@@ -85,6 +88,9 @@ func (o *ServeOptions) defaults() {
 	}
 	if o.QueueTimeout <= 0 {
 		o.QueueTimeout = DefaultQueueTimeout
+	}
+	if o.MaxConnections <= 0 {
+		o.MaxConnections = DefaultMaxConnections
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -216,6 +222,13 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 		stmts: map[string]*prepared{}, portals: map[string]*portal{}}
 	c.be = pgproto3.NewBackend(nc, nc)
 	c.be.SetMaxBodyLen(64 << 20)
+	defer func() {
+		s.mu.Lock()
+		if s.conns[c.pid] == c {
+			delete(s.conns, c.pid)
+		}
+		s.mu.Unlock()
+	}()
 	if err := c.startup(); err != nil {
 		if c.log != nil { // a StartupMessage came: this was a login
 			s.metrics.logins.WithLabelValues("refused").Inc()
@@ -228,14 +241,6 @@ func (s *Server) serveConn(ctx context.Context, nc net.Conn) {
 	s.metrics.logins.WithLabelValues("accepted").Inc()
 	s.metrics.connections.Inc()
 	defer s.metrics.connections.Dec()
-	s.mu.Lock()
-	s.conns[c.pid] = c
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.conns, c.pid)
-		s.mu.Unlock()
-	}()
 	c.log.Info("connected")
 	err := c.loop(ctx)
 	for name := range c.portals {
@@ -341,6 +346,10 @@ func (c *pgConn) login(m *pgproto3.StartupMessage, overTLS bool) error {
 	c.log = c.log.With("principal", principal)
 
 	c.srv.mu.Lock()
+	if len(c.srv.conns) >= opts.MaxConnections {
+		c.srv.mu.Unlock()
+		return c.fatal("53300", fmt.Sprintf("sorry, too many clients already: this server takes %d connections (--max-connections)", opts.MaxConnections))
+	}
 	for {
 		c.srv.nextPID++
 		if _, taken := c.srv.conns[c.srv.nextPID]; !taken && c.srv.nextPID != 0 {
@@ -348,6 +357,7 @@ func (c *pgConn) login(m *pgproto3.StartupMessage, overTLS bool) error {
 		}
 	}
 	c.pid = c.srv.nextPID
+	c.srv.conns[c.pid] = c
 	c.srv.mu.Unlock()
 	var key [4]byte
 	rand.Read(key[:])
