@@ -250,6 +250,18 @@ func TestStatementBounds(t *testing.T) {
 		{`SELECT 1 FROM measures`, now.Add(-24 * time.Hour), now},
 		// An OR may let rows outside a bound through: the default window, not a guess.
 		{`SELECT 1 FROM measures WHERE time > '2026-04-30T10:00:00Z' OR name = 'x'`, now.Add(-24 * time.Hour), now},
+		{`SELECT 1 FROM measures WHERE name = 'x' OR (time > '2026-04-30T10:00:00Z' AND kind = 'sum')`, now.Add(-24 * time.Hour), now},
+		{`SELECT 1 FROM measures WHERE (time > '2026-04-30T10:00:00Z' AND kind = 'sum') OR name = 'x'`, now.Add(-24 * time.Hour), now},
+		{`SELECT 1 FROM measures WHERE NOT time > '2026-04-30T10:00:00Z'`, now.Add(-24 * time.Hour), now},
+		{`SELECT 1 FROM measures WHERE NOT (time > '2026-04-30T10:00:00Z')`, now.Add(-24 * time.Hour), now},
+		{`SELECT count(*) FILTER (WHERE time > '2026-04-30T10:00:00Z') FROM measures`, now.Add(-24 * time.Hour), now},
+		{`SELECT CASE WHEN time > '2026-04-30T10:00:00Z' THEN 1 END FROM measures`, now.Add(-24 * time.Hour), now},
+		{`SELECT 1 FROM measures WHERE time > '2026-04-30T10:00:00Z' UNION ALL SELECT 1 FROM log_entries`, now.Add(-24 * time.Hour), now},
+		// An OR, a NOT or a parenthesis that do not reach the bound leave it binding.
+		{`SELECT 1 FROM measures WHERE time > '2026-04-30T10:00:00Z' AND (name = 'a' OR name = 'b') AND attributes['x'] IS NOT NULL AND name NOT IN ('c')`,
+			at("2026-04-30T10:00:00Z"), now},
+		{`SELECT 1 FROM measures WHERE kind = 'sum' AND (time BETWEEN '2026-04-30T10:00:00Z' AND '2026-04-30T11:00:00Z') GROUP BY 1 ORDER BY 1`,
+			at("2026-04-30T10:00:00Z"), at("2026-04-30T11:00:00Z").Add(1)},
 		// Two bounds on one end (a subquery's) widen to the wider.
 		{`SELECT 1 FROM measures WHERE time > '2026-04-30T10:00:00Z' AND process_id IN (SELECT process_id FROM log_entries WHERE time > '2026-04-29T10:00:00Z')`,
 			at("2026-04-29T10:00:00Z"), now},

@@ -1,3 +1,5 @@
+//go:build cgo
+
 package lakehouse
 
 import (
@@ -17,8 +19,8 @@ const DefaultServeWindow = 24 * time.Hour
 // windowBounds is what a statement's predicates on the time columns say; a nil end is unbounded.
 type windowBounds struct {
 	since, until *time.Time // until is exclusive
-	// widened is set when the statement has an OR or a NOT: a bound it seems to set may not bind
-	// every row it reads, so the server reads the default window instead.
+	// widened is set when the statement has a UNION, INTERSECT or EXCEPT: a bound of one query
+	// would narrow the others, so the server reads the default window instead.
 	widened bool
 }
 
@@ -37,8 +39,10 @@ var timeColumnNames = func() map[string]bool {
 // statementBounds finds the predicates on time/start_time that compare them with a constant:
 // `c BETWEEN a AND b` (Grafana's $__timeFilter), `c >= a`, `c > a`, `c <= b`, `c < b`, `c = a`.
 // A constant is a string literal, optionally typed (TIMESTAMPTZ '…', '…'::timestamptz),
-// to_timestamp(N), or now() / current_timestamp minus an interval. Several bounds on one end
-// widen to the widest, so that a bound in a subquery never narrows the rest.
+// to_timestamp(N), or now() / current_timestamp minus an interval. Only a predicate that filters
+// every row of its query counts (binds): one in a WHERE clause, joined to it by AND alone, not
+// under an OR, a NOT, a CASE or a FILTER. Several bounds on one end widen to the widest, so that
+// a bound in a subquery never narrows the rest.
 func statementBounds(toks []sqlToken, now time.Time) windowBounds {
 	m := meaningful(toks)
 	var b windowBounds
@@ -56,7 +60,7 @@ func statementBounds(toks []sqlToken, now time.Time) windowBounds {
 		}
 	}
 	for i := 0; i < len(m); i++ {
-		if m[i].is("or") || m[i].is("not") {
+		if m[i].is("union") || m[i].is("intersect") || m[i].is("except") {
 			b.widened = true
 		}
 		if !(m[i].kind == tokWord || m[i].kind == tokQuoted) || !timeColumnNames[m[i].value()] {
@@ -65,6 +69,10 @@ func statementBounds(toks []sqlToken, now time.Time) windowBounds {
 		if i+1 >= len(m) || (i > 0 && m[i-1].kind == tokOp && m[i-1].text == "(" && i+1 < len(m) && m[i+1].text == ")") {
 			continue
 		}
+		start := i // the predicate's first token: the column, or its qualifier
+		if i >= 2 && m[i-1].text == "." {
+			start = i - 2
+		}
 		op := m[i+1]
 		switch {
 		case op.is("between"):
@@ -72,15 +80,15 @@ func statementBounds(toks []sqlToken, now time.Time) windowBounds {
 			if !ok || j >= len(m) || !m[j].is("and") {
 				continue
 			}
-			hi, _, ok := timeConstant(m, j+1, now)
-			if !ok {
+			hi, end, ok := timeConstant(m, j+1, now)
+			if !ok || !binds(m, start, end) {
 				continue
 			}
 			lower(lo)
 			upper(hi, true)
 		case op.kind == tokOp && (op.text == ">=" || op.text == ">" || op.text == "<=" || op.text == "<" || op.text == "="):
-			t, _, ok := timeConstant(m, i+2, now)
-			if !ok {
+			t, end, ok := timeConstant(m, i+2, now)
+			if !ok || !binds(m, start, end) {
 				continue
 			}
 			switch op.text {
@@ -97,6 +105,54 @@ func statementBounds(toks []sqlToken, now time.Time) windowBounds {
 		}
 	}
 	return b
+}
+
+// binds says whether the predicate m[start:end] filters every row of its query: it sits in a
+// WHERE clause, joined to the rest by AND alone (an OR beside it at its level or any enclosing
+// one lets other rows through), and under no NOT, CASE or FILTER.
+func binds(m []sqlToken, start, end int) bool {
+	depth := 0 // of groups opened between here and the predicate
+	for j := start - 1; j >= 0; j-- {
+		t := m[j]
+		switch {
+		case t.text == ")":
+			depth++
+		case t.text == "(":
+			if depth > 0 {
+				depth--
+			} else if j > 0 && (m[j-1].is("not") || m[j-1].is("filter")) {
+				return false // NOT ( … predicate … ), or FILTER (WHERE predicate)
+			}
+		case depth > 0:
+		case t.is("not") && j == start-1:
+			return false
+		case t.is("or") || t.is("case") || t.is("when") || t.is("then") || t.is("else"):
+			return false
+		case t.is("where"):
+			return !(j >= 2 && m[j-1].text == "(" && m[j-2].is("filter")) && orFreeAfter(m, end)
+		case t.is("select") || t.is("from") || t.is("on") || t.is("join") || t.is("having") || t.is("group") || t.is("order"):
+			return false
+		}
+	}
+	return false
+}
+
+// orFreeAfter says whether no OR follows m[end:] at the predicate's level or an enclosing one.
+func orFreeAfter(m []sqlToken, end int) bool {
+	depth := 0
+	for j := end; j < len(m); j++ {
+		switch t := m[j]; {
+		case t.text == "(":
+			depth++
+		case t.text == ")":
+			if depth > 0 {
+				depth--
+			}
+		case depth == 0 && t.is("or"):
+			return false
+		}
+	}
+	return true
 }
 
 // window turns the bounds into the window a session reads; defaultWindow applies to an end the
