@@ -13,7 +13,7 @@ RUN_DIR ?= $(CURDIR)/tmp/lake
 FUZZTIME ?= 60s
 TEST_TIMEOUT ?= 30m
 
-.PHONY: all build run test lint tools fuzz bench clean manifests generate verify-generated
+.PHONY: all build run test test-deps lint tools fuzz bench clean manifests generate verify-generated
 .PHONY: demo demo-down test-e2e
 
 all: build
@@ -49,7 +49,24 @@ lint:
 	$(GO) vet ./...
 	cd lakehouse && $(LAKEHOUSE_GO) vet $(LAKEHOUSE_TAGS) ./...
 
-test: tools verify-generated lint ## every test, against real servers the tests start themselves
+# The real PostgreSQL clients the lakehouse serve tests run, from Debian: psql, psycopg2 for
+# Debian's /usr/bin/python3, and node with npm (node-postgres itself comes from npm, pinned by
+# lakehouse/testdata/pgclients/package-lock.json). Each is checked by what the tests call, so a
+# node that came with its own npm is left alone.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+test-deps: ## the Debian packages of the clients the tests run (psql, python3-psycopg2, node, npm)
+	@missing=""; \
+	command -v psql >/dev/null || missing="$$missing postgresql-client"; \
+	/usr/bin/python3 -c 'import psycopg2' 2>/dev/null || missing="$$missing python3-psycopg2"; \
+	command -v node >/dev/null || missing="$$missing nodejs"; \
+	command -v npm >/dev/null || missing="$$missing npm"; \
+	if [[ -n "$$missing" ]]; then \
+		echo "test-deps: installing$$missing"; \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+test: tools test-deps verify-generated lint ## every test, against real servers the tests start themselves
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 	# The lakehouse is its own module: it embeds DuckDB through cgo; everything else is built static.
 	cd lakehouse && $(LAKEHOUSE_GO) test $(LAKEHOUSE_TAGS) -count=1 -timeout $(TEST_TIMEOUT) ./...

@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -311,4 +312,22 @@ func (s *Session) Query(ctx context.Context, query string) (*sql.Rows, error) {
 		return nil, &SQLError{Err: err}
 	}
 	return rs, nil
+}
+
+// sandbox closes the session to everything but its own views before it runs a statement from a
+// client that holds no more than a query token: files outside the part cache, extensions, and
+// settings, which lock_configuration then freezes. The views read only the cache's parts and
+// the fresh rows in memory.
+func (s *Session) sandbox(ctx context.Context, cacheDir string) error {
+	for _, stmt := range []string{
+		fmt.Sprintf(`SET allowed_directories = [%s]`, quote(filepath.Clean(cacheDir)+string(filepath.Separator))),
+		`SET enable_external_access = false`,
+		`SET autoload_known_extensions = false`,
+		`SET lock_configuration = true`,
+	} {
+		if err := s.e.exec(ctx, stmt); err != nil {
+			return fmt.Errorf("duckdb: %s: %w", stmt, err)
+		}
+	}
+	return nil
 }

@@ -143,6 +143,9 @@ func tokenFileYAML(entries ...tokenfile.Entry) string {
 		if len(e.Signals) > 0 {
 			fmt.Fprintf(&b, "  signals: [%s]\n", strings.Join(e.Signals, ", "))
 		}
+		if len(e.Permissions) > 0 {
+			fmt.Fprintf(&b, "  permissions: [%s]\n", strings.Join(e.Permissions, ", "))
+		}
 	}
 	return b.String()
 }

@@ -37,6 +37,7 @@ type token struct {
 	principal server.Principal
 	notAfter  time.Time // zero: no expiry
 	signals   []layout.Signal
+	ingest    bool // the token may send at all (tokenfile.PermissionIngest)
 	accepted  counter
 }
 
@@ -74,6 +75,7 @@ func parseTokenFile(raw []byte, m *metrics) (*tokenSet, error) {
 			hash:      hash,
 			principal: server.Principal{Name: label, MetricLabel: label},
 			signals:   signals,
+			ingest:    e.Allows(tokenfile.PermissionIngest),
 		}
 		if e.NotAfter != nil {
 			t.notAfter = *e.NotAfter
