@@ -49,22 +49,8 @@ lint:
 	$(GO) vet ./...
 	cd lakehouse && $(LAKEHOUSE_GO) vet $(LAKEHOUSE_TAGS) ./...
 
-# The real PostgreSQL clients the lakehouse serve tests run, from Debian: psql, psycopg2 for
-# Debian's /usr/bin/python3, and node with npm (node-postgres itself comes from npm, pinned by
-# lakehouse/testdata/pgclients/package-lock.json). Each is checked by what the tests call, so a
-# node that came with its own npm is left alone.
-SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-test-deps: ## the Debian packages of the clients the tests run (psql, python3-psycopg2, node, npm)
-	@missing=""; \
-	command -v psql >/dev/null || missing="$$missing postgresql-client"; \
-	/usr/bin/python3 -c 'import psycopg2' 2>/dev/null || missing="$$missing python3-psycopg2"; \
-	command -v node >/dev/null || missing="$$missing nodejs"; \
-	command -v npm >/dev/null || missing="$$missing npm"; \
-	if [[ -n "$$missing" ]]; then \
-		echo "test-deps: installing$$missing"; \
-		$(SUDO) apt-get update -qq && \
-		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
-	fi
+test-deps: ## the Debian packages the tests and benchmarks run (their list: hack/debian-deps.sh)
+	hack/debian-deps.sh
 
 test: tools test-deps verify-generated lint ## every test, against real servers the tests start themselves
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
@@ -75,8 +61,7 @@ fuzz: ## run each fuzz target for FUZZTIME
 	$(GO) test ./ingester/otlpwire -run '^$$' -fuzz '^FuzzSplit$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./ingester/otlpwire -run '^$$' -fuzz '^FuzzJSONToProto$$' -fuzztime $(FUZZTIME)
 
-bench: ## the ingester (file store, SeaweedFS) beside the durable floor, the OTel Collector (nop, durable) and bare HTTP; auth, validation, the lakehouse
-	hack/debian-deps.sh
+bench: test-deps ## the ingester (file store, SeaweedFS) beside the durable floor, the OTel Collector (nop, durable) and bare HTTP; auth, validation, the lakehouse
 	$(GO) run ./test/bench
 	$(GO) test -run '^$$' -bench 'BenchmarkTokenAuth' -benchmem ./ingester/auth
 	$(GO) test -run '^$$' -bench 'BenchmarkSplit' -benchmem ./ingester/otlpwire

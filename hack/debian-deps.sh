@@ -6,14 +6,21 @@
 # so these come from apt, not from downloads.
 set -euo pipefail
 
+# Each entry: the package, and a command that succeeds when what the tests use is already there
+# (from that package or another install, such as the machine's own Node.js).
 PACKAGES=(
-  wrk # make bench: the load generator (test/bench/wrkload.go); the bench's own one is slower
+  "wrk|command -v wrk"                                   # make bench: the load generator (test/bench/wrkload.go); the bench's own one is slower
+  "postgresql-client|command -v psql"                    # make test: lakehouse serve's psql test
+  "python3-psycopg2|/usr/bin/python3 -c 'import psycopg2'" # make test: lakehouse serve's psycopg2 test (Debian's python3, not pyenv's)
+  "nodejs|command -v node"                               # make test: lakehouse serve's node-postgres test
+  "npm|command -v npm"                                   # make test: installs node-postgres from its lockfile
 )
 
 missing=()
-for p in "${PACKAGES[@]}"; do
-  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-    missing+=("$p")
+for entry in "${PACKAGES[@]}"; do
+  package="${entry%%|*}" check="${entry#*|}"
+  if ! bash -c "$check" >/dev/null 2>&1; then
+    missing+=("$package")
   fi
 done
 [[ ${#missing[@]} -eq 0 ]] && exit 0
