@@ -8,8 +8,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"time"
 
 	"github.com/telemetrylake/telemetrylake/api/tokenfile"
@@ -29,19 +27,7 @@ type tokenChecker struct {
 
 // check returns the name of the token the password is, or why it is refused.
 func (c tokenChecker) check(password string, now time.Time) (string, error) {
-	fh, err := os.Open(c.path)
-	if err != nil {
-		return "", fmt.Errorf("token file: %w", err)
-	}
-	defer fh.Close()
-	raw, err := io.ReadAll(io.LimitReader(fh, tokenfile.MaxFileBytes+1))
-	if err != nil {
-		return "", fmt.Errorf("token file: %w", err)
-	}
-	if len(raw) > tokenfile.MaxFileBytes {
-		return "", fmt.Errorf("token file %s is larger than %d bytes", c.path, tokenfile.MaxFileBytes)
-	}
-	f, err := tokenfile.Parse(raw)
+	f, err := tokenfile.ReadFile(c.path)
 	if err != nil {
 		return "", fmt.Errorf("token file %s: %w", c.path, err)
 	}

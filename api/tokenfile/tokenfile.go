@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -93,6 +94,33 @@ func New() (string, error) {
 func Hash(token string) string {
 	h := sha256.Sum256([]byte(token))
 	return hex.EncodeToString(h[:])
+}
+
+// ReadFile reads and checks the file at path (Read, then Parse).
+func ReadFile(path string) (File, error) {
+	raw, err := Read(path)
+	if err != nil {
+		return File{}, err
+	}
+	return Parse(raw)
+}
+
+// Read returns the bytes of the file at path, refusing one larger than MaxFileBytes before it is
+// read whole.
+func Read(path string) ([]byte, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	raw, err := io.ReadAll(io.LimitReader(fh, MaxFileBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(raw) > MaxFileBytes {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, MaxFileBytes)
+	}
+	return raw, nil
 }
 
 // Parse reads and checks a whole file. One bad entry rejects it all, so that a typo never
