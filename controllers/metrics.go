@@ -20,8 +20,15 @@ var provisioningFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
 	Help: "Reconciles of a TelemetryLake that stopped on a failed step, by condition reason.",
 }, []string{"reason"})
 
+// storeProvisionings counts the reconciles that called the object store and succeeded; at rest,
+// with nothing changed, it stays flat (provisioned.go).
+var storeProvisionings = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Name: "telemetrylake_store_provisionings_total",
+	Help: "Provisionings of a lake's storage that called the object store and succeeded, by LakeStorageClass.",
+}, []string{"class"})
+
 func init() {
-	ctrlmetrics.Registry.MustRegister(provisioningFailures)
+	ctrlmetrics.Registry.MustRegister(provisioningFailures, storeProvisionings)
 }
 
 // tenantsCollector reports telemetrylake_tenants{ready} from the informer cache at scrape time, so

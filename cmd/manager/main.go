@@ -5,6 +5,7 @@ package main
 import (
 	"flag"
 	"os"
+	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -29,6 +30,8 @@ func main() {
 	var (
 		metricsAddr, probeAddr, namespace, image, lakehouseImage, issuer string
 		leaderElect                                                      bool
+		workers, storeCalls                                              int
+		storeCheck                                                       time.Duration
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "address of the operator's /metrics")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
@@ -37,6 +40,9 @@ func main() {
 	flag.StringVar(&image, "ingester-image", defaultIngesterImage, "image of the ingester")
 	flag.StringVar(&lakehouseImage, "lakehouse-image", defaultLakehouseImage, "image of the lakehouse materialization CronJob")
 	flag.StringVar(&issuer, "service-account-issuer", "https://kubernetes.default.svc.cluster.local", "the cluster's service-account token issuer, trusted for in-cluster callers")
+	flag.IntVar(&workers, "max-concurrent-reconciles", controllers.DefaultMaxConcurrentReconciles, "TelemetryLakes reconciled at once")
+	flag.IntVar(&storeCalls, "store-calls-per-class", controllers.DefaultStoreCallsPerClass, "lakes of one LakeStorageClass whose object-store calls run at once; the other workers stay free for other classes")
+	flag.DurationVar(&storeCheck, "store-check-interval", controllers.DefaultStoreCheckInterval, "how often a provisioned lake's bucket and credentials are checked in the object store even though nothing changed (with up to 20% jitter)")
 	opts := zap.Options{}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -64,15 +70,18 @@ func main() {
 		os.Exit(1)
 	}
 	if err := (&controllers.TelemetryLakeReconciler{
-		Client:               mgr.GetClient(),
-		Scheme:               scheme,
-		Events:               mgr.GetEventRecorder(wellknown.ManagedBy),
-		OperatorNamespace:    namespace,
-		IngesterImage:        image,
-		LakehouseImage:       lakehouseImage,
-		ServiceAccountIssuer: issuer,
-		NewProvisioner:       provision.NewS3IAM,
-		APIReader:            mgr.GetAPIReader(),
+		Client:                  mgr.GetClient(),
+		Scheme:                  scheme,
+		Events:                  mgr.GetEventRecorder(wellknown.ManagedBy),
+		OperatorNamespace:       namespace,
+		IngesterImage:           image,
+		LakehouseImage:          lakehouseImage,
+		ServiceAccountIssuer:    issuer,
+		NewProvisioner:          provision.NewS3IAM,
+		APIReader:               mgr.GetAPIReader(),
+		MaxConcurrentReconciles: workers,
+		StoreCallsPerClass:      storeCalls,
+		StoreCheckInterval:      storeCheck,
 	}).SetupWithManager(mgr); err != nil {
 		log.Error(err, "setting up the TelemetryLake controller")
 		os.Exit(1)
