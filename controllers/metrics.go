@@ -10,6 +10,7 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	lakev1 "github.com/telemetrylake/telemetrylake/api/v1alpha1"
+	"github.com/telemetrylake/telemetrylake/controllers/provision"
 )
 
 // Reconcile durations and error counts per controller come with controller-runtime
@@ -28,7 +29,7 @@ var storeProvisionings = prometheus.NewCounterVec(prometheus.CounterOpts{
 }, []string{"class"})
 
 func init() {
-	ctrlmetrics.Registry.MustRegister(provisioningFailures, storeProvisionings)
+	ctrlmetrics.Registry.MustRegister(provisioningFailures, storeProvisionings, provision.Requests)
 }
 
 // tenantsCollector reports telemetrylake_tenants{ready} from the informer cache at scrape time, so
