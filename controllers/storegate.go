@@ -88,7 +88,9 @@ func (g *storeGates) enter(class string) (release func(error), retryAfter time.D
 			if wait < slotRetry {
 				wait = slotRetry
 			}
-			return nil, jitter(wait), fmt.Errorf("%w after %d unreachable calls in a row; the next try is in %s", errStoreOpen, gate.failures, wait.Round(time.Second))
+			// The message is the same on every refusal: it lands in the lakes' status, and a
+			// count or countdown in it would rewrite every lake's status on every retry.
+			return nil, jitter(wait), fmt.Errorf("%w: %d or more calls in a row found the store unreachable; one call is let through every %s until one succeeds", errStoreOpen, breakerFailures, breakerCooldown)
 		}
 		probe = true
 		gate.probing = true
