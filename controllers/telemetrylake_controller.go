@@ -369,7 +369,7 @@ func (r *TelemetryLakeReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).
 		For(&lakev1.TelemetryLake{}).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
-		Owns(&appsv1.Deployment{}, builder.WithPredicates(deploymentChanged)).
+		Watches(&appsv1.Deployment{}, rolloutProgress(), builder.WithPredicates(deploymentChanged)).
 		Owns(&corev1.Service{}).
 		Owns(&corev1.Secret{}).
 		Owns(&corev1.ServiceAccount{}).

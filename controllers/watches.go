@@ -6,6 +6,11 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 
@@ -123,4 +128,38 @@ func metadataChanged(old, cur client.Object) bool {
 		!maps.Equal(old.GetAnnotations(), cur.GetAnnotations()) ||
 		!equality.Semantic.DeepEqual(old.GetOwnerReferences(), cur.GetOwnerReferences()) ||
 		!old.GetDeletionTimestamp().Equal(cur.GetDeletionTimestamp())
+}
+
+// rolloutPriority puts the reconcile that a Deployment's progress asks for ahead of the others in
+// the controller's priority queue. That reconcile is cheap (every store call and child is already
+// done; it reads the cache and writes the status), and it is the one a tenant waits on for Ready:
+// at 100 lakes, every Deployment was available within 1 s of its creation, yet Ready came a median
+// 69 s later, behind the first reconciles of every other lake in one FIFO queue (issue 13).
+const rolloutPriority = 10
+
+// rolloutProgress enqueues the lake that controls a Deployment, at rolloutPriority.
+func rolloutProgress() handler.EventHandler {
+	enqueue := func(obj client.Object, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+		ref := metav1.GetControllerOf(obj)
+		if ref == nil || ref.Kind != "TelemetryLake" || ref.APIVersion != lakev1.GroupVersion.String() {
+			return
+		}
+		req := reconcile.Request{NamespacedName: types.NamespacedName{Namespace: obj.GetNamespace(), Name: ref.Name}}
+		if pq, ok := q.(priorityqueue.PriorityQueue[reconcile.Request]); ok {
+			pq.AddWithOpts(priorityqueue.AddOpts{Priority: ptr.To(rolloutPriority)}, req)
+			return
+		}
+		q.Add(req)
+	}
+	return handler.Funcs{
+		CreateFunc: func(_ context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			enqueue(e.Object, q)
+		},
+		UpdateFunc: func(_ context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			enqueue(e.ObjectNew, q)
+		},
+		DeleteFunc: func(_ context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			enqueue(e.Object, q)
+		},
+	}
 }
