@@ -15,7 +15,7 @@ import (
 )
 
 // TestSeaweedFSAssumeRoleWithSessionPolicy is what a credential mode without one IAM user per
-// tenant would stand on (issue 13; docs/rbac.md, "Per-tenant IAM users"): the pinned SeaweedFS
+// tenant would stand on (issue 13; README, "The operator at a thousand tenants"): the pinned SeaweedFS
 // issues short-lived credentials through STS AssumeRole, and an inline session policy narrows them
 // to one tenant's bucket. The role is one for all tenants, created once by the platform admin;
 // the operator would only call AssumeRole, which writes nothing into the store's IAM.
