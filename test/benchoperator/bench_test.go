@@ -138,7 +138,8 @@ func (b *bench) startCluster(maxLakes int) {
 	t := b.t
 	nodes := maxLakes/podsPerNode + 2
 	cmd := exec.Command(filepath.Join(b.root, "hack", "cluster.sh"), "up")
-	cmd.Env = append(os.Environ(), "CLUSTER_NAME="+*clusterName, fmt.Sprintf("CLUSTER_NODES=%d", nodes))
+	// One Service per lake: kube-apiserver's default range holds 254.
+	cmd.Env = append(os.Environ(), "CLUSTER_NAME="+*clusterName, fmt.Sprintf("CLUSTER_NODES=%d", nodes), "CLUSTER_SERVICE_CIDR=10.0.0.0/16")
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	if err != nil {
