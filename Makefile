@@ -14,7 +14,7 @@ FUZZTIME ?= 60s
 TEST_TIMEOUT ?= 30m
 
 .PHONY: all build run test test-deps lint tools fuzz bench clean manifests generate verify-generated
-.PHONY: demo demo-down test-e2e
+.PHONY: demo demo-down test-e2e bench-operator
 
 all: build
 
@@ -66,6 +66,11 @@ bench: test-deps ## the ingester (file store, SeaweedFS) beside the durable floo
 	$(GO) test -run '^$$' -bench 'BenchmarkTokenAuth' -benchmem ./ingester/auth
 	$(GO) test -run '^$$' -bench 'BenchmarkSplit' -benchmem ./ingester/otlpwire
 	cd lakehouse && $(LAKEHOUSE_GO) test $(LAKEHOUSE_TAGS) -run '^$$' -bench . -benchtime 1x .
+
+BENCH_OPERATOR_ARGS ?=
+
+bench-operator: ## the operator onboarding 100, 300 and 1,000 tenants on a local kwok cluster with SeaweedFS (test/benchoperator)
+	$(GO) test -tags benchoperator -count=1 -v -timeout 4h -run '^TestBenchOperator$$' ./test/benchoperator -args $(BENCH_OPERATOR_ARGS)
 
 demo: ## a local cluster, SeaweedFS, the operator and two tenants, real ingesters and an OTel SDK client
 	hack/demo.sh up

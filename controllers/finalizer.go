@@ -24,7 +24,12 @@ func (r *TelemetryLakeReconciler) finalize(ctx context.Context, lake *lakev1.Tel
 	if !controllerutil.ContainsFinalizer(lake, wellknown.Finalizer) {
 		return ctrl.Result{}, nil
 	}
-	if err := r.cleanUp(ctx, lake); err != nil {
+	err := r.cleanUp(ctx, lake)
+	if errors.Is(err, errStoreBusy) {
+		// Not a failure: the class's store slots are taken by other lakes' calls.
+		return ctrl.Result{RequeueAfter: jitter(slotRetry)}, nil
+	}
+	if err != nil {
 		r.Events.Eventf(lake, nil, corev1.EventTypeWarning, "CleanupFailed", "Delete", "%v (retrying)", err)
 		cleanup := stepFailed(lakev1.ReasonDeleting, "cleanup failed, retrying: %v", err)
 		return ctrl.Result{}, errors.Join(err, r.writeStatus(ctx, lake, observedDeletion(lake, cleanup)))
@@ -44,10 +49,24 @@ func (r *TelemetryLakeReconciler) cleanUp(ctx context.Context, lake *lakev1.Tele
 	if class.Spec.Provisioner == lakev1.ProvisionerFilesystem {
 		return nil // the PVC is owned by the lake and goes with it
 	}
-	ep, st := r.adminEndpoint(ctx, class)
+	ep, _, st := r.adminEndpoint(ctx, class)
 	if !st.done() {
 		return fmt.Errorf("%s", st.message)
 	}
+	// Deletions take the class's store slots like provisioning does: a store that hangs must not
+	// hold more workers through its lakes' deletions either.
+	release, _, err := r.gates.enter(class.Name)
+	if err != nil {
+		return fmt.Errorf("LakeStorageClass %s: %w", class.Name, err)
+	}
+	var result error
+	defer func() { release(result) }()
+	result = r.cleanUpStore(ctx, lake, class, ep)
+	return result
+}
+
+// cleanUpStore revokes the lake's credentials and, under the Delete policy, deletes its data.
+func (r *TelemetryLakeReconciler) cleanUpStore(ctx context.Context, lake *lakev1.TelemetryLake, class *lakev1.LakeStorageClass, ep provision.Endpoint) error {
 	prov, err := r.provisioner(ctx, ep)
 	if err != nil {
 		return err

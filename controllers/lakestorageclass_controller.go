@@ -33,7 +33,7 @@ func (r *LakeStorageClassReconciler) Reconcile(ctx context.Context, req ctrl.Req
 	ready := stepDone()
 	message := "no credentials are needed"
 	if class.Spec.S3 != nil {
-		_, ready = readAdminEndpoint(ctx, r.Client, r.OperatorNamespace, class)
+		_, _, ready = readAdminEndpoint(ctx, r.Client, r.OperatorNamespace, class)
 		message = "the admin credentials are in place in namespace " + r.OperatorNamespace
 	}
 	status := lakev1.LakeStorageClassStatus{

@@ -10,6 +10,7 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	lakev1 "github.com/telemetrylake/telemetrylake/api/v1alpha1"
+	"github.com/telemetrylake/telemetrylake/controllers/provision"
 )
 
 // Reconcile durations and error counts per controller come with controller-runtime
@@ -20,8 +21,15 @@ var provisioningFailures = prometheus.NewCounterVec(prometheus.CounterOpts{
 	Help: "Reconciles of a TelemetryLake that stopped on a failed step, by condition reason.",
 }, []string{"reason"})
 
+// storeProvisionings counts the reconciles that called the object store and succeeded; at rest,
+// with nothing changed, it stays flat (provisioned.go).
+var storeProvisionings = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Name: "telemetrylake_store_provisionings_total",
+	Help: "Provisionings of a lake's storage that called the object store and succeeded, by LakeStorageClass.",
+}, []string{"class"})
+
 func init() {
-	ctrlmetrics.Registry.MustRegister(provisioningFailures)
+	ctrlmetrics.Registry.MustRegister(provisioningFailures, storeProvisionings, provision.Requests)
 }
 
 // tenantsCollector reports telemetrylake_tenants{ready} from the informer cache at scrape time, so

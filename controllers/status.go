@@ -61,6 +61,8 @@ type observed struct {
 	tokens     []lakev1.TokenStatus
 	placement  *lakev1.StorageStatus
 	selector   string
+	// retryAfter, when a step failed on a closed store gate, is when the gate opens again.
+	retryAfter time.Duration
 	// deletion is the finalizer's cleanup, once the lake is being deleted; nil until then.
 	deletion *step
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -26,6 +27,10 @@ type storageFacts struct {
 	credentials *builders.StorageCredentials
 	// url is the ingester's --storage URL.
 	url string
+	// recheckAt is when the store calls are due again (the periodic check); zero for none.
+	recheckAt time.Time
+	// retryAfter, when the class's store gate was closed, is when to try again.
+	retryAfter time.Duration
 }
 
 // resolveStorageClass finds the lake's class: the named one, or the one annotated default.
@@ -60,43 +65,48 @@ func (r *TelemetryLakeReconciler) resolveStorageClass(ctx context.Context, lake 
 	return nil, stepFailed(lakev1.ReasonInvalidSpec, "%d LakeStorageClasses are marked default: set spec.storageClassName, or leave one default", len(defaults))
 }
 
-// adminEndpoint reads the class's admin credentials and CA from the operator's namespace.
-func (r *TelemetryLakeReconciler) adminEndpoint(ctx context.Context, class *lakev1.LakeStorageClass) (provision.Endpoint, step) {
+// adminEndpoint reads the class's admin credentials and CA from the operator's namespace, and
+// the versions of the Secrets they came from.
+func (r *TelemetryLakeReconciler) adminEndpoint(ctx context.Context, class *lakev1.LakeStorageClass) (provision.Endpoint, string, step) {
 	return readAdminEndpoint(ctx, r.Client, r.OperatorNamespace, class)
 }
 
-func readAdminEndpoint(ctx context.Context, c client.Reader, namespace string, class *lakev1.LakeStorageClass) (provision.Endpoint, step) {
+func readAdminEndpoint(ctx context.Context, c client.Reader, namespace string, class *lakev1.LakeStorageClass) (ep provision.Endpoint, versions string, st step) {
 	s3 := class.Spec.S3
-	ep := provision.Endpoint{URL: s3.Endpoint, Region: s3.Region, PathStyle: s3.PathStyle}
+	ep = provision.Endpoint{URL: s3.Endpoint, Region: s3.Region, PathStyle: s3.PathStyle}
 	ref := s3.AdminCredentialsSecretRef.Name
 	var secret corev1.Secret
 	err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: ref}, &secret)
 	if apierrors.IsNotFound(err) {
-		return ep, stepFailed(lakev1.ReasonAdminCredentialsNotFound, "Secret %s not found in namespace %s: create it with %s and %s, or fix spec.s3.adminCredentialsSecretRef of LakeStorageClass %s",
+		return ep, "", stepFailed(lakev1.ReasonAdminCredentialsNotFound, "Secret %s not found in namespace %s: create it with %s and %s, or fix spec.s3.adminCredentialsSecretRef of LakeStorageClass %s",
 			ref, namespace, wellknown.SecretKeyAccessKeyID, wellknown.SecretKeySecretAccessKey, class.Name)
 	}
 	if err != nil {
-		return ep, stepFailed(lakev1.ReasonProvisioningFailed, "reading Secret %s/%s: %v", namespace, ref, err)
+		return ep, "", stepFailed(lakev1.ReasonProvisioningFailed, "reading Secret %s/%s: %v", namespace, ref, err)
 	}
 	ep.AccessKeyID = string(secret.Data[wellknown.SecretKeyAccessKeyID])
 	ep.SecretAccessKey = string(secret.Data[wellknown.SecretKeySecretAccessKey])
 	if ep.AccessKeyID == "" || ep.SecretAccessKey == "" {
-		return ep, stepFailed(lakev1.ReasonAdminCredentialsNotFound, "Secret %s/%s lacks %s or %s", namespace, ref, wellknown.SecretKeyAccessKeyID, wellknown.SecretKeySecretAccessKey)
+		return ep, "", stepFailed(lakev1.ReasonAdminCredentialsNotFound, "Secret %s/%s lacks %s or %s", namespace, ref, wellknown.SecretKeyAccessKeyID, wellknown.SecretKeySecretAccessKey)
 	}
+	versions = secret.ResourceVersion
 	if ca := s3.CASecretRef; ca != nil {
 		var caSecret corev1.Secret
 		if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: ca.Name}, &caSecret); err != nil {
-			return ep, stepFailed(lakev1.ReasonAdminCredentialsNotFound, "CA Secret %s/%s of LakeStorageClass %s: %v", namespace, ca.Name, class.Name, err)
+			return ep, "", stepFailed(lakev1.ReasonAdminCredentialsNotFound, "CA Secret %s/%s of LakeStorageClass %s: %v", namespace, ca.Name, class.Name, err)
 		}
 		ep.CABundle = caSecret.Data[wellknown.SecretKeyCA]
+		versions += "/" + caSecret.ResourceVersion
 	}
-	return ep, stepDone()
+	return ep, versions, stepDone()
 }
 
 // provisionStorage makes the lake's bucket or prefix and its scoped credentials. Every call is
 // idempotent and keyed by names derived from the lake, so a crash halfway is repaired by the next
-// reconcile.
-func (r *TelemetryLakeReconciler) provisionStorage(ctx context.Context, lake *lakev1.TelemetryLake, class *lakev1.LakeStorageClass, existing *provision.Credentials) (storageFacts, step, step) {
+// reconcile. When the storage Secret records a provisioning of the same inputs (provisioned.go)
+// and no check is due, it calls no store at all; otherwise the calls go through the class's gate
+// (storegate.go), and a closed gate says, in facts.retryAfter, when to come back.
+func (r *TelemetryLakeReconciler) provisionStorage(ctx context.Context, lake *lakev1.TelemetryLake, class *lakev1.LakeStorageClass, existing *corev1.Secret) (storageFacts, step, step) {
 	facts := storageFacts{class: class}
 	if class.Spec.Provisioner == lakev1.ProvisionerFilesystem {
 		facts.url = "file://" + wellknown.DataMountPath
@@ -110,25 +120,62 @@ func (r *TelemetryLakeReconciler) provisionStorage(ctx context.Context, lake *la
 	facts.placement = placement
 	facts.url = builders.S3StorageURL(placement.Bucket, placement.Prefix, class.Spec.S3)
 
-	ep, st := r.adminEndpoint(ctx, class)
+	ep, adminVersions, st := r.adminEndpoint(ctx, class)
 	if !st.done() {
 		return facts, st, stepWaiting()
 	}
-	prov, err := r.provisioner(ctx, ep)
-	if err != nil {
-		return facts, provisionFailure("connecting to the object store", err), stepWaiting()
-	}
-	if err := prov.EnsureStorage(ctx, placement, retentionDays(lake, class)); err != nil {
-		return facts, provisionFailure("creating bucket "+placement.Bucket, err), stepWaiting()
-	}
+	inputs := storageInputs{class: class, placement: placement, retention: retentionDays(lake, class), adminVersions: adminVersions}
 	facts.credentials = &builders.StorageCredentials{AccessKeyID: ep.AccessKeyID, SecretAccessKey: ep.SecretAccessKey, CA: ep.CABundle}
+	rec, recorded := recordOf(existing)
+	recorded = recorded && rec.matches(inputs)
+	if recorded {
+		facts.credentials.AccessKeyID, facts.credentials.SecretAccessKey = rec.credentials.AccessKeyID, rec.credentials.SecretAccessKey
+		facts.credentials.ProvisionedHash, facts.credentials.ProvisionedAt = rec.hash, rec.at
+		facts.recheckAt = checkDue(lake, rec.at, r.storeCheckInterval())
+		if r.Now().Before(facts.recheckAt) {
+			return facts, stepDone(), stepDone()
+		}
+	}
+
+	release, retryAfter, err := r.gates.enter(class.Name)
+	if err != nil {
+		if recorded {
+			// Only the periodic check was due: it waits for the gate, the lake keeps what it has.
+			facts.recheckAt = r.Now().Add(retryAfter)
+			return facts, stepDone(), stepDone()
+		}
+		facts.retryAfter = retryAfter
+		if errors.Is(err, errStoreOpen) {
+			return facts, stepFailed(lakev1.ReasonStoreUnreachable, "the object store of LakeStorageClass %s: %v", class.Name, err), stepWaiting()
+		}
+		return facts, stepWaiting(), stepWaiting()
+	}
+	var result error
+	defer func() { release(result) }()
+
+	prov, result := r.provisioner(ctx, ep)
+	if result != nil {
+		return facts, provisionFailure("connecting to the object store", result), stepWaiting()
+	}
+	if result = prov.EnsureStorage(ctx, placement, inputs.retention); result != nil {
+		return facts, provisionFailure("creating bucket "+placement.Bucket, result), stepWaiting()
+	}
 	if class.Spec.Provisioner == lakev1.ProvisionerS3IAM {
-		creds, err := prov.EnsureCredentials(ctx, tenant, placement, existing)
-		if err != nil {
-			return facts, stepDone(), provisionFailure("issuing the tenant's IAM credentials", err)
+		var creds provision.Credentials
+		var keep *provision.Credentials
+		if existing != nil {
+			keep = &rec.credentials
+		}
+		if creds, result = prov.EnsureCredentials(ctx, tenant, placement, keep); result != nil {
+			return facts, stepDone(), provisionFailure("issuing the tenant's IAM credentials", result)
 		}
 		facts.credentials.AccessKeyID, facts.credentials.SecretAccessKey = creds.AccessKeyID, creds.SecretAccessKey
 	}
+	now := r.Now()
+	facts.credentials.ProvisionedHash = inputs.hash(facts.credentials.AccessKeyID, facts.credentials.SecretAccessKey)
+	facts.credentials.ProvisionedAt = now
+	facts.recheckAt = checkDue(lake, now, r.storeCheckInterval())
+	storeProvisionings.WithLabelValues(class.Name).Inc()
 	return facts, stepDone(), stepDone()
 }
 

@@ -13,8 +13,10 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -32,26 +34,58 @@ type cluster struct {
 	api    *harness.KubeAPIServer
 	s3     *harness.SeaweedFS
 	client client.Client // the test's own, uncached
-	// managerWrites counts the manager's write requests to the API server.
-	managerWrites atomic.Int64
-	stop          func()
+	// mgr is the manager running now.
+	mgr *manager
+	// top is the test that started the cluster: managers that subtests start run until it ends.
+	top *testing.T
+}
+
+// manager is one run of the operator's manager, with what it did counted.
+type manager struct {
+	// writes counts its write requests to the API server.
+	writes atomic.Int64
+	// storeCalls counts its calls of the provisioner's methods, each one or more requests to the
+	// real store behind it.
+	storeCalls atomic.Int64
+	stop       func()
+}
+
+// managerConfig is what a test may set of the reconciler; zero values are the defaults.
+type managerConfig struct {
+	workers, storeCallsPerClass int
+	storeCheckInterval          time.Duration
 }
 
 func startCluster(t *testing.T) *cluster {
+	c := newCluster(t)
+	c.mgr = c.startManager(t, managerConfig{})
+	return c
+}
+
+// newCluster starts the API server and SeaweedFS, and no manager.
+func newCluster(t *testing.T) *cluster {
 	t.Helper()
-	c := &cluster{api: harness.StartKubeAPIServer(t), s3: harness.StartSeaweedFS(t)}
+	c := &cluster{api: harness.StartKubeAPIServer(t), s3: harness.StartSeaweedFS(t), top: t}
 	c.api.InstallCRDs(t)
 	c.client = c.api.LakeClient(t)
-	scheme := c.client.Scheme()
 	c.createNamespace(t, operatorNamespace)
-
 	ctrl.SetLogger(zap.New(zap.UseDevMode(true), zap.WriteTo(testWriter{t})))
+	return c
+}
+
+// startManager runs the operator's manager until the test ends or its stop is called.
+func (c *cluster) startManager(t *testing.T, mc managerConfig) *manager {
+	t.Helper()
+	m := &manager{}
+	scheme := c.client.Scheme()
 	cfg := rest.CopyConfig(c.api.Config)
-	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return writeCounter{rt, &c.managerWrites} })
+	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return writeCounter{rt, &m.writes} })
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:  scheme,
 		Metrics: metricsserver.Options{BindAddress: "0"},
 		Cache:   CacheOptions(operatorNamespace),
+		// A test may run one manager after another in this process, as a restart does.
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -64,8 +98,14 @@ func startCluster(t *testing.T) *cluster {
 		IngesterImage:        "ghcr.io/telemetrylake/ingester:test",
 		LakehouseImage:       "ghcr.io/telemetrylake/lakehouse:test",
 		ServiceAccountIssuer: c.api.IssuerURL,
-		NewProvisioner:       provision.NewS3IAM,
-		APIReader:            mgr.GetAPIReader(),
+		NewProvisioner: func(ctx context.Context, ep provision.Endpoint) (provision.BucketProvisioner, error) {
+			p, err := provision.NewS3IAM(ctx, ep)
+			return countingProvisioner{p, &m.storeCalls}, err
+		},
+		APIReader:               mgr.GetAPIReader(),
+		MaxConcurrentReconciles: mc.workers,
+		StoreCallsPerClass:      mc.storeCallsPerClass,
+		StoreCheckInterval:      mc.storeCheckInterval,
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		t.Fatal(err)
@@ -79,12 +119,39 @@ func startCluster(t *testing.T) *cluster {
 	go func() {
 		defer wg.Done()
 		if err := mgr.Start(ctx); err != nil {
-			t.Errorf("manager: %v", err)
+			c.top.Errorf("manager: %v", err)
 		}
 	}()
-	c.stop = func() { cancel(); wg.Wait() }
-	t.Cleanup(c.stop)
-	return c
+	var once sync.Once
+	m.stop = func() { once.Do(func() { cancel(); wg.Wait() }) }
+	c.top.Cleanup(m.stop)
+	return m
+}
+
+// countingProvisioner counts the calls of the real provisioner it wraps.
+type countingProvisioner struct {
+	next  provision.BucketProvisioner
+	calls *atomic.Int64
+}
+
+func (p countingProvisioner) EnsureStorage(ctx context.Context, pl provision.Placement, days int32) error {
+	p.calls.Add(1)
+	return p.next.EnsureStorage(ctx, pl, days)
+}
+
+func (p countingProvisioner) EnsureCredentials(ctx context.Context, t provision.Tenant, pl provision.Placement, existing *provision.Credentials) (provision.Credentials, error) {
+	p.calls.Add(1)
+	return p.next.EnsureCredentials(ctx, t, pl, existing)
+}
+
+func (p countingProvisioner) RevokeCredentials(ctx context.Context, t provision.Tenant) error {
+	p.calls.Add(1)
+	return p.next.RevokeCredentials(ctx, t)
+}
+
+func (p countingProvisioner) DeleteData(ctx context.Context, pl provision.Placement, deleteBucket bool) error {
+	p.calls.Add(1)
+	return p.next.DeleteData(ctx, pl, deleteBucket)
 }
 
 // writeCounter counts the requests that change something.

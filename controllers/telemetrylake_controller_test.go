@@ -211,7 +211,7 @@ func TestOperator(t *testing.T) {
 
 	t.Run("a steady state makes no writes", func(t *testing.T) {
 		time.Sleep(2 * time.Second) // let the events of the last roll settle
-		start := c.managerWrites.Load()
+		start := c.mgr.writes.Load()
 		if start == 0 {
 			t.Fatal("the write counter saw none of the provisioning writes: it counts nothing")
 		}
@@ -226,7 +226,7 @@ func TestOperator(t *testing.T) {
 			}
 			time.Sleep(10 * time.Second)
 		}
-		if writes := c.managerWrites.Load() - start; writes != 0 {
+		if writes := c.mgr.writes.Load() - start; writes != 0 {
 			t.Errorf("the manager made %d writes in 30 s of steady state, with three reconciles", writes)
 		}
 	})

@@ -11,6 +11,8 @@
 #   CLUSTER_DIR    all of the cluster's state; default
 #                  ${XDG_STATE_HOME:-~/.local/state}/telemetrylake/clusters/$CLUSTER_NAME
 #   CLUSTER_NODES  simulated nodes, default 2
+#   CLUSTER_SERVICE_CIDR  the Services' IP range, default kube-apiserver's 10.0.0.0/24 (254
+#                  Services: each lake has one, so make bench-operator sets a /16)
 #
 # What it is: kwok's `kwokctl create cluster --runtime binary`. etcd, kube-apiserver,
 # kube-controller-manager (so the real Deployment, ReplicaSet, HPA and garbage-collector
@@ -35,6 +37,7 @@ CLUSTER_NAME="${CLUSTER_NAME:-telemetrylake}"
 DEFAULT_CLUSTERS_DIR="${XDG_STATE_HOME:-$HOME/.local/state}/telemetrylake/clusters"
 CLUSTER_DIR="${CLUSTER_DIR:-$DEFAULT_CLUSTERS_DIR/$CLUSTER_NAME}"
 CLUSTER_NODES="${CLUSTER_NODES:-2}"
+CLUSTER_SERVICE_CIDR="${CLUSTER_SERVICE_CIDR:-10.0.0.0/24}"
 
 # kwokctl keeps each cluster under $KWOK_WORKDIR/clusters/<name> and reads its config from
 # $KWOK_WORKDIR/kwok.yaml unless told otherwise; one KWOK_WORKDIR per cluster keeps every kwokctl
@@ -62,6 +65,11 @@ kind: KwokctlConfiguration
 options:
   bindAddress: 127.0.0.1
   kubectlBinary: $kubectl
+componentsPatches:
+- name: kube-apiserver
+  extraArgs:
+  - key: service-cluster-ip-range
+    value: $CLUSTER_SERVICE_CIDR
 EOF
   mv -f "$KWOK_WORKDIR/kwok.yaml.tmp" "$KWOK_WORKDIR/kwok.yaml"
 }

@@ -51,6 +51,12 @@ const (
 	AnnotationTokenPreviousSHA256   = "lake.telemetrylake.io/previous-sha256"
 	AnnotationTokenPreviousNotAfter = "lake.telemetrylake.io/previous-not-after"
 	AnnotationTokenRotationHandled  = "lake.telemetrylake.io/rotation-handled"
+	// What the storage Secret's credentials were provisioned for lives on it: a hash of every
+	// input of the store calls (placement, retention, the class's generation, its admin Secrets'
+	// versions, the credentials themselves), and when the store was last called (RFC 3339). A
+	// reconcile whose inputs hash the same, before the periodic check is due, calls no store.
+	AnnotationStorageProvisioned   = "lake.telemetrylake.io/provisioned"
+	AnnotationStorageProvisionedAt = "lake.telemetrylake.io/provisioned-at"
 )
 
 // FieldOwner is the server-side apply field manager of everything the operator writes.

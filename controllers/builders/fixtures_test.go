@@ -57,12 +57,13 @@ const (
 // inputs returns fresh Inputs for a variant; tests may change them.
 func inputs(variant string) Inputs {
 	in := Inputs{
-		Lake:                 defaultedLake(),
-		Class:                s3IAMClass(),
-		IngesterImage:        testImage,
-		LakehouseImage:       testLakehouseImage,
-		StorageURL:           "s3://tl-shop-team-a/?endpoint=http%3A%2F%2Fseaweedfs.storage.svc%3A8333&path_style=true&region=us-east-1",
-		Credentials:          &StorageCredentials{AccessKeyID: "AKIATENANTTEAMA", SecretAccessKey: "tenant/team-a/secret"},
+		Lake:           defaultedLake(),
+		Class:          s3IAMClass(),
+		IngesterImage:  testImage,
+		LakehouseImage: testLakehouseImage,
+		StorageURL:     "s3://tl-shop-team-a/?endpoint=http%3A%2F%2Fseaweedfs.storage.svc%3A8333&path_style=true&region=us-east-1",
+		Credentials: &StorageCredentials{AccessKeyID: "AKIATENANTTEAMA", SecretAccessKey: "tenant/team-a/secret",
+			ProvisionedHash: "0123456789abcdef", ProvisionedAt: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)},
 		ServiceAccountIssuer: testIssuerURL,
 	}
 	spec := &in.Lake.Spec

@@ -2,6 +2,7 @@ package builders
 
 import (
 	"bytes"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -19,6 +20,11 @@ type StorageCredentials struct {
 	// s3.caSecretRef (which lives in the operator's namespace, out of the tenant pods' reach).
 	// Empty when the class has none.
 	CA []byte
+	// ProvisionedHash and ProvisionedAt record what the store calls that made these credentials
+	// were for and when they ran, so that a later reconcile can tell without calling the store
+	// that nothing needs doing. Empty for none.
+	ProvisionedHash string
+	ProvisionedAt   time.Time
 }
 
 // StorageSecret is the Secret <name>-storage with the tenant's storage credentials under the names
@@ -32,9 +38,16 @@ func StorageSecret(lake *v1alpha1.TelemetryLake, creds StorageCredentials) *core
 	if len(creds.CA) > 0 {
 		data[wellknown.SecretKeyCA] = bytes.Clone(creds.CA)
 	}
+	meta := objectMeta(lake, NamesFor(lake).StorageSecret, wellknown.ComponentStorage)
+	if creds.ProvisionedHash != "" {
+		meta.Annotations = map[string]string{
+			wellknown.AnnotationStorageProvisioned:   creds.ProvisionedHash,
+			wellknown.AnnotationStorageProvisionedAt: creds.ProvisionedAt.UTC().Format(time.RFC3339),
+		}
+	}
 	return &corev1.Secret{
 		TypeMeta:   metav1.TypeMeta{APIVersion: corev1.SchemeGroupVersion.String(), Kind: "Secret"},
-		ObjectMeta: objectMeta(lake, NamesFor(lake).StorageSecret, wellknown.ComponentStorage),
+		ObjectMeta: meta,
 		Type:       corev1.SecretTypeOpaque,
 		Data:       data,
 	}

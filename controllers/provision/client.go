@@ -13,10 +13,12 @@ import (
 	"net/url"
 	"time"
 
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/telemetrylake/telemetrylake/lake/s3client"
 )
@@ -86,14 +88,14 @@ func NewS3IAM(ctx context.Context, ep Endpoint) (BucketProvisioner, error) {
 		Retries:         s3client.Retries{MaxAttempts: maxAttempts, MaxBackoff: maxBackoff, NoQuota: true},
 	}
 	s3c, cfg, err := s3client.New(ctx, opts, func(o *s3.Options) {
-		o.APIOptions = append(o.APIOptions, addContentMD5)
+		o.APIOptions = append(o.APIOptions, addContentMD5, countRequests)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("object store at %s: %w", describe(ep.URL), err)
 	}
 	return &s3iam{
 		s3:       s3c,
-		iam:      iam.NewFromConfig(cfg),
+		iam:      iam.NewFromConfig(cfg, func(o *iam.Options) { o.APIOptions = append(o.APIOptions, countRequests) }),
 		where:    describe(ep.URL),
 		region:   cfg.Region,
 		endpoint: ep.URL,
@@ -125,6 +127,22 @@ func newHTTPClient(ep Endpoint) (*http.Client, error) {
 		tr.TLSClientConfig.RootCAs = pool
 	}
 	return &http.Client{Transport: tr, Timeout: requestTimeout}, nil
+}
+
+// Requests counts every request sent to an object store, each retry too, by API ("S3", "IAM")
+// and operation. Register it where the process exposes metrics.
+var Requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Name: "telemetrylake_store_requests_total",
+	Help: "Requests the operator sent to object stores, retries included, by API and operation.",
+}, []string{"api", "operation"})
+
+// countRequests counts each attempt: it sits after the SDK's retry loop.
+func countRequests(stack *middleware.Stack) error {
+	return stack.Finalize.Add(middleware.FinalizeMiddlewareFunc("TelemetryLakeCountRequests",
+		func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+			Requests.WithLabelValues(awsmiddleware.GetServiceID(ctx), middleware.GetOperationName(ctx)).Inc()
+			return next.HandleFinalize(ctx, in)
+		}), middleware.After)
 }
 
 // addContentMD5 puts Content-MD5 on every S3 request that has a body. The SDK sends a CRC32
