@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -11,6 +12,7 @@ import (
 	lakev1 "github.com/telemetrylake/telemetrylake/api/v1alpha1"
 	"github.com/telemetrylake/telemetrylake/api/wellknown"
 	"github.com/telemetrylake/telemetrylake/controllers/provision"
+	"github.com/telemetrylake/telemetrylake/lake/layout"
 )
 
 // A reconcile that changes nothing calls no store. Before this record, every reconcile made 5 IAM
@@ -28,7 +30,8 @@ import (
 // bucket): the periodic check repairs that, every StoreCheckInterval with jitter.
 
 // provisioningVersion changes when the operator starts making something different in the store
-// (another IAM policy, another lifecycle rule): every lake is then provisioned again once.
+// that the hash does not already cover (the IAM policy's grants it does: another lifecycle rule,
+// say): every lake is then provisioned again once.
 const provisioningVersion = "1"
 
 // DefaultStoreCheckInterval is how often the store calls run anyway. It costs each lake one round
@@ -52,9 +55,14 @@ type storageInputs struct {
 // hash is the record of a provisioning with these inputs that produced creds.
 func (in storageInputs) hash(accessKeyID, secretAccessKey string) string {
 	h := sha256.New()
+	// The grants are what the tenant's IAM policy allows (lake/layout): an operator that grants
+	// more, as when compaction began deleting segments, re-provisions every lake once, with no
+	// version to remember to bump.
+	grants := layout.PolicyResources(in.placement.Prefix)
 	for _, s := range []string{
 		provisioningVersion, string(in.class.Spec.Provisioner), string(in.class.UID),
 		in.placement.Bucket, in.placement.Prefix, in.adminVersions, accessKeyID, secretAccessKey,
+		grants.Objects, strings.Join(grants.Deletable, " "),
 	} {
 		field(h, []byte(s))
 	}
