@@ -62,6 +62,14 @@ kind: KwokctlConfiguration
 options:
   bindAddress: 127.0.0.1
   kubectlBinary: $kubectl
+# kwok-controller plays the kubelet only of its simulated nodes, which \`kwokctl scale node\`
+# annotates kwok.x-k8s.io/node=fake: the binary runtime would otherwise pass --manage-all-nodes=true,
+# and kwok would also write the status of a real node's pods (their podIPs), racing its kubelet.
+componentsPatches:
+- name: kwok-controller
+  extraArgs:
+  - {key: manage-all-nodes, value: "false", override: true}
+  - {key: manage-nodes-with-annotation-selector, value: "kwok.x-k8s.io/node=fake"}
 EOF
   mv -f "$KWOK_WORKDIR/kwok.yaml.tmp" "$KWOK_WORKDIR/kwok.yaml"
 }
