@@ -2,6 +2,8 @@ package main
 
 import (
 	"archive/tar"
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
@@ -12,13 +14,19 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/partial"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
-// writeArchive writes index as an OCI image layout in layoutDir, tagged ref, and packs that
-// directory into archivePath as a tar whose bytes depend only on the layout's content (sorted
-// entries, fixed times and modes), so that the archive itself is reproducible, not only the
-// digests inside it. It returns the digest of the image index.
-func writeArchive(archivePath, layoutDir string, index v1.ImageIndex, ref string, epoch time.Time) (v1.Hash, error) {
+// writeArchive writes the platforms' images and an image index of them as an OCI image layout in
+// layoutDir, tagged ref, and packs that directory into archivePath as a tar whose bytes depend
+// only on the layout's content (sorted entries, fixed times and modes), so that the archive
+// itself is reproducible, not only the digests inside it. It returns the digest of the index.
+//
+// The index is written here rather than by mutate.AppendManifests, which gives each entry an
+// artifactType: tools built on an older image-spec (skopeo 1.9, Debian's) drop that field and
+// re-serialize the index on push, so the registry's digest would not be the one printed here.
+func writeArchive(archivePath, layoutDir string, images []v1.Image, platforms []v1.Platform, annotations map[string]string, ref string, epoch time.Time) (v1.Hash, error) {
 	if err := os.RemoveAll(layoutDir); err != nil {
 		return v1.Hash{}, err
 	}
@@ -26,14 +34,35 @@ func writeArchive(archivePath, layoutDir string, index v1.ImageIndex, ref string
 	if err != nil {
 		return v1.Hash{}, err
 	}
-	if err := p.AppendIndex(index, layout.WithAnnotations(map[string]string{
-		annotationRefName:        ref,
-		annotationContainerdName: ref,
-	})); err != nil {
-		return v1.Hash{}, fmt.Errorf("writing the OCI layout: %w", err)
+	index := v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex, Annotations: annotations}
+	for i, img := range images {
+		if err := p.WriteImage(img); err != nil {
+			return v1.Hash{}, fmt.Errorf("writing the OCI layout: %w", err)
+		}
+		desc, err := partial.Descriptor(img)
+		if err != nil {
+			return v1.Hash{}, err
+		}
+		platform := platforms[i]
+		index.Manifests = append(index.Manifests, v1.Descriptor{
+			MediaType: desc.MediaType, Size: desc.Size, Digest: desc.Digest, Platform: &platform,
+		})
 	}
-	digest, err := index.Digest()
+	raw, err := json.Marshal(index)
 	if err != nil {
+		return v1.Hash{}, err
+	}
+	digest, size, err := v1.SHA256(bytes.NewReader(raw))
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	if err := p.WriteBlob(digest, io.NopCloser(bytes.NewReader(raw))); err != nil {
+		return v1.Hash{}, err
+	}
+	if err := p.AppendDescriptor(v1.Descriptor{
+		MediaType: types.OCIImageIndex, Size: size, Digest: digest,
+		Annotations: map[string]string{annotationRefName: ref, annotationContainerdName: ref},
+	}); err != nil {
 		return v1.Hash{}, err
 	}
 

@@ -89,8 +89,8 @@ func buildImage(ctx context.Context, opts options, workDir string, img image, ba
 		annotationCreated:  opts.epoch.Format("2006-01-02T15:04:05Z"),
 		annotationTitle:    img.title,
 	}
-	index := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
 	out := builtImage{name: img.name, ref: ref, archive: filepath.Join(opts.outDir, img.name+".tar")}
+	var manifests []v1.Image
 	for _, platform := range img.platforms {
 		binPath := filepath.Join(workDir, img.name+"-"+platform.OS+"-"+platform.Architecture, img.binary)
 		opts.log("building %s for %s/%s", img.name, platform.OS, platform.Architecture)
@@ -102,14 +102,9 @@ func buildImage(ctx context.Context, opts options, workDir string, img image, ba
 			return builtImage{}, fmt.Errorf("%s/%s: %w", platform.OS, platform.Architecture, err)
 		}
 		out.platforms = append(out.platforms, bp)
-		p := platform
-		index = mutate.AppendManifests(index, mutate.IndexAddendum{
-			Add:        manifest,
-			Descriptor: v1.Descriptor{Platform: &p},
-		})
+		manifests = append(manifests, manifest)
 	}
-	index = mutate.Annotations(index, labels).(v1.ImageIndex)
-	digest, err := writeArchive(out.archive, filepath.Join(workDir, img.name+"-layout"), index, ref, opts.epoch)
+	digest, err := writeArchive(out.archive, filepath.Join(workDir, img.name+"-layout"), manifests, img.platforms, labels, ref, opts.epoch)
 	if err != nil {
 		return builtImage{}, err
 	}
