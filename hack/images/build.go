@@ -239,6 +239,8 @@ type file struct {
 	uid      int
 	data     []byte
 	hostPath string // where it came from on the build host, for the SBOM; empty if made here
+	// debianPackage: the package a host file comes from when dpkg records no owner for it.
+	debianPackage string
 }
 
 // tarLayer writes files (and every parent directory not listed) as one gzip-compressed layer,

@@ -30,7 +30,9 @@ func baseLayer() ([]file, error) {
 	return []file{
 		{path: "/etc/passwd", mode: 0o644, data: []byte(passwd)},
 		{path: "/etc/group", mode: 0o644, data: []byte(group)},
-		{path: hostCABundle, mode: 0o644, data: ca, hostPath: hostCABundle},
+		// No package owns the bundle: update-ca-certificates makes it from the certificates that
+		// ca-certificates installs, so the SBOM names that package.
+		{path: hostCABundle, mode: 0o644, data: ca, hostPath: hostCABundle, debianPackage: "ca-certificates"},
 		{path: "/home/nonroot", mode: 0o700, dir: true, uid: id},
 		// Sticky and writable by all, as a /tmp must be; pods mount an emptyDir over it anyway,
 		// since their root filesystem is read-only.

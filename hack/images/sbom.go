@@ -179,7 +179,7 @@ func spdxDocument(in sbomInput) ([]byte, error) {
 		doc.Files = append(doc.Files, spdxFile{SPDXID: fileID, FileName: f.path,
 			Checksums: []spdxChecksum{{Algorithm: "SHA256", Value: sha256Hex(f.data)}}})
 		rel(imageID, "CONTAINS", fileID)
-		pkg, version, arch, ok := debianPackageOf(f.hostPath)
+		pkg, version, arch, ok := debianPackageOf(f.hostPath, f.debianPackage)
 		if !ok {
 			continue
 		}
@@ -207,7 +207,7 @@ func goPURL(path, version string) spdxExternalRef {
 // debianPackageOf asks dpkg which package installed a file. With Debian's merged /usr a library
 // that ldd finds under /lib is recorded by dpkg under /usr/lib, or the other way round, so both
 // spellings are asked. A host without dpkg gives files without a package, never a guess.
-func debianPackageOf(path string) (pkg, version, arch string, ok bool) {
+func debianPackageOf(path, fallback string) (pkg, version, arch string, ok bool) {
 	candidates := []string{path}
 	if real, err := filepath.EvalSymlinks(path); err == nil && real != path {
 		candidates = append(candidates, real)
@@ -229,14 +229,25 @@ func debianPackageOf(path string) (pkg, version, arch string, ok bool) {
 		if !found || strings.Contains(name, ",") {
 			continue
 		}
-		out, err = exec.Command("dpkg-query", "-W", "-f", "${Version} ${Architecture}", name).Output()
-		if err != nil {
-			continue
+		if version, arch, ok = debianVersion(name); ok {
+			return name, version, arch, true
 		}
-		version, arch, _ = strings.Cut(strings.TrimSpace(string(out)), " ")
-		return name, version, arch, true
+	}
+	if fallback != "" {
+		if version, arch, ok = debianVersion(fallback); ok {
+			return fallback, version, arch, true
+		}
 	}
 	return "", "", "", false
+}
+
+func debianVersion(pkg string) (version, arch string, ok bool) {
+	out, err := exec.Command("dpkg-query", "-W", "-f", "${Version} ${Architecture}", pkg).Output()
+	if err != nil {
+		return "", "", false
+	}
+	version, arch, _ = strings.Cut(strings.TrimSpace(string(out)), " ")
+	return version, arch, version != ""
 }
 
 func sha256Hex(b []byte) string {
