@@ -23,7 +23,7 @@ import (
 	"github.com/telemetrylake/telemetrylake/api/wellknown"
 )
 
-// OCI annotation and label keys (image-spec annotations.md).
+// OCI annotation and label keys, as the OCI image spec defines them.
 const (
 	annotationSource   = "org.opencontainers.image.source"
 	annotationVersion  = "org.opencontainers.image.version"
