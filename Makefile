@@ -13,7 +13,7 @@ RUN_DIR ?= $(CURDIR)/tmp/lake
 FUZZTIME ?= 60s
 TEST_TIMEOUT ?= 30m
 
-.PHONY: all build run test lint tools fuzz bench clean manifests generate verify-generated
+.PHONY: all build run test test-deps lint tools fuzz bench clean manifests generate verify-generated
 .PHONY: demo demo-down test-e2e images
 
 all: build
@@ -58,7 +58,10 @@ lint:
 	$(GO) vet ./...
 	cd lakehouse && $(LAKEHOUSE_GO) vet $(LAKEHOUSE_TAGS) ./...
 
-test: tools verify-generated lint ## every test, against real servers the tests start themselves
+test-deps: ## the Debian packages the tests and benchmarks run (their list: hack/debian-deps.sh)
+	hack/debian-deps.sh
+
+test: tools test-deps verify-generated lint ## every test, against real servers the tests start themselves
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 	# The lakehouse is its own module: it embeds DuckDB through cgo; everything else is built static.
 	cd lakehouse && $(LAKEHOUSE_GO) test $(LAKEHOUSE_TAGS) -count=1 -timeout $(TEST_TIMEOUT) ./...
@@ -67,7 +70,7 @@ fuzz: ## run each fuzz target for FUZZTIME
 	$(GO) test ./ingester/otlpwire -run '^$$' -fuzz '^FuzzSplit$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./ingester/otlpwire -run '^$$' -fuzz '^FuzzJSONToProto$$' -fuzztime $(FUZZTIME)
 
-bench: ## the ingester beside the OTel Collector, a bare HTTP server and the storage contract alone; auth, validation, the lakehouse
+bench: test-deps ## the ingester (file store, SeaweedFS) beside the durable floor, the OTel Collector (nop, durable) and bare HTTP; auth, validation, the lakehouse
 	$(GO) run ./test/bench
 	$(GO) test -run '^$$' -bench 'BenchmarkTokenAuth' -benchmem ./ingester/auth
 	$(GO) test -run '^$$' -bench 'BenchmarkSplit' -benchmem ./ingester/otlpwire

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"sort"
 	"strings"
@@ -76,10 +77,12 @@ type segmentFile struct {
 // scanStore lists the blocks, segments and parts whose hour overlaps the window, one listing per
 // signal or table and day. withUndated also lists the blocks and segments that carry no time.
 //
-// Every segment listed is read once and checked whole (segment.Decode), for the ids of its
-// blocks; a segment that is not intact is left out whole and reported, never half read. The
-// loader reads a segment a second time only if some of its blocks are decoded.
-func scanStore(ctx context.Context, st store.Store, w parts.Window, withUndated bool) (*catalog, error) {
+// Every segment listed has its index read (the tail of the object, readSegment) for the ids of
+// its blocks; a segment whose index is not intact is left out whole and reported. The loader
+// reads a segment whole, and checks every block of it, only if some of its blocks are decoded.
+// A segment in known (by key, with why) was found not intact that way, after it was listed: it is
+// left out as if its index had been bad.
+func scanStore(ctx context.Context, st store.Store, w parts.Window, withUndated bool, known badSegments) (*catalog, error) {
 	c := &catalog{
 		blocks:  map[time.Time]map[layout.Signal][]blockRef{},
 		undated: map[layout.Signal][]blockRef{},
@@ -122,7 +125,7 @@ func scanStore(ctx context.Context, st store.Store, w parts.Window, withUndated 
 			}
 		}
 	}
-	inSegments, bad, err := readSegments(ctx, st, segs)
+	inSegments, bad, err := readSegments(ctx, st, segs, known)
 	if err != nil {
 		return nil, err
 	}
@@ -178,7 +181,7 @@ func pickCopies(refs []blockRef) []blockRef {
 // readSegments reads and checks the segments, a few at a time, and returns their blocks, each
 // dated by its own earliest time as a standalone block would be. A segment that is not intact is
 // returned in bad, with why, and none of its blocks is.
-func readSegments(ctx context.Context, st store.Store, refs []layout.SegmentRef) (blocks []blockRef, bad []SkippedBlock, err error) {
+func readSegments(ctx context.Context, st store.Store, refs []layout.SegmentRef, known badSegments) (blocks []blockRef, bad []SkippedBlock, err error) {
 	files := make([]*segmentFile, len(refs))
 	reasons := make([]string, len(refs))
 	errs := make([]error, len(refs))
@@ -187,6 +190,10 @@ func readSegments(ctx context.Context, st store.Store, refs []layout.SegmentRef)
 	for range min(decodeWorkers(), len(refs)) {
 		wg.Go(func() {
 			for i := range next {
+				if why, ok := known[refs[i].Key]; ok {
+					reasons[i] = why
+					continue
+				}
 				files[i], reasons[i], errs[i] = readSegment(ctx, st, refs[i])
 			}
 		})
@@ -214,21 +221,72 @@ func readSegments(ctx context.Context, st store.Store, refs []layout.SegmentRef)
 	return blocks, bad, nil
 }
 
-// readSegment reads one segment and checks it whole. A segment that is not intact gives a nil
-// file and why; only a failure of the store is an error.
+// readSegment reads one segment's index, with one ranged read of its tail (a second one only for
+// an index of more than some two thousand blocks), and checks it: the trailer, the index's
+// checksum, and that the blocks it lists tile the segment. The blocks' own checksums are checked
+// when the loader reads the segment whole to decode them, before any block of it is used. A
+// segment that is not intact gives a nil file and why; only a failure of the store is an error.
 func readSegment(ctx context.Context, st store.Store, ref layout.SegmentRef) (*segmentFile, string, error) {
-	data, _, err := st.Get(ctx, ref.Key)
+	tail, size, err := st.GetRange(ctx, ref.Key, -segment.TailSize, 0)
 	if err != nil {
 		return nil, "", storeErr(fmt.Errorf("read segment %s: %w", ref.Key, err))
 	}
-	idx, err := segment.Decode(data)
+	idx, err := segment.ReadIndex(&rangeReader{ctx: ctx, st: st, key: ref.Key, tail: tail, tailAt: size - int64(len(tail))}, size)
 	if err != nil {
 		if segment.IsCorrupt(err) {
 			return nil, err.Error(), nil
 		}
-		return nil, "", err
+		return nil, "", storeErr(fmt.Errorf("read segment %s: %w", ref.Key, err))
 	}
 	return &segmentFile{ref: ref, idx: idx}, "", nil
+}
+
+// badSegments are segments found not intact when their blocks were read, by key, with why.
+type badSegments map[string]string
+
+// corruptSegmentError is a segment that turned out not intact when the loader read it whole to
+// decode its blocks. Its index was intact when it was listed; a block of it is not. The reader
+// lists again without it (badSegments), so that its blocks are read from another copy if there
+// is one, and it is reported like any segment that is not intact.
+type corruptSegmentError struct{ key, reason string }
+
+func (e *corruptSegmentError) Error() string { return "segment " + e.key + ": " + e.reason }
+
+// learn adds err's segment to bad and says whether it was news: a reader lists again only then.
+func (bad badSegments) learn(err error) bool {
+	var ce *corruptSegmentError
+	if !errors.As(err, &ce) {
+		return false
+	}
+	if _, seen := bad[ce.key]; seen {
+		return false
+	}
+	bad[ce.key] = ce.reason
+	return true
+}
+
+// rangeReader reads an object through ranged reads, its tail from what was already fetched.
+type rangeReader struct {
+	ctx    context.Context
+	st     store.Store
+	key    string
+	tail   []byte
+	tailAt int64 // where tail starts in the object
+}
+
+func (r *rangeReader) ReadAt(p []byte, off int64) (int, error) {
+	if off >= r.tailAt && off+int64(len(p)) <= r.tailAt+int64(len(r.tail)) {
+		return copy(p, r.tail[off-r.tailAt:]), nil
+	}
+	data, _, err := r.st.GetRange(r.ctx, r.key, off, int64(len(p)))
+	if err != nil {
+		return 0, err
+	}
+	n := copy(p, data)
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
 }
 
 // listHourParts lists every table's parts of one hour.

@@ -31,6 +31,10 @@ const Usage = `usage:
   lakehouse materialize --storage URL [--since T] [--until T] [--cache DIR] [--cache-max-bytes N] [--compact]
   lakehouse compact --storage URL [--since T] [--until T] [--cache DIR] [--cache-max-bytes N] [--min-parts N] [--grace D]
   lakehouse ddl --engine athena|hive|trino --location s3://BUCKET/PREFIX [--schema NAME]
+  lakehouse serve --storage URL --listen ADDR (--token-file FILE | --allow-anonymous) [--tls-cert F --tls-key F]
+                  [--cache DIR] [--cache-max-bytes N] [--default-window D] [--max-window D] [--max-rows N]
+                  [--max-result-bytes N] [--statement-timeout D] [--max-concurrent-queries N] [--queue-timeout D]
+                  [--max-connections N] [--admin-listen ADDR]
 
 T is RFC 3339 (2026-01-02T15:04:05Z) or a duration back from now (15m, 24h).
 sql:          the window defaults to the last 24h; views: log_entries, measures, otel_spans, processes.
@@ -38,6 +42,9 @@ materialize:  the window defaults to the last 24h up to the start of the current
               left open until it ends (pass --until to include it). --compact compacts after.
 compact:      merges each table hour's parts (when it has N or more, default 2) into one, then
               deletes the parts merged, after --grace (default none); same default window.
+serve:        answers the PostgreSQL wire protocol (psql, Grafana, drivers); the password is a
+              token of the tenant with the query permission. Each statement reads the window its
+              own predicates on time/start_time give, else the last --default-window (24h).
 ddl:          prints the statements that declare the tables over the parts in another engine
               (docs/lakehouse.md says when, and what such engines do not see).
 `
@@ -58,6 +65,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runCompact(ctx, args[1:], stdout, stderr)
 	case "ddl":
 		err = runDDL(args[1:], stdout, stderr)
+	case "serve":
+		err = runServe(ctx, args[1:], stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, Usage)
 		return ExitOK
@@ -88,9 +97,15 @@ type commonFlags struct {
 }
 
 func (c *commonFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.storage, "storage", "", "store URL, as given to the ingester (file:///path or s3://bucket/prefix?endpoint=...)")
+	c.registerStore(fs)
 	fs.StringVar(&c.since, "since", "24h", "start of the window: RFC 3339, or a duration back from now")
 	fs.StringVar(&c.until, "until", "", "end of the window (exclusive): RFC 3339, or a duration back from now")
+}
+
+// registerStore registers the flags that say where the lake is and where its parts are cached;
+// serve takes no window flags, each statement has its own.
+func (c *commonFlags) registerStore(fs *flag.FlagSet) {
+	fs.StringVar(&c.storage, "storage", "", "store URL, as given to the ingester (file:///path or s3://bucket/prefix?endpoint=...)")
 	fs.StringVar(&c.cache, "cache", "", "directory for local copies of parts (default "+DefaultCacheDir()+")")
 	fs.Int64Var(&c.cacheMaxBytes, "cache-max-bytes", DefaultCacheMaxBytes, "bound on the part cache: each run deletes the least recently used parts beyond it")
 }
@@ -311,6 +326,15 @@ func writeCompactSummary(out io.Writer, w *parts.Window, s *CompactSummary) {
 	}
 	if s.Raced > 0 {
 		fmt.Fprintf(out, "raced      %d table hours left alone: a compaction beside this one replaced a part as it was read\n", s.Raced)
+	}
+	seg := s.Segments
+	fmt.Fprintf(out, "segments   %d signal hours rewritten: %d segments read, %d written, %d already there, %d deleted, %d duplicate blocks dropped\n",
+		seg.Groups, seg.Read, seg.Created, seg.Existing, seg.Deleted, seg.DuplicatesDropped)
+	if seg.Raced > 0 {
+		fmt.Fprintf(out, "raced      %d signal hours' segments left alone: a compaction beside this one rewrote a segment as it was read\n", seg.Raced)
+	}
+	for _, b := range seg.Bad {
+		fmt.Fprintf(out, "bad segment %s: %s (left as it is, not merged)\n", b.Key, b.Reason)
 	}
 	if w == nil {
 		return // the materialization's summary listed the bad parts

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/telemetrylake/telemetrylake/lake/layout"
 	"github.com/telemetrylake/telemetrylake/lake/store"
 )
 
@@ -97,7 +98,7 @@ func TestOverlappingPartsAreReadOnce(t *testing.T) {
 
 	// The other run: a lake with the same blocks and no parts yet, whose parts then land here.
 	otherDir := t.TempDir()
-	copyTree(t, strings.TrimPrefix(l.Storage, "file://")+"/blocks", otherDir+"/blocks")
+	copyTree(t, strings.TrimPrefix(l.Storage, "file://")+"/"+layout.SegmentsPrefix, otherDir+"/"+layout.SegmentsPrefix)
 	other := &lake{Storage: "file://" + otherDir, cacheDir: t.TempDir()}
 	if r := other.lakehouse(t, append([]string{"materialize"}, window...)...); r.code != 0 {
 		t.Fatalf("materialize the other lake: %s", r.stderr)
@@ -157,8 +158,8 @@ func copyTree(t *testing.T, from, to string) {
 func TestABlockWithNoTimeIsQueriedAndReported(t *testing.T) {
 	l := startLake(t)
 	post(t, l.URL+"/v1/logs", logsRequest(t, "timeless", time.Unix(0, 0), 1))
-	if keys := l.keys(t, "blocks/logs/undated/"); len(keys) != 1 {
-		t.Fatalf("undated blocks: %v", keys)
+	if keys := l.keys(t, layout.UndatedSegmentListPrefix(layout.Logs)); len(keys) != 1 {
+		t.Fatalf("undated segments: %v", keys)
 	}
 	got := l.one(t, `SELECT count(*) AS n, any_value(time) AS time, any_value(body) AS body FROM log_entries`)
 	if got["n"] != float64(1) || got["time"] != nil || got["body"] != "timeless line 0" {

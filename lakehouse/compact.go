@@ -49,6 +49,8 @@ type CompactSummary struct {
 	// read: a compaction beside this one replaced it. The next run finds them merged.
 	Raced    int
 	BadParts []badPart
+	// Segments is what the rewriting of the window's segments did (compactSegments).
+	Segments SegmentCompaction
 	Elapsed  time.Duration
 }
 
@@ -62,6 +64,9 @@ type CompactSummary struct {
 func Compact(ctx context.Context, opts CompactOptions) (*CompactSummary, error) {
 	start := time.Now()
 	sum := &CompactSummary{Rows: map[string]int{}}
+	if err := compactSegments(ctx, opts, &sum.Segments); err != nil {
+		return nil, fmt.Errorf("segments: %w", err)
+	}
 	groups, err := listGroups(ctx, opts.Store, opts.Window, max(2, opts.MinParts))
 	if err != nil {
 		return nil, err
@@ -91,15 +96,8 @@ func Compact(ctx context.Context, opts CompactOptions) (*CompactSummary, error) 
 		replaced = append(replaced, r...)
 	}
 
-	if len(replaced) > 0 && opts.Grace > 0 {
-		if opts.Progress != nil {
-			fmt.Fprintf(opts.Progress, "compact: merged parts written; waiting %s before deleting the %d parts they replace\n", opts.Grace, len(replaced))
-		}
-		select {
-		case <-time.After(opts.Grace):
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
+	if err := opts.waitGrace(ctx, len(replaced), "parts"); err != nil {
+		return nil, err
 	}
 	for _, ref := range replaced {
 		if err := deletePart(ctx, opts.Store, ref); err != nil {
@@ -109,6 +107,23 @@ func Compact(ctx context.Context, opts CompactOptions) (*CompactSummary, error) 
 	}
 	sum.Elapsed = time.Since(start)
 	return sum, nil
+}
+
+// waitGrace waits Grace, if any, between writing what replaces n objects (parts or segments)
+// and deleting them, and says so on Progress.
+func (opts CompactOptions) waitGrace(ctx context.Context, n int, what string) error {
+	if n == 0 || opts.Grace <= 0 {
+		return nil
+	}
+	if opts.Progress != nil {
+		fmt.Fprintf(opts.Progress, "compact: merged %s written; waiting %s before deleting the %d %s they replace\n", what, opts.Grace, n, what)
+	}
+	select {
+	case <-time.After(opts.Grace):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // partGroup is one table's parts of one hour.

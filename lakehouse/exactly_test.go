@@ -205,7 +205,7 @@ func TestTheSameBlocksGiveTheSameParts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, k := range append(l.keys(t, "blocks/"), l.keys(t, "processes/")...) {
+	for _, k := range append(l.keys(t, layout.SegmentsPrefix+"/"), l.keys(t, layout.ProcessesPrefix+"/")...) {
 		data, meta, err := l.Store.Get(ctx, k)
 		if err != nil {
 			t.Fatal(err)

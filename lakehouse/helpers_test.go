@@ -10,13 +10,13 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/telemetrylake/telemetrylake/api/ingesterconfig"
 	"github.com/telemetrylake/telemetrylake/ingester/server"
 	"github.com/telemetrylake/telemetrylake/lake/store"
 	"github.com/telemetrylake/telemetrylake/test/harness"
@@ -25,11 +25,7 @@ import (
 func TestMain(m *testing.M) {
 	harness.UnsetOTelEnv()
 	code := m.Run()
-	for _, bin := range []string{lakehouseCommand.bin, ingesterCommand.bin} {
-		if bin != "" {
-			os.RemoveAll(filepath.Dir(bin))
-		}
-	}
+	harness.RemoveBuilt(&lakehouseCommand)
 	os.Exit(code)
 }
 
@@ -50,12 +46,12 @@ func startLake(t *testing.T) *lake {
 // startLakeOn starts an in-process ingester writing into the store at storage.
 func startLakeOn(t *testing.T, storage string) *lake {
 	t.Helper()
-	return startLakeWith(t, storage, nil)
+	return startLakeWith(t, storage, ingesterconfig.DefaultLayout)
 }
 
-// startLakeWith starts an in-process ingester writing into the store at storage, in segments
-// (storage v2) when segments is set, else one object per block.
-func startLakeWith(t *testing.T, storage string, segments *server.SegmentOptions) *lake {
+// startLakeWith starts an in-process ingester writing into the store at storage in the given
+// layout.
+func startLakeWith(t *testing.T, storage string, storeLayout ingesterconfig.Layout) *lake {
 	t.Helper()
 	st := harness.OpenStore(t, storage)
 	ing := harness.StartIngester(t, server.New(server.Options{
@@ -65,7 +61,7 @@ func startLakeWith(t *testing.T, storage string, segments *server.SegmentOptions
 		HealthInterval: 200 * time.Millisecond,
 		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Registry:       prometheus.NewRegistry(),
-		Segments:       segments,
+		Layout:         storeLayout,
 	}))
 	return &lake{URL: ing.URL, Storage: storage, Store: st, cacheDir: t.TempDir()}
 }

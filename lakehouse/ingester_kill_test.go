@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os/exec"
 	"sync"
 	"testing"
 	"time"
@@ -28,13 +27,13 @@ import (
 // ingester each one counts exactly once.
 // It pins docs/contracts/storage.md §4.5 and §5.3–§5.4, and lakehouse.md §2.
 func TestAnIngesterKilledUnderLoadLosesNothingItAcknowledged(t *testing.T) {
-	bin := buildIngester(t)
+	bin := harness.BuildIngester(t)
 	for _, layoutCase := range []struct {
 		name  string
 		flags []string
 	}{
-		{"one object per block", nil},
-		{"segments", []string{"--segments"}},
+		{"one object per block", []string{"--layout", "blocks"}},
+		{"segments", nil},
 	} {
 		for _, backend := range harness.Backends() {
 			t.Run(layoutCase.name+" on "+backend.Name, func(t *testing.T) {
@@ -46,7 +45,7 @@ func TestAnIngesterKilledUnderLoadLosesNothingItAcknowledged(t *testing.T) {
 }
 
 func killedUnderLoad(t *testing.T, bin, storage string, flags []string) {
-	ing := startIngesterProcess(t, bin, storage, flags)
+	ing := harness.StartIngesterProcess(t, bin, storage, flags)
 	var (
 		mu    sync.Mutex
 		acked = map[int]bool{}
@@ -62,7 +61,7 @@ func killedUnderLoad(t *testing.T, bin, storage string, flags []string) {
 				sent++
 				n := sent
 				mu.Unlock()
-				resp, err := http.Post(ing.url, "application/x-protobuf", bytes.NewReader(numberedRequest(t, n)))
+				resp, err := http.Post(ing.URL+"/v1/logs", "application/x-protobuf", bytes.NewReader(numberedRequest(t, n)))
 				if err != nil {
 					return // the ingester is gone
 				}
@@ -80,8 +79,8 @@ func killedUnderLoad(t *testing.T, bin, storage string, flags []string) {
 		defer mu.Unlock()
 		return len(acked) >= 300
 	})
-	ing.cmd.Process.Kill() // SIGKILL: no drain, no flush, no cleanup
-	ing.cmd.Wait()
+	ing.Cmd.Process.Kill() // SIGKILL: no drain, no flush, no cleanup
+	ing.Cmd.Wait()
 	clients.Wait()
 	t.Logf("killed after %d requests, %d of them acknowledged", sent, len(acked))
 
@@ -106,14 +105,14 @@ func killedUnderLoad(t *testing.T, bin, storage string, flags []string) {
 	}
 
 	// The clients retry everything, acknowledged or not, at a fresh ingester.
-	again := startIngesterProcess(t, bin, storage, flags)
+	again := harness.StartIngesterProcess(t, bin, storage, flags)
 	next := make(chan int)
 	for range 8 {
 		clients.Add(1)
 		go func() {
 			defer clients.Done()
 			for n := range next {
-				resp, err := http.Post(again.url, "application/x-protobuf", bytes.NewReader(numberedRequest(t, n)))
+				resp, err := http.Post(again.URL+"/v1/logs", "application/x-protobuf", bytes.NewReader(numberedRequest(t, n)))
 				if err != nil {
 					t.Errorf("retry of request %d: %v", n, err)
 					continue
@@ -151,39 +150,4 @@ func numberedRequest(t *testing.T, n int) []byte {
 		t.Error(err)
 	}
 	return b
-}
-
-type ingesterProcess struct {
-	url string
-	cmd *exec.Cmd
-}
-
-// startIngesterProcess runs the ingester binary on 127.0.0.1 and waits until it is ready.
-func startIngesterProcess(t *testing.T, bin, storage string, flags []string) *ingesterProcess {
-	t.Helper()
-	ports := harness.FreePorts(t, 2)
-	admin := fmt.Sprintf("127.0.0.1:%d", ports[1])
-	cmd := exec.Command(bin, append([]string{
-		"--listen", fmt.Sprintf("127.0.0.1:%d", ports[0]), "--admin-listen", admin,
-		"--storage", storage, "--allow-anonymous", "--log-level", "warn",
-	}, flags...)...)
-	cmd.Stderr = harness.LogWriter(t)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			cmd.Process.Kill()
-			cmd.Wait()
-		}
-	})
-	harness.WaitFor(t, 20*time.Second, "the ingester to be ready", func() bool {
-		resp, err := http.Get("http://" + admin + "/readyz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
-	return &ingesterProcess{url: fmt.Sprintf("http://127.0.0.1:%d/v1/logs", ports[0]), cmd: cmd}
 }

@@ -6,11 +6,8 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -73,53 +70,11 @@ func TestAMaterializationKilledHalfwayLeavesNothingToCountTwice(t *testing.T) {
 	}
 }
 
-// builtCommand is a real command of the repository, built once per test binary so that tests
-// can run and SIGKILL it.
-type builtCommand struct {
-	once sync.Once
-	bin  string
-	err  error
-}
-
-var lakehouseCommand, ingesterCommand builtCommand
+var lakehouseCommand harness.Command
 
 // buildLakehouse builds lakehouse/cmd/lakehouse, in its own module, with cgo for DuckDB.
 func buildLakehouse(t *testing.T) string {
-	return lakehouseCommand.build(t, "lakehouse", "./cmd/lakehouse", "CGO_ENABLED=1", "-tags", "duckdb_arrow")
-}
-
-// buildIngester builds the static ingester from the root module.
-func buildIngester(t *testing.T) string {
-	return ingesterCommand.build(t, ".", "./cmd/ingester", "CGO_ENABLED=0")
-}
-
-// build runs go build of pkg in the module at moduleDir (relative to the repository's root).
-func (c *builtCommand) build(t *testing.T, moduleDir, pkg, cgo string, flags ...string) string {
-	t.Helper()
-	c.once.Do(func() {
-		root, err := harness.RepoRoot()
-		if err != nil {
-			c.err = err
-			return
-		}
-		dir, err := os.MkdirTemp("", filepath.Base(pkg)+"-bin-")
-		if err != nil {
-			c.err = err
-			return
-		}
-		bin := filepath.Join(dir, filepath.Base(pkg))
-		build := exec.Command("go", append(append([]string{"build"}, flags...), "-o", bin, pkg)...)
-		build.Dir, build.Env = filepath.Join(root, moduleDir), append(os.Environ(), cgo)
-		if out, err := build.CombinedOutput(); err != nil {
-			c.err = fmt.Errorf("go build %s: %v\n%s", pkg, err, out)
-			return
-		}
-		c.bin = bin
-	})
-	if c.err != nil {
-		t.Fatal(c.err)
-	}
-	return c.bin
+	return lakehouseCommand.Build(t, "lakehouse", "./cmd/lakehouse", "CGO_ENABLED=1", "-tags", "duckdb_arrow")
 }
 
 // TestACompactionKilledBeforeItDeletesLeavesNothingToCountTwice stops the real binary with

@@ -226,13 +226,19 @@ func (l *loader) decodeFetch(ctx context.Context, f fetch, want func(ref blockRe
 		ds[0].decode(data, want)
 		return ds
 	}
-	// The catalog checked this segment when it listed it; checking again costs a pass over bytes
-	// in memory, and means no block is ever read from a segment that is not whole.
+	// The catalog checked the segment's index when it listed it; every block's checksum is
+	// checked here, before any block of it is decoded, so that no block is ever read from a
+	// segment that is not whole.
 	idx, err := segment.Decode(data)
+	if err != nil && !segment.IsCorrupt(err) {
+		err = storeErr(fmt.Errorf("read segment %s: %w", f.refs[0].Key, err))
+	} else if err != nil {
+		err = &corruptSegmentError{key: f.refs[0].Key, reason: err.Error()}
+	}
 	for _, d := range ds {
 		switch {
 		case err != nil:
-			d.skip = "segment " + d.ref.Key + ": " + err.Error()
+			d.err = err
 		case d.ref.entry >= len(idx.Entries) || idx.Entries[d.ref.entry].ID.String() != d.ref.ID:
 			d.skip = "segment " + d.ref.Key + " changed since it was listed"
 		default:

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -66,7 +67,8 @@ type MaterializeSummary struct {
 func Materialize(ctx context.Context, opts MaterializeOptions) (*MaterializeSummary, error) {
 	start := time.Now()
 	sum := &MaterializeSummary{Rows: map[string]int{}}
-	cat, err := scanStore(ctx, opts.Store, opts.Window, true)
+	bad := badSegments{}
+	cat, err := scanStore(ctx, opts.Store, opts.Window, true, bad)
 	if err != nil {
 		return nil, err
 	}
@@ -95,8 +97,35 @@ func Materialize(ctx context.Context, opts MaterializeOptions) (*MaterializeSumm
 	for _, hour := range cat.hours() {
 		sum.Hours++
 		h := hourJob{e: e, st: opts.Store, cache: cache, tmp: tmp, hour: hour, blocks: cat.blocks[hour], parts: partsByHour[hour]}
-		if err := h.run(ctx, sum); err != nil {
-			return nil, fmt.Errorf("hour %s: %w", hour.Format("2006-01-02T15"), err)
+		for plan := 1; ; plan++ {
+			err := h.run(ctx, sum)
+			if err == nil {
+				break
+			}
+			if bad.learn(err) {
+				// A segment listed as intact was not: list the hour again without it, so that
+				// its blocks come from another copy if there is one. This ends: each time leaves
+				// one more segment out.
+				plan--
+			} else if !errors.Is(err, store.ErrNotFound) || plan == maxPlans {
+				return nil, fmt.Errorf("hour %s: %w", hour.Format("2006-01-02T15"), err)
+			}
+			// Or a compaction rewrote a segment of the hour since the listing: list the hour
+			// again, and find its blocks in the merged segment, which was durable before anything
+			// was deleted. Parts written meanwhile are kept; the hour's parts are listed again.
+			again, err := scanStore(ctx, opts.Store, parts.Window{Since: hour, Until: hour.Add(time.Hour)}, false, bad)
+			if err != nil {
+				return nil, err
+			}
+			for _, b := range again.badSegments {
+				if !slices.ContainsFunc(sum.SkippedSegments, func(s SkippedBlock) bool { return s.Key == b.Key }) {
+					sum.SkippedSegments = append(sum.SkippedSegments, b)
+				}
+			}
+			h.blocks, h.parts = again.blocks[hour], nil
+			for _, refs := range again.parts {
+				h.parts = append(h.parts, refs...)
+			}
 		}
 	}
 	sum.Elapsed = time.Since(start)

@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -71,12 +72,18 @@ const lookback = time.Hour
 // blocks would be decoded instead), but would decode what the bigger part holds; so Open lists
 // and plans again, a few times, and fails rather than answer from a plan it could not read.
 func Open(ctx context.Context, opts QueryOptions) (*Session, error) {
+	bad := badSegments{}
 	for plan := 0; ; plan++ {
-		s, err := openPlan(ctx, opts)
+		s, err := openPlan(ctx, opts, bad)
 		switch {
 		case err == nil:
 			s.Stats.Replans = plan
 			return s, nil
+		case bad.learn(err):
+			// A segment listed as intact was not: list again without it. Each time leaves one
+			// more segment out, so this ends.
+			plan--
+			continue
 		case !errors.Is(err, store.ErrNotFound):
 			return nil, err
 		case plan+1 == maxPlans:
@@ -98,9 +105,9 @@ func Open(ctx context.Context, opts QueryOptions) (*Session, error) {
 const maxPlans = 5
 
 // openPlan lists the store once and defines the views from that listing.
-func openPlan(ctx context.Context, opts QueryOptions) (*Session, error) {
+func openPlan(ctx context.Context, opts QueryOptions, bad badSegments) (*Session, error) {
 	listed := parts.Window{Since: opts.Window.Since.Add(-lookback), Until: opts.Window.Until}
-	cat, err := scanStore(ctx, opts.Store, listed, true)
+	cat, err := scanStore(ctx, opts.Store, listed, true, bad)
 	if err != nil {
 		return nil, err
 	}
@@ -305,4 +312,22 @@ func (s *Session) Query(ctx context.Context, query string) (*sql.Rows, error) {
 		return nil, &SQLError{Err: err}
 	}
 	return rs, nil
+}
+
+// sandbox closes the session to everything but its own views before it runs a statement from a
+// client that holds no more than a query token: files outside the part cache, extensions, and
+// settings, which lock_configuration then freezes. The views read only the cache's parts and
+// the fresh rows in memory.
+func (s *Session) sandbox(ctx context.Context, cacheDir string) error {
+	for _, stmt := range []string{
+		fmt.Sprintf(`SET allowed_directories = [%s]`, quote(filepath.Clean(cacheDir)+string(filepath.Separator))),
+		`SET enable_external_access = false`,
+		`SET autoload_known_extensions = false`,
+		`SET lock_configuration = true`,
+	} {
+		if err := s.e.exec(ctx, stmt); err != nil {
+			return fmt.Errorf("duckdb: %s: %w", stmt, err)
+		}
+	}
+	return nil
 }

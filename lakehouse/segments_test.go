@@ -21,9 +21,9 @@ import (
 	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 
+	"github.com/telemetrylake/telemetrylake/api/ingesterconfig"
 	"github.com/telemetrylake/telemetrylake/ingester/groupcommit"
 	"github.com/telemetrylake/telemetrylake/ingester/otlpwire"
-	"github.com/telemetrylake/telemetrylake/ingester/server"
 	"github.com/telemetrylake/telemetrylake/lake/layout"
 	"github.com/telemetrylake/telemetrylake/lake/segment"
 	"github.com/telemetrylake/telemetrylake/lake/store"
@@ -239,20 +239,21 @@ func TestALakeOfSegmentsAnswersAsTheSameBlocksStoredAlone(t *testing.T) {
 	}
 }
 
-// TestAnIngesterWritingSegmentsGivesTheSameAnswers runs the SDK round trip and the exactly-once
-// walk over an ingester that writes segments (storage v2) instead of one object per block.
-func TestAnIngesterWritingSegmentsGivesTheSameAnswers(t *testing.T) {
+// TestAnIngesterWritingOneObjectPerBlockGivesTheSameAnswers runs the SDK round trip and the
+// exactly-once walk over an ingester that writes one object per block, the layout before storage
+// v2, which lakes may still hold; the other tests' ingesters write segments, the default.
+func TestAnIngesterWritingOneObjectPerBlockGivesTheSameAnswers(t *testing.T) {
 	for _, b := range harness.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
 			t.Run("the SDK's telemetry comes back once with the right values", func(t *testing.T) {
-				l := startLakeWith(t, b.Storage(t), &server.SegmentOptions{})
+				l := startLakeWith(t, b.Storage(t), ingesterconfig.LayoutBlocks)
 				sdkTelemetryOnce(t, l)
-				if len(l.keys(t, layout.SegmentsPrefix+"/")) == 0 || len(l.keys(t, layout.BlocksPrefix+"/")) != 0 {
-					t.Error("the ingester wrote no segment, or standalone blocks")
+				if len(l.keys(t, layout.BlocksPrefix+"/")) == 0 || len(l.keys(t, layout.SegmentsPrefix+"/")) != 0 {
+					t.Error("the ingester wrote no standalone block, or segments")
 				}
 			})
 			t.Run("each block is counted once whatever happens", func(t *testing.T) {
-				eachBlockOnce(t, startLakeWith(t, b.Storage(t), &server.SegmentOptions{}))
+				eachBlockOnce(t, startLakeWith(t, b.Storage(t), ingesterconfig.LayoutBlocks))
 			})
 		})
 	}
@@ -405,6 +406,18 @@ func TestACorruptSegmentIsReportedAndSkipped(t *testing.T) {
 			if got := l.one(t, `SELECT count(*) AS n FROM log_entries`, window...)["n"]; got != 10.0 {
 				t.Errorf("after materialize: %v rows, want 10", got)
 			}
+
+			// The intact original lands too, as a retry through another pod would write it. Its
+			// name sorts after the corrupt copy's, which readers would read first; that copy's
+			// index is intact and a block of it is not, so a reader finds out only when it reads
+			// the blocks, and then lists again without it.
+			writeSegments(t, l.Store, doomed)
+			if got := l.one(t, `SELECT count(*) AS n FROM log_entries`, window...)["n"]; got != 13.0 {
+				t.Errorf("with an intact copy of the corrupt segment's blocks: %v rows, want 13", got)
+			}
+			if s := l.session(t, hour).Stats; s.SkippedSegments != 1 {
+				t.Errorf("stats count %d skipped segments, want the corrupt one", s.SkippedSegments)
+			}
 		})
 	}
 }
@@ -412,15 +425,30 @@ func TestACorruptSegmentIsReportedAndSkipped(t *testing.T) {
 // getCounter counts the reads of each object.
 type getCounter struct {
 	store.Store
-	mu   sync.Mutex
-	gets map[string]int
+	mu    sync.Mutex
+	gets  map[string]int
+	bytes map[string]int // read, when set
 }
 
 func (c *getCounter) Get(ctx context.Context, key string) ([]byte, map[string]string, error) {
+	data, meta, err := c.Store.Get(ctx, key)
+	c.count(key, len(data))
+	return data, meta, err
+}
+
+func (c *getCounter) GetRange(ctx context.Context, key string, offset, length int64) ([]byte, int64, error) {
+	data, size, err := c.Store.GetRange(ctx, key, offset, length)
+	c.count(key, len(data))
+	return data, size, err
+}
+
+func (c *getCounter) count(key string, n int) {
 	c.mu.Lock()
 	c.gets[key]++
+	if c.bytes != nil {
+		c.bytes[key] += n
+	}
 	c.mu.Unlock()
-	return c.Store.Get(ctx, key)
 }
 
 // TestMaterializeReadsEachSegmentAtMostTwice: one read to list a segment's blocks, one to decode
@@ -432,7 +460,8 @@ func TestMaterializeReadsEachSegmentAtMostTwice(t *testing.T) {
 			l := readerOf(t, b.Storage(t))
 			var reqs []request
 			for i := range 20 {
-				reqs = append(reqs, request{layout.Logs, logsRequest(t, fmt.Sprintf("svc-%d", i), hour.Add(time.Duration(i)*time.Minute), 5)})
+				// 300 records a block: the segment is larger than the tail a reader fetches first.
+				reqs = append(reqs, request{layout.Logs, logsRequest(t, fmt.Sprintf("svc-%d", i), hour.Add(time.Duration(i)*time.Minute), 300)})
 			}
 			// One Write of all of them: one segment of 20 blocks.
 			var all []byte
@@ -457,14 +486,23 @@ func TestMaterializeReadsEachSegmentAtMostTwice(t *testing.T) {
 			}
 			t.Logf("materialize: %d GETs of one segment of 20 blocks", c.gets[segs[0]])
 
-			// A query of the materialized hour reads the segment to learn its blocks' ids, and
-			// decodes none of them.
+			// A query of the materialized hour reads the segment's tail to learn its blocks' ids,
+			// and decodes none of them.
 			clear(c.gets)
+			c.bytes = map[string]int{}
 			s, err := Open(context.Background(), QueryOptions{Store: c, Window: parts.Window{Since: hour, Until: hour.Add(time.Hour)}, CacheDir: l.cacheDir})
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer s.Close()
+			whole, _, err := l.Store.Get(context.Background(), segs[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			size := len(whole)
+			if read := c.bytes[segs[0]]; read > segment.TailSize || size <= segment.TailSize {
+				t.Errorf("a query of the materialized hour read %d bytes of a %d-byte segment, want its last %d at most", read, size, segment.TailSize)
+			}
 			if n := c.gets[segs[0]]; n != 1 || s.Stats.FreshBlocks != 0 {
 				t.Errorf("a query of the materialized hour read the segment %d times and decoded %d blocks, want 1 and 0", n, s.Stats.FreshBlocks)
 			}

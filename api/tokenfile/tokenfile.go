@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -41,6 +42,7 @@ const (
 //	  sha256: 5b2c…            # hex SHA-256 of the whole token, "tlk_" included
 //	  notAfter: "2027-01-01T00:00:00Z"
 //	  signals: [logs, traces]
+//	  permissions: [ingest, query]
 type File struct {
 	Tokens []Entry `json:"tokens"`
 }
@@ -56,6 +58,25 @@ type Entry struct {
 	NotAfter *time.Time `json:"notAfter,omitempty"`
 	// Signals the token may send; empty means all.
 	Signals []string `json:"signals,omitempty"`
+	// Permissions say what the token is for: PermissionIngest (send telemetry to the ingester)
+	// and PermissionQuery (read the tenant's tables from `lakehouse serve`). Empty means
+	// ingest only, what every token meant before query tokens existed, so that no token issued
+	// for sending can read the lake without being granted it.
+	Permissions []string `json:"permissions,omitempty"`
+}
+
+// The permissions a token may carry.
+const (
+	PermissionIngest = "ingest"
+	PermissionQuery  = "query"
+)
+
+// Allows says whether the entry grants a permission.
+func (e Entry) Allows(permission string) bool {
+	if len(e.Permissions) == 0 {
+		return permission == PermissionIngest
+	}
+	return slices.Contains(e.Permissions, permission)
 }
 
 var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
@@ -73,6 +94,33 @@ func New() (string, error) {
 func Hash(token string) string {
 	h := sha256.Sum256([]byte(token))
 	return hex.EncodeToString(h[:])
+}
+
+// ReadFile reads and checks the file at path (Read, then Parse).
+func ReadFile(path string) (File, error) {
+	raw, err := Read(path)
+	if err != nil {
+		return File{}, err
+	}
+	return Parse(raw)
+}
+
+// Read returns the bytes of the file at path, refusing one larger than MaxFileBytes before it is
+// read whole.
+func Read(path string) ([]byte, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	raw, err := io.ReadAll(io.LimitReader(fh, MaxFileBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(raw) > MaxFileBytes {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, MaxFileBytes)
+	}
+	return raw, nil
 }
 
 // Parse reads and checks a whole file. One bad entry rejects it all, so that a typo never
@@ -111,6 +159,11 @@ func (e Entry) Validate() error {
 	}
 	if _, err := ParseSignals(e.Signals); err != nil {
 		return fmt.Errorf("token %q: %w", e.Name, err)
+	}
+	for _, p := range e.Permissions {
+		if p != PermissionIngest && p != PermissionQuery {
+			return fmt.Errorf("token %q: permission %q: want %s or %s", e.Name, p, PermissionIngest, PermissionQuery)
+		}
 	}
 	return nil
 }

@@ -26,6 +26,7 @@ func runToken(args []string, out io.Writer) error {
 	name := fs.String("name", "", "the token's name in logs and metrics (default: token-<random>)")
 	signals := fs.String("signals", "", "comma-separated signals it may send: logs,metrics,traces (default: all)")
 	notAfter := fs.String("not-after", "", "when it stops working, RFC 3339 (default: never)")
+	permissions := fs.String("permissions", "", "comma-separated: ingest (send to the ingester), query (read the lake from lakehouse serve); default: ingest")
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
@@ -49,6 +50,11 @@ func runToken(args []string, out io.Writer) error {
 			entry.Signals = append(entry.Signals, strings.TrimSpace(s))
 		}
 	}
+	if *permissions != "" {
+		for _, p := range strings.Split(*permissions, ",") {
+			entry.Permissions = append(entry.Permissions, strings.TrimSpace(p))
+		}
+	}
 	if *notAfter != "" {
 		t, err := time.Parse(time.RFC3339, *notAfter)
 		if err != nil {
@@ -69,6 +75,9 @@ func runToken(args []string, out io.Writer) error {
 	}
 	if len(entry.Signals) > 0 {
 		fmt.Fprintf(out, "  signals: [%s]\n", strings.Join(entry.Signals, ", "))
+	}
+	if len(entry.Permissions) > 0 {
+		fmt.Fprintf(out, "  permissions: [%s]\n", strings.Join(entry.Permissions, ", "))
 	}
 	return nil
 }

@@ -54,6 +54,28 @@ func TestTokenNewPrintsATokenAndTheEntryThatAcceptsIt(t *testing.T) {
 	}
 }
 
+// TestTokenNewPrintsAQueryToken: --permissions query gives the entry lakehouse serve accepts, and
+// the ingester refuses it.
+func TestTokenNewPrintsAQueryToken(t *testing.T) {
+	var out strings.Builder
+	if err := runToken([]string{"new", "--name", "grafana", "--permissions", "query"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "  permissions: [query]\n") {
+		t.Fatalf("no permissions line in the entry:\n%s", out.String())
+	}
+	var entry string
+	for _, line := range strings.Split(out.String(), "\n") {
+		if strings.HasPrefix(line, "- ") || strings.HasPrefix(line, "  ") {
+			entry += line + "\n"
+		}
+	}
+	f, err := tokenfile.Parse([]byte("tokens:\n" + entry))
+	if err != nil || len(f.Tokens) != 1 || !f.Tokens[0].Allows(tokenfile.PermissionQuery) || f.Tokens[0].Allows(tokenfile.PermissionIngest) {
+		t.Fatalf("the printed entry %q parses as %+v (%v): want query and not ingest", entry, f, err)
+	}
+}
+
 func TestTokenNewRefusesBadFlags(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -64,6 +86,7 @@ func TestTokenNewRefusesBadFlags(t *testing.T) {
 		{"a date that is not RFC 3339 is refused", []string{"new", "--not-after", "next week"}, "RFC 3339"},
 		{"a name with a space is refused", []string{"new", "--name", "my app"}, "letters, digits"},
 		{"a subcommand other than new is refused", []string{"list"}, "want 'new'"},
+		{"an unknown permission is refused", []string{"new", "--permissions", "query,admin"}, `permission "admin"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out strings.Builder

@@ -73,15 +73,18 @@ func TestEnsureCredentials(t *testing.T) {
 				}
 			})
 
-			t.Run("the key may delete its own table parts, and nothing else", func(t *testing.T) {
+			t.Run("the key may delete its own table parts and segments, and nothing else", func(t *testing.T) {
 				_, err := key.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(p.Bucket), Key: aws.String(p.Prefix + "blocks/1")})
 				wantDenied(t, "DeleteObject of a block", err)
-				part := p.Prefix + "tables/log_entries/date=2026-11-27/hour=13/p.parquet"
-				if err := putObject(key, p.Bucket, part); err != nil {
-					t.Fatalf("PutObject of a part: %v", err)
-				}
-				if _, err := key.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(p.Bucket), Key: aws.String(part)}); err != nil {
-					t.Errorf("DeleteObject of its own part: %v", err)
+				_, err = key.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(p.Bucket), Key: aws.String(p.Prefix + "processes/1.json")})
+				wantDenied(t, "DeleteObject of a process record", err)
+				for _, own := range []string{"tables/log_entries/date=2026-11-27/hour=13/p.parquet", "segments/logs/2026-11-27/13/s.seg"} {
+					if err := putObject(key, p.Bucket, p.Prefix+own); err != nil {
+						t.Fatalf("PutObject of %s: %v", own, err)
+					}
+					if _, err := key.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(p.Bucket), Key: aws.String(p.Prefix + own)}); err != nil {
+						t.Errorf("DeleteObject of its own %s: %v", own, err)
+					}
 				}
 				_, err = key.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(other.Bucket), Key: aws.String(other.Prefix + "tables/x.parquet")})
 				wantDenied(t, "DeleteObject of another tenant's part", err)

@@ -209,7 +209,7 @@ func TestSamePolicy(t *testing.T) {
 		{"one-element lists written as strings, reordered, without Sids, are the same", `{"Version":"2012-10-17","Statement":[
 			{"Effect":"Allow","Action":"s3:ListBucket","Resource":"arn:aws:s3:::lake-shared","Condition":{"StringLike":{"s3:prefix":"team-a/lake/*"}}},
 			{"Effect":"Allow","Action":["s3:GetObject","s3:PutObject"],"Resource":"arn:aws:s3:::lake-shared/team-a/lake/*"},
-			{"Effect":"Allow","Action":"s3:DeleteObject","Resource":"arn:aws:s3:::lake-shared/team-a/lake/tables/*"}]}`, true},
+			{"Effect":"Allow","Action":"s3:DeleteObject","Resource":["arn:aws:s3:::lake-shared/team-a/lake/segments/*","arn:aws:s3:::lake-shared/team-a/lake/tables/*"]}]}`, true},
 		{"another prefix differs", strings.ReplaceAll(mustJSON(t, want), "team-a/lake/", "team-b/lake/"), false},
 		{"a missing list condition differs", `{"Version":"2012-10-17","Statement":[
 			{"Effect":"Allow","Action":"s3:ListBucket","Resource":"arn:aws:s3:::lake-shared"},

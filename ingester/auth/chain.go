@@ -207,6 +207,10 @@ func (c *Chain) authenticateToken(bearer string, signal layout.Signal) (server.P
 		c.metrics.counter(t.principal.MetricLabel, resultExpired).Inc()
 		return t.principal, unauthenticated(fmt.Sprintf("the bearer token %q expired at %s: ask for a new one", t.name, t.notAfter.UTC().Format(time.RFC3339)))
 	}
+	if !t.ingest {
+		c.metrics.counter(t.principal.MetricLabel, resultForbidden).Inc()
+		return t.principal, forbidden(fmt.Sprintf("the bearer token %q is for queries only: it lacks the %s permission", t.name, tokenfile.PermissionIngest))
+	}
 	if !signalAllowed(t.signals, signal) {
 		c.metrics.counter(t.principal.MetricLabel, resultForbidden).Inc()
 		return t.principal, forbidden(fmt.Sprintf("the bearer token %q may not send %s; it may send %s", t.name, signal, joinSignals(t.signals)))

@@ -30,14 +30,15 @@ func TestChainAnswersThroughTheServer(t *testing.T) {
 	})
 	revoked, revokedEntry := newTestToken(t, "leaked")
 	unknown, _ := newTestToken(t, "never-issued")
+	queryOnly, queryOnlyEntry := newTestToken(t, "dashboards", func(e *tokenfile.Entry) { e.Permissions = []string{tokenfile.PermissionQuery} })
 
-	vol := newSecretVolume(t, map[string]string{"tokens.yaml": tokenFileYAML(validEntry, logsOnlyEntry, expiredEntry, revokedEntry)})
+	vol := newSecretVolume(t, map[string]string{"tokens.yaml": tokenFileYAML(validEntry, logsOnlyEntry, expiredEntry, revokedEntry, queryOnlyEntry)})
 	chain, reg := newChain(t, ingesterconfig.Auth{TokenFile: vol.path("tokens.yaml")}, Options{})
 	ing := startIngester(t, chain)
 	if got := export(t, ing, layout.Traces, "Bearer "+revoked, false); got.Status != http.StatusOK {
 		t.Fatalf("the token to revoke did not work before its removal: %d %s", got.Status, got.Body)
 	}
-	vol.update(map[string]string{"tokens.yaml": tokenFileYAML(validEntry, logsOnlyEntry, expiredEntry)})
+	vol.update(map[string]string{"tokens.yaml": tokenFileYAML(validEntry, logsOnlyEntry, expiredEntry, queryOnlyEntry)})
 	waitFor(t, 2*time.Second, "the revocation to take effect", func() bool {
 		return chain.tokens.current.Load().lookup(revoked) == nil
 	})
@@ -72,6 +73,8 @@ func TestChainAnswersThroughTheServer(t *testing.T) {
 			"Bearer " + unknown, layout.Traces, true, http.StatusUnauthorized, "not known"},
 		{"a valid token for a signal it may not send is forbidden",
 			"Bearer " + logsOnly, layout.Traces, false, http.StatusForbidden, `"log-shipper" may not send traces; it may send logs`},
+		{"a token with only the query permission may not send",
+			"Bearer " + queryOnly, layout.Logs, false, http.StatusForbidden, `"dashboards" is for queries only`},
 		{"a valid token lands its data",
 			"Bearer " + valid, layout.Traces, false, http.StatusOK, ""},
 		{"a valid token with a lower-case scheme lands its data",
@@ -83,12 +86,12 @@ func TestChainAnswersThroughTheServer(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			before := len(storedBlocks(t, ing.Store))
+			before := storedBlocks(t, ing.Store)
 			got := export(t, ing, tc.signal, tc.authorization, tc.json)
 			if got.Status != tc.status {
 				t.Fatalf("status %d (%s), want %d", got.Status, got.Body, tc.status)
 			}
-			after := len(storedBlocks(t, ing.Store))
+			after := storedBlocks(t, ing.Store)
 			if tc.status == http.StatusOK {
 				if tc.signal == layout.Traces && after != before+1 {
 					t.Errorf("%d blocks stored, want 1", after-before)
@@ -119,7 +122,7 @@ func TestChainAnswersThroughTheServer(t *testing.T) {
 			if h := got.Header.Get("WWW-Authenticate"); h != wantChallenge {
 				t.Errorf("WWW-Authenticate %q, want %q", h, wantChallenge)
 			}
-			for _, secret := range []string{valid, logsOnly, expired, revoked, unknown, validEntry.SHA256} {
+			for _, secret := range []string{valid, logsOnly, expired, revoked, unknown, queryOnly, validEntry.SHA256} {
 				if strings.Contains(st.Message, secret) {
 					t.Errorf("the answer echoes a credential: %q", st.Message)
 				}
@@ -133,6 +136,7 @@ func TestChainAnswersThroughTheServer(t *testing.T) {
 			"token:checkout/accepted":     3,
 			"token:log-shipper/forbidden": 1,
 			"token:log-shipper/accepted":  1,
+			"token:dashboards/forbidden":  1,
 			"token:old-batch/expired":     1,
 			"none/missing":                1,
 			"none/unknown":                4, // never issued (twice), revoked, and a JWT from an unknown issuer

@@ -114,7 +114,7 @@ func TestServiceAccountTokensFromARealKubeAPIServer(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			before := len(storedBlocks(t, ing.Store))
+			before := storedBlocks(t, ing.Store)
 			token := tc.token()
 			clockOffset.Store(int64(tc.ahead))
 			got := export(t, ing, tc.signal, "Bearer "+token, false)
@@ -122,7 +122,7 @@ func TestServiceAccountTokensFromARealKubeAPIServer(t *testing.T) {
 			if got.Status != tc.status {
 				t.Fatalf("status %d (%s), want %d", got.Status, got.Body, tc.status)
 			}
-			after := len(storedBlocks(t, ing.Store))
+			after := storedBlocks(t, ing.Store)
 			if tc.status == http.StatusOK {
 				if after != before+1 {
 					t.Errorf("%d blocks stored, want 1", after-before)

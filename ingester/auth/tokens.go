@@ -7,9 +7,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"log/slog"
-	"os"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -19,9 +17,6 @@ import (
 	"github.com/telemetrylake/telemetrylake/ingester/server"
 	"github.com/telemetrylake/telemetrylake/lake/layout"
 )
-
-// maxTokenFileBytes bounds what a reload reads.
-const maxTokenFileBytes = tokenfile.MaxFileBytes
 
 // tokenSet is one immutable version of the token file. Requests read it through an atomic pointer,
 // so a reload never blocks or tears a request.
@@ -37,6 +32,7 @@ type token struct {
 	principal server.Principal
 	notAfter  time.Time // zero: no expiry
 	signals   []layout.Signal
+	ingest    bool // the token may send at all (tokenfile.PermissionIngest)
 	accepted  counter
 }
 
@@ -74,6 +70,7 @@ func parseTokenFile(raw []byte, m *metrics) (*tokenSet, error) {
 			hash:      hash,
 			principal: server.Principal{Name: label, MetricLabel: label},
 			signals:   signals,
+			ingest:    e.Allows(tokenfile.PermissionIngest),
 		}
 		if e.NotAfter != nil {
 			t.notAfter = *e.NotAfter
@@ -111,7 +108,7 @@ type tokenFile struct {
 
 func loadTokenFile(path string, m *metrics, log *slog.Logger) (*tokenFile, error) {
 	f := &tokenFile{path: path, metrics: m, log: log}
-	raw, err := readLimited(path)
+	raw, err := tokenfile.Read(path)
 	if err != nil {
 		return nil, fmt.Errorf("token file: %w", err)
 	}
@@ -140,7 +137,7 @@ func (f *tokenFile) watch(ctx context.Context, interval time.Duration) {
 
 // reload re-reads the file and swaps in a new set if its content changed.
 func (f *tokenFile) reload() {
-	raw, err := readLimited(f.path)
+	raw, err := tokenfile.Read(f.path)
 	if err == nil && bytes.Equal(raw, f.raw) {
 		return
 	}
@@ -189,20 +186,4 @@ func diffNames(old, cur *tokenSet) (added, removed []string) {
 	slices.Sort(added)
 	slices.Sort(removed)
 	return added, removed
-}
-
-func readLimited(path string) ([]byte, error) {
-	fh, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer fh.Close()
-	raw, err := io.ReadAll(io.LimitReader(fh, maxTokenFileBytes+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(raw) > maxTokenFileBytes {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, maxTokenFileBytes)
-	}
-	return raw, nil
 }

@@ -12,9 +12,10 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/zstd"
 	"google.golang.org/genproto/googleapis/rpc/code"
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/telemetrylake/telemetrylake/test/harness"
 )
 
 // exchange is one request of the bad-input corpus and what it must get back.
@@ -38,26 +39,6 @@ func gzipOf(b []byte) []byte {
 	var buf bytes.Buffer
 	w := gzip.NewWriter(&buf)
 	w.Write(b)
-	w.Close()
-	return buf.Bytes()
-}
-
-// bombOf compresses size zero bytes without holding them in memory.
-func bombOf(t *testing.T, encoding string, size int) []byte {
-	var buf bytes.Buffer
-	var w io.WriteCloser
-	switch encoding {
-	case "gzip":
-		w, _ = gzip.NewWriterLevel(&buf, gzip.BestCompression)
-	case "zstd":
-		w, _ = zstd.NewWriter(&buf, zstd.WithEncoderLevel(zstd.SpeedBestCompression))
-	}
-	zeros := make([]byte, 1<<20)
-	for written := 0; written < size; written += len(zeros) {
-		if _, err := w.Write(zeros); err != nil {
-			t.Fatal(err)
-		}
-	}
 	w.Close()
 	return buf.Bytes()
 }
@@ -98,9 +79,9 @@ func TestBadInputGetsItsExactAnswerAndStoresNothing(t *testing.T) {
 			wantStatus: 415, wantCode: code.Code_INVALID_ARGUMENT, wantMessage: "missing Content-Type"},
 		{name: "an unknown content encoding", headers: []string{"Content-Encoding", "br"}, body: valid,
 			wantStatus: 415, wantCode: code.Code_INVALID_ARGUMENT, wantMessage: `unsupported Content-Encoding "br"`},
-		{name: "a gzip bomb", headers: []string{"Content-Encoding", "gzip"}, body: bombOf(t, "gzip", 1<<30),
+		{name: "a gzip bomb", headers: []string{"Content-Encoding", "gzip"}, body: harness.Bomb(t, "gzip", 1<<30),
 			wantStatus: 413, wantCode: code.Code_INVALID_ARGUMENT, wantMessage: "decompressed body is over"},
-		{name: "a zstd bomb", headers: []string{"Content-Encoding", "zstd"}, body: bombOf(t, "zstd", 1<<30),
+		{name: "a zstd bomb", headers: []string{"Content-Encoding", "zstd"}, body: harness.Bomb(t, "zstd", 1<<30),
 			wantStatus: 413, wantCode: code.Code_INVALID_ARGUMENT, wantMessage: "decompressed body is over"},
 		{name: "a 21 MiB body", body: oversized,
 			wantStatus: 413, wantCode: code.Code_INVALID_ARGUMENT, wantMessage: "over the limit of 20971520 bytes"},

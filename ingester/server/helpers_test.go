@@ -11,7 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/telemetrylake/telemetrylake/lake/layout"
+	"github.com/telemetrylake/telemetrylake/api/ingesterconfig"
 	"github.com/telemetrylake/telemetrylake/lake/store"
 	"github.com/telemetrylake/telemetrylake/test/harness"
 )
@@ -101,15 +101,25 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 	harness.WaitFor(t, timeout, what, cond)
 }
 
-func blockKeys(t *testing.T, st store.Store) []string {
-	var blocks []string
-	for _, k := range storedKeys(t, st) {
-		if _, ok := layout.ParseBlockKey(k); ok {
-			blocks = append(blocks, k)
-		}
-	}
-	return blocks
+// storeLayout is a way the server writes blocks. What a client sees must hold in both: segments,
+// the default, and one object per block, which a lake may still be written in.
+type storeLayout struct {
+	name      string
+	configure func(*Options)
 }
+
+func layouts() []storeLayout {
+	return []storeLayout{{"segments", withSegments}, {"one object per block", withOneObjectPerBlock}}
+}
+
+// withSegments lets two flushes write at once even on the file store, so that the tests see
+// flushes overlap.
+func withSegments(o *Options) {
+	o.Layout = ingesterconfig.LayoutSegments
+	o.Segments.MaxInFlight = 2
+}
+
+func withOneObjectPerBlock(o *Options) { o.Layout = ingesterconfig.LayoutBlocks }
 
 // backend is a real store the same test runs against.
 type backend struct {

@@ -33,7 +33,7 @@ func TestStoreOutageAnswers503AndRecovers(t *testing.T) {
 		// readable says whether an acknowledged block can be read back.
 		readable func(t *testing.T, st store.Store) func(id layout.UUID, key string) bool
 	}{
-		{"one object per block", func(*Options) {}, func(t *testing.T, st store.Store) func(layout.UUID, string) bool {
+		{"one object per block", withOneObjectPerBlock, func(t *testing.T, st store.Store) func(layout.UUID, string) bool {
 			return func(_ layout.UUID, key string) bool {
 				_, _, err := st.Get(context.Background(), key)
 				return err == nil

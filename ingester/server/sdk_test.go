@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	sdkresource "go.opentelemetry.io/otel/sdk/resource"
 
 	"github.com/telemetrylake/telemetrylake/ingester/otlpwire"
+	lakeblocks "github.com/telemetrylake/telemetrylake/lake/blocks"
 	"github.com/telemetrylake/telemetrylake/lake/layout"
 	"github.com/telemetrylake/telemetrylake/lake/store"
 	"github.com/telemetrylake/telemetrylake/test/harness"
@@ -21,47 +23,50 @@ import (
 // OTLP/HTTP exporters, configured only by the standard environment variables, and then finds every
 // record in the stored blocks.
 func TestRealSDKExportersLandEveryRecord(t *testing.T) {
-	for _, b := range backends() {
-		t.Run(b.name, func(t *testing.T) {
-			st := b.open(t)
-			ing := startIngester(t, st)
-			t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", ing.URL+"/ingestion/otlp")
-			// gzip, as most production SDK configurations send.
-			t.Setenv("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip")
+	for _, l := range layouts() {
+		for _, b := range backends() {
+			t.Run(l.name+"/"+b.name, func(t *testing.T) { sdkExportersLandEveryRecord(t, b.open(t), l.configure) })
+		}
+	}
+}
 
-			const n = 50
-			ctx := context.Background()
-			res := sdkresource.NewWithAttributes("", attribute.String("service.name", "sdk-e2e"),
-				attribute.String("host.name", "test-host"), attribute.Int("process.pid", 4242))
-			sdk := harness.StartSDK(t, harness.SDKConfig{Resource: res})
-			emitLogs(ctx, sdk, n)
-			emitSpans(ctx, sdk, n)
-			emitMetrics(ctx, sdk, n)
-			sdk.Shutdown(t)
+func sdkExportersLandEveryRecord(t *testing.T, st store.Store, configure func(*Options)) {
+	ing := startIngester(t, st, configure)
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", ing.URL+"/ingestion/otlp")
+	// gzip, as most production SDK configurations send.
+	t.Setenv("OTEL_EXPORTER_OTLP_COMPRESSION", "gzip")
 
-			got := readBack(t, st)
-			for i := 0; i < n; i++ {
-				if !got.LogBodies[fmt.Sprintf("log line %d", i)] {
-					t.Errorf("log line %d is missing", i)
-				}
-				if !got.SpanNames[fmt.Sprintf("operation-%d", i)] {
-					t.Errorf("span operation-%d is missing", i)
-				}
-			}
-			// Cumulative: the last export carries the total.
-			if sum := got.SumMax["e2e.items"]; sum != n*(n-1)/2 {
-				t.Errorf("counter e2e.items sums to %d, want %d", sum, n*(n-1)/2)
-			}
-			if count := got.HistogramCount["e2e.latency"]; count != n {
-				t.Errorf("histogram e2e.latency counts %d points, want %d", count, n)
-			}
-			if got.processRecords != 1 {
-				t.Errorf("%d process records, want 1 for the one SDK process", got.processRecords)
-			}
-			if got.LogBodies["log line 0"] && ing.counter(t, "telemetrylake_ingester_blocks_written_total", nil) == 0 {
-				t.Error("blocks landed but telemetrylake_ingester_blocks_written_total did not count them")
-			}
-		})
+	const n = 50
+	ctx := context.Background()
+	res := sdkresource.NewWithAttributes("", attribute.String("service.name", "sdk-e2e"),
+		attribute.String("host.name", "test-host"), attribute.Int("process.pid", 4242))
+	sdk := harness.StartSDK(t, harness.SDKConfig{Resource: res})
+	emitLogs(ctx, sdk, n)
+	emitSpans(ctx, sdk, n)
+	emitMetrics(ctx, sdk, n)
+	sdk.Shutdown(t)
+
+	got := readBack(t, st)
+	for i := 0; i < n; i++ {
+		if !got.LogBodies[fmt.Sprintf("log line %d", i)] {
+			t.Errorf("log line %d is missing", i)
+		}
+		if !got.SpanNames[fmt.Sprintf("operation-%d", i)] {
+			t.Errorf("span operation-%d is missing", i)
+		}
+	}
+	// Cumulative: the last export carries the total.
+	if sum := got.SumMax["e2e.items"]; sum != n*(n-1)/2 {
+		t.Errorf("counter e2e.items sums to %d, want %d", sum, n*(n-1)/2)
+	}
+	if count := got.HistogramCount["e2e.latency"]; count != n {
+		t.Errorf("histogram e2e.latency counts %d points, want %d", count, n)
+	}
+	if got.processRecords != 1 {
+		t.Errorf("%d process records, want 1 for the one SDK process", got.processRecords)
+	}
+	if got.LogBodies["log line 0"] && ing.counter(t, "telemetrylake_ingester_blocks_written_total", nil) == 0 {
+		t.Error("blocks landed but telemetrylake_ingester_blocks_written_total did not count them")
 	}
 }
 
@@ -101,30 +106,39 @@ type landed struct {
 	processRecords int
 }
 
-// readBack decodes every stored block, the way a reader of the lake would, and checks that each
-// is a one-entry request under its own content address with the metadata of its signal.
+// readBack decodes every stored block, in either layout, the way a reader of the lake would
+// (lake/blocks), and checks that each is a one-entry request under its own content address, with
+// the metadata of its signal when it is an object of its own.
 func readBack(t *testing.T, st store.Store) landed {
 	t.Helper()
 	ctx := context.Background()
+	found, skipped, err := lakeblocks.List(ctx, st, lakeblocks.Filter{})
+	if err != nil || len(skipped) > 0 {
+		t.Fatalf("reading the lake: %v; segments not intact: %v", err, skipped)
+	}
 	got := landed{Landed: harness.NewLanded()}
-	for _, key := range storedKeys(t, st) {
-		data, meta, err := st.Get(ctx, key)
+	for _, f := range found {
+		object, meta, err := st.Get(ctx, f.Ref.Key)
 		if err != nil {
 			t.Fatal(err)
 		}
-		ref, isBlock := layout.ParseBlockKey(key)
-		if !isBlock {
+		data, err := f.Bytes(object)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Segment == nil && (meta[layout.MetaFormat] != layout.FormatOTLPv1 || meta[layout.MetaSignal] != string(f.Ref.Signal)) {
+			t.Errorf("block %s has metadata %v", f.Ref.Key, meta)
+		}
+		blocks, err := otlpwire.Split(f.Ref.Signal, data)
+		if err != nil || len(blocks) != 1 || layout.BlockID(f.Ref.Signal, blocks[0].Bytes).String() != f.Ref.ID {
+			t.Errorf("block %s in %s is not a one-entry request under its own content address: %v", f.Ref.ID, f.Ref.Key, err)
+		}
+		got.Add(t, f.Ref, data)
+	}
+	for _, key := range storedKeys(t, st) {
+		if strings.HasPrefix(key, layout.ProcessesPrefix+"/") {
 			got.processRecords++
-			continue
 		}
-		if meta[layout.MetaFormat] != layout.FormatOTLPv1 || meta[layout.MetaSignal] != string(ref.Signal) {
-			t.Errorf("block %s has metadata %v", key, meta)
-		}
-		blocks, err := otlpwire.Split(ref.Signal, data)
-		if err != nil || len(blocks) != 1 || layout.BlockID(ref.Signal, blocks[0].Bytes).String() != ref.ID {
-			t.Errorf("block %s is not a one-entry request under its own content address: %v", key, err)
-		}
-		got.Add(t, ref, data)
 	}
 	return got
 }

@@ -6,20 +6,30 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/telemetrylake/telemetrylake/api/ingesterconfig"
 	"github.com/telemetrylake/telemetrylake/ingester/groupcommit"
 	"github.com/telemetrylake/telemetrylake/lake/segment"
+	"github.com/telemetrylake/telemetrylake/lake/store"
 )
 
-// SegmentOptions turns on storage v2: the request's blocks go to the group-commit segment writer
-// (ingester/groupcommit) instead of one object each. See docs/contracts/storage.md.
+// SegmentOptions tune storage v2's writer: the request's blocks go to the group-commit segment
+// writer (ingester/groupcommit). See docs/contracts/storage.md §5.
 type SegmentOptions struct {
-	// MaxDelay lets a flush wait for more blocks; 0 flushes as soon as the previous one is done.
+	// MaxDelay lets a flush wait for more blocks; 0 is none on a file store (a flush starts as
+	// soon as the previous one is done) and ingesterconfig.DefaultSegmentMaxDelayS3 on S3.
 	MaxDelay time.Duration
-	// MaxInFlight is how many flushes may write at once: 1 suits a local disk, a few an S3 store
-	// whose PUT latency, not bandwidth, is the limit.
+	// MaxInFlight is how many flushes may write at once; 0 is
+	// ingesterconfig.DefaultSegmentMaxInFlightFile on a file store and
+	// DefaultSegmentMaxInFlightS3 on S3.
 	MaxInFlight int
-	// Metadata keeps each segment's summary as object metadata (S3 user metadata).
-	Metadata bool
+}
+
+func (o *SegmentOptions) setDefaults(st store.Store) {
+	if store.IsS3(st) {
+		setDefault(&o.MaxInFlight, ingesterconfig.DefaultSegmentMaxInFlightS3)
+		setDefault(&o.MaxDelay, ingesterconfig.DefaultSegmentMaxDelayS3)
+	}
+	setDefault(&o.MaxInFlight, ingesterconfig.DefaultSegmentMaxInFlightFile)
 }
 
 func newSegmentWriter(opts Options, reg prometheus.Registerer) *groupcommit.Writer {
@@ -43,11 +53,12 @@ func newSegmentWriter(opts Options, reg prometheus.Registerer) *groupcommit.Writ
 	})
 	reg.MustRegister(flushes, flushBlocks, flushSeconds, segments)
 	return groupcommit.New(groupcommit.Config{
-		Store:           opts.Store,
-		MaxDelay:        opts.Segments.MaxDelay,
-		MaxInFlight:     opts.Segments.MaxInFlight,
-		StoreTimeout:    opts.StoreTimeout,
-		SegmentMetadata: opts.Segments.Metadata,
+		Store:        opts.Store,
+		MaxDelay:     opts.Segments.MaxDelay,
+		MaxInFlight:  opts.Segments.MaxInFlight,
+		StoreTimeout: opts.StoreTimeout,
+		// A file store needs no metadata for a segment: its index is in the file.
+		SegmentMetadata: store.IsS3(opts.Store),
 		OnFlush: func(f groupcommit.FlushStats) {
 			if f.Err != nil {
 				flushes.WithLabelValues("error").Inc()

@@ -52,9 +52,10 @@ type Options struct {
 	CORSAllowedOrigins []string
 	// Profiling serves net/http/pprof on the admin listener.
 	Profiling bool
-	// Segments, if set, stores blocks in group-committed segments (storage v2) instead of one
-	// object per block.
-	Segments *SegmentOptions
+	// Layout is how blocks are written; "" is ingesterconfig.DefaultLayout, segments.
+	Layout ingesterconfig.Layout
+	// Segments tunes the segment writer when Layout is segments.
+	Segments SegmentOptions
 	Logger   *slog.Logger
 	Registry *prometheus.Registry
 }
@@ -72,6 +73,8 @@ func (o *Options) setDefaults() {
 	setDefault(&o.Limits.MaxInflightBytes, ingesterconfig.DefaultMaxInflightBytes)
 	setDefault(&o.StoreTimeout, ingesterconfig.DefaultStoreTimeout)
 	setDefault(&o.HealthInterval, defaultHealthInterval)
+	setDefault(&o.Layout, ingesterconfig.DefaultLayout)
+	o.Segments.setDefaults(o.Store)
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -105,7 +108,7 @@ func New(opts Options) *Server {
 	s.metrics = newMetrics(opts.Registry, s.bodies.inflight)
 	s.health = newStoreHealth(opts.Store, opts.HealthInterval, opts.StoreTimeout, s.metrics.storeUp, opts.Logger)
 	s.writer = newBlockWriter(opts.Store)
-	if opts.Segments != nil {
+	if opts.Layout == ingesterconfig.LayoutSegments {
 		s.segments = newSegmentWriter(opts, opts.Registry)
 	}
 	return s

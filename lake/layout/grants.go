@@ -5,8 +5,9 @@ package layout
 type Grants struct {
 	// Objects matches every object of the tenant: it may create, read and list them all.
 	Objects string
-	// Deletable matches the only objects it may delete: the lakehouse's parts, which compaction
-	// replaces by bigger ones. Blocks and process records are create-only forever; their
+	// Deletable matches the only objects it may delete: the lakehouse's parts and segments,
+	// which its compaction replaces by bigger ones (it deletes one only once every block of it is
+	// durable in another). Standalone blocks and process records are create-only forever; their
 	// retention is the bucket's lifecycle rule.
 	Deletable []string
 }
@@ -16,6 +17,6 @@ type Grants struct {
 func PolicyResources(tenantPrefix string) Grants {
 	return Grants{
 		Objects:   tenantPrefix + "*",
-		Deletable: []string{tenantPrefix + TablesPrefix + "/*"},
+		Deletable: []string{tenantPrefix + TablesPrefix + "/*", tenantPrefix + SegmentsPrefix + "/*"},
 	}
 }

@@ -175,8 +175,8 @@ func TestContentTypeFollowsTheKeysSuffix(t *testing.T) {
 
 func TestTenantsMayDeleteOnlyParts(t *testing.T) {
 	for prefix, want := range map[string]Grants{
-		"":          {Objects: "*", Deletable: []string{"tables/*"}},
-		"team-a/x/": {Objects: "team-a/x/*", Deletable: []string{"team-a/x/tables/*"}},
+		"":          {Objects: "*", Deletable: []string{"tables/*", "segments/*"}},
+		"team-a/x/": {Objects: "team-a/x/*", Deletable: []string{"team-a/x/tables/*", "team-a/x/segments/*"}},
 	} {
 		got := PolicyResources(prefix)
 		if got.Objects != want.Objects || strings.Join(got.Deletable, ",") != strings.Join(want.Deletable, ",") {

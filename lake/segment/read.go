@@ -76,20 +76,28 @@ func Decode(seg []byte) (Index, error) {
 	if err != nil {
 		return Index{}, err
 	}
+	for i := range idx.Entries {
+		if _, err := idx.Block(seg, i); err != nil {
+			return Index{}, err
+		}
+	}
+	return idx, nil
+}
+
+// checkTiling checks that the index's blocks lie end to end from the segment's start up to the
+// index, which the trailer locates.
+func checkTiling(idx Index, rng indexRange) error {
 	var end uint64
 	for i, e := range idx.Entries {
 		if e.Offset != end {
-			return Index{}, corrupt("block %d (%s) starts at %d, not at %d where the one before it ends", i, e.ID, e.Offset, end)
-		}
-		if _, err := idx.Block(seg, i); err != nil {
-			return Index{}, err
+			return corrupt("block %d (%s) starts at %d, not at %d where the one before it ends", i, e.ID, e.Offset, end)
 		}
 		end = e.Offset + e.Length
 	}
 	if header := uint64(protowire.SizeTag(indexField) + protowire.SizeVarint(uint64(rng.length))); end+header != rng.offset {
-		return Index{}, corrupt("the blocks end at %d, but the index starts at %d", end, rng.offset)
+		return corrupt("the blocks end at %d, but the index starts at %d", end, rng.offset)
 	}
-	return idx, nil
+	return nil
 }
 
 // Block returns the bytes of the index's i-th block out of the segment's bytes, after checking
@@ -107,7 +115,9 @@ func (idx Index) Block(seg []byte, i int) ([]byte, error) {
 }
 
 // ReadIndex reads a segment's index through r with ranged reads: the last TailSize bytes, and a
-// second read only for an index larger than that. size is the segment's length.
+// second read only for an index larger than that. size is the segment's length. It checks the
+// trailer, the index's checksum and that the blocks tile the segment; each block's checksum is
+// checked when it is read (Index.Block), and Decode checks them all.
 func ReadIndex(r io.ReaderAt, size int64) (Index, error) {
 	tailLen := min(size, TailSize)
 	tail := make([]byte, tailLen)
@@ -129,7 +139,8 @@ func ReadIndex(r io.ReaderAt, size int64) (Index, error) {
 	return decodeIndexAt(index, rng)
 }
 
-// decodeIndexAt decodes the index at the start of b, whose range the trailer gave.
+// decodeIndexAt decodes the index at the start of b, whose range the trailer gave, and checks
+// that it and the blocks it lists tile the segment.
 func decodeIndexAt(b []byte, rng indexRange) (Index, error) {
 	if uint64(len(b)) < uint64(rng.length) {
 		return Index{}, corrupt("the index needs %d bytes, %d are there", rng.length, len(b))
@@ -138,7 +149,11 @@ func decodeIndexAt(b []byte, rng indexRange) (Index, error) {
 	if got := crc32.Checksum(b, castagnoli); got != rng.crc {
 		return Index{}, corrupt("index crc32c %08x, the trailer says %08x", got, rng.crc)
 	}
-	return parseIndex(b)
+	idx, err := parseIndex(b)
+	if err != nil {
+		return Index{}, err
+	}
+	return idx, checkTiling(idx, rng)
 }
 
 func parseIndex(b []byte) (Index, error) {

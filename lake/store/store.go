@@ -21,14 +21,20 @@ type Store interface {
 	Create(ctx context.Context, key string, data []byte, meta map[string]string) (created bool, err error)
 	// Get reads an object and its metadata; a missing key gives an error wrapping ErrNotFound.
 	Get(ctx context.Context, key string) (data []byte, meta map[string]string, err error)
+	// GetRange reads part of an object without its metadata: length bytes from offset, fewer
+	// where the object ends first; or, with a negative offset, its last -offset bytes (all of it
+	// when it is shorter), the way a reader fetches a segment's trailer and index before it knows
+	// the object's size. size is the whole object's length. A missing key gives ErrNotFound.
+	GetRange(ctx context.Context, key string, offset, length int64) (data []byte, size int64, err error)
 	// List calls fn with every key under prefix, in no particular order.
 	List(ctx context.Context, prefix string, fn func(key string) error) error
 	// Delete removes an object and its metadata; a missing key is not an error. It returns only
 	// once the removal is durable.
 	//
-	// Only the lakehouse's compaction deletes, and only the Parquet parts it has replaced by a
-	// bigger part (under layout.TablesPrefix). Blocks and process records are create-only forever: nothing
-	// in the project deletes them, and their retention is the bucket's lifecycle rule.
+	// Only the lakehouse's compaction deletes: the Parquet parts it has replaced by a bigger part
+	// (under layout.TablesPrefix), and the segments it has rewritten into fewer (under
+	// layout.SegmentsPrefix). Standalone blocks and process records are create-only forever:
+	// nothing in the project deletes them, and their retention is the bucket's lifecycle rule.
 	Delete(ctx context.Context, key string) error
 	// Ping says whether the store can be reached and written to right now.
 	Ping(ctx context.Context) error
@@ -59,4 +65,21 @@ func Open(ctx context.Context, rawURL string) (Store, error) {
 		return OpenS3(ctx, u)
 	}
 	return nil, fmt.Errorf("storage URL %q: unsupported scheme %q (want file:// or s3://)", rawURL, u.Scheme)
+}
+
+// rangeOf is where GetRange's offset and length fall in an object of size bytes: the first byte
+// and how many.
+func rangeOf(size, offset, length int64) (from, n int64) {
+	if offset < 0 {
+		from = max(0, size+offset)
+		return from, size - from
+	}
+	from = min(offset, size)
+	return from, max(0, min(length, size-from))
+}
+
+// cutRange applies GetRange's offset and length to a whole object.
+func cutRange(data []byte, offset, length int64) []byte {
+	from, n := rangeOf(int64(len(data)), offset, length)
+	return data[from : from+n]
 }

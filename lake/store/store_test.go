@@ -27,6 +27,15 @@ func TestStoreContract(t *testing.T) {
 			}
 			return st
 		},
+		// The segment writer's mode: each object's own file and directory flushed.
+		"file, each object synced": func(t *testing.T) store.Store {
+			st, err := store.OpenFile(t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			st.SyncEachObject()
+			return st
+		},
 		"s3": func(t *testing.T) store.Store {
 			sw := harness.StartSeaweedFS(t)
 			t.Setenv("AWS_ACCESS_KEY_ID", sw.AccessKey)
@@ -85,6 +94,33 @@ func TestStoreContract(t *testing.T) {
 				wg.Wait()
 				if createdCount != 1 {
 					t.Errorf("%d writers were told they created the object, want 1", createdCount)
+				}
+			})
+
+			t.Run("a range reads part of an object and says its size", func(t *testing.T) {
+				data := make([]byte, 1000)
+				for i := range data {
+					data[i] = byte(i % 251)
+				}
+				if _, err := st.Create(ctx, "segments/logs/r.seg", data, nil); err != nil {
+					t.Fatal(err)
+				}
+				for _, tc := range []struct {
+					offset, length int64
+					want           []byte
+				}{
+					{10, 20, data[10:30]},
+					{990, 50, data[990:]},
+					{-100, 0, data[900:]},
+					{-5000, 0, data},
+				} {
+					got, size, err := st.GetRange(ctx, "segments/logs/r.seg", tc.offset, tc.length)
+					if err != nil || size != 1000 || string(got) != string(tc.want) {
+						t.Errorf("GetRange(%d, %d) = %d bytes, size %d, %v; want %d bytes, size 1000", tc.offset, tc.length, len(got), size, err, len(tc.want))
+					}
+				}
+				if _, _, err := st.GetRange(ctx, "segments/logs/none.seg", -10, 0); !errors.Is(err, store.ErrNotFound) {
+					t.Errorf("GetRange of a missing key: %v, want ErrNotFound", err)
 				}
 			})
 

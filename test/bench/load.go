@@ -37,7 +37,9 @@ type loadResult struct {
 	allOK     int
 	allBytes  int64
 	latencies []time.Duration
-	firstErr  string
+	// fixed holds the percentiles a generator reported itself, when it keeps no latencies (wrk).
+	fixed    map[float64]time.Duration
+	firstErr string
 }
 
 func (r *loadResult) reqPerSec() float64 { return float64(r.ok) / r.window.Seconds() }
@@ -45,6 +47,9 @@ func (r *loadResult) mbPerSec() float64  { return float64(r.bytes) / 1e6 / r.win
 
 // percentile uses the nearest-rank method on the sorted latencies.
 func (r *loadResult) percentile(p float64) time.Duration {
+	if v, ok := r.fixed[p]; ok {
+		return v
+	}
 	if len(r.latencies) == 0 {
 		return 0
 	}

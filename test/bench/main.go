@@ -1,12 +1,16 @@
 // Command bench measures, in one run on one machine, how the telemetrylake
-// ingester compares with the OpenTelemetry Collector (otlpreceiver → nop) and
-// a bare net/http server when receiving OTLP/HTTP protobuf log exports.
+// ingester (both storage layouts, on the file store and on SeaweedFS) compares
+// with the OpenTelemetry Collector (otlpreceiver → nop, and made durable with a
+// persistent queue on file_storage), a durable floor (hash, append to one file,
+// group-committed fdatasync) and a bare net/http server when receiving
+// OTLP/HTTP protobuf log exports. The load comes from wrk (Debian) with a script
+// that makes every body distinct.
 //
 // Comparing side by side in a single invocation matters more than absolute
 // numbers: the machine is shared and noisy, so only ratios measured under the
 // same conditions mean anything.
 //
-//	go run ./test/bench [-duration 10s] [-subjects ingester,collector,bare] [-sizes 5KiB,1MiB]
+//	go run ./test/bench [-duration 10s] [-subjects ingester-seg,durable-floor,bare] [-sizes 5KiB,1MiB] [-loadgen wrk|go]
 package main
 
 import (
@@ -22,6 +26,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -42,6 +47,8 @@ type options struct {
 	keep        bool
 	ingesterBin string
 	otelcolBin  string
+	loadgen     string // "auto", "wrk" or "go"
+	profileDir  string
 }
 
 // row is one measured subject × size combination.
@@ -58,6 +65,14 @@ type row struct {
 	// generator's share shows how much of the box the subject really had.
 	subjectCPU time.Duration
 	loadgenCPU time.Duration
+	loadgen    string // which generator measured the row
+	// s3 is the subject's S3 requests by action inside the measured window (SeaweedFS's own
+	// count), nil for subjects that do not store in S3.
+	s3         map[string]float64
+	profile    string // the CPU profile of the window, if -profile
+	profileErr error
+	// storeCPU is SeaweedFS's CPU time in the window for S3 subjects, -1 if unknown.
+	storeCPU time.Duration
 }
 
 func main() {
@@ -104,7 +119,14 @@ func run() int {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		return 1
 	}
-	d := &runDir{root: tmp, repo: repo}
+	d := &runDir{root: tmp, repo: repo, profileDir: opts.profileDir}
+	if d.profileDir != "" {
+		if err := os.MkdirAll(d.profileDir, 0o755); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			return 1
+		}
+	}
+	defer d.stopServices()
 	fmt.Fprintf(os.Stderr, "bench: work dir %s\n", tmp)
 	if d.createCost, err = createCost(tmp); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -132,6 +154,8 @@ func run() int {
 			return 1
 		}
 	}
+	// SeaweedFS keeps writing its data dir (in tmp) until it stops.
+	d.stopServices()
 	if opts.keep {
 		fmt.Fprintf(os.Stderr, "bench: logs and data kept in %s\n", tmp)
 	} else {
@@ -148,7 +172,7 @@ func run() int {
 
 func parseFlags() (*options, error) {
 	o := &options{}
-	subjects := flag.String("subjects", strings.Join(subjectOrder, ","), "comma-separated subjects to run: ingester, ingester-seg, collector, bare, bare-store")
+	subjects := flag.String("subjects", strings.Join(subjectOrder, ","), "comma-separated subjects to run: "+strings.Join(subjectOrder, ", "))
 	sizes := flag.String("sizes", "5KiB,1MiB", "comma-separated body sizes: 5KiB, 1MiB")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "measured window per subject and size")
 	flag.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured warm-up before each window")
@@ -159,7 +183,12 @@ func parseFlags() (*options, error) {
 	flag.BoolVar(&o.keep, "keep", false, "keep logs and ingester data after the run")
 	flag.StringVar(&o.ingesterBin, "ingester-bin", "", "use this ingester binary instead of building bin/ingester")
 	flag.StringVar(&o.otelcolBin, "otelcol-bin", "", "use this collector binary instead of asking hack/tools.sh")
+	flag.StringVar(&o.profileDir, "profile", "", "write a CPU profile of each ingester row's measured window to this directory (costs the ingester a little CPU)")
+	flag.StringVar(&o.loadgen, "loadgen", "auto", "load generator: wrk (the Debian package), go (the bench's own), or auto: wrk for bodies under 64 KiB, go for larger ones")
 	flag.Parse()
+	if o.loadgen != "auto" && o.loadgen != "wrk" && o.loadgen != "go" {
+		return nil, fmt.Errorf("-loadgen %q: want auto, wrk or go", o.loadgen)
+	}
 	if flag.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %v", flag.Args())
 	}
@@ -203,6 +232,31 @@ func repoRoot(ctx context.Context) (string, error) {
 	return filepath.Dir(mod), nil
 }
 
+// generatorFor picks the load generator of a row; other picks the one not chosen.
+//
+// With auto, wrk drives bodies under 64 KiB and the Go generator larger ones. Measured against
+// bare here (issue 12): on 5 KiB bodies wrk reaches ~37k req/s where the Go generator stops near
+// 20k; on 1 MiB bodies wrk's script must build each distinct 1 MiB request as a new LuaJIT
+// string (interned, so hashed, then copied once more by wrk), which cost ~10x the requests per
+// second of a static body, and the Go generator, which stamps 8 bytes of one buffer in place,
+// drove bare ~4x faster than wrk did.
+func (o *options) generatorFor(p *payload, other bool) string {
+	g := o.loadgen
+	if g == "auto" {
+		g = "wrk"
+		if len(p.body) >= 64<<10 {
+			g = "go"
+		}
+	}
+	if other {
+		if g == "wrk" {
+			return "go"
+		}
+		return "wrk"
+	}
+	return g
+}
+
 func (o *options) concurrencyFor(s sizeSpec) int {
 	if s.target >= 1<<20 {
 		return o.concLarge
@@ -218,7 +272,7 @@ func measure(ctx context.Context, d *runDir, opts *options) ([]row, error) {
 	for _, s := range opts.subjects {
 		want[s] = true
 	}
-	if err := prepare(ctx, d, want, opts.ingesterBin, opts.otelcolBin); err != nil {
+	if err := prepare(ctx, d, want, opts); err != nil {
 		return nil, err
 	}
 
@@ -234,7 +288,7 @@ func measure(ctx context.Context, d *runDir, opts *options) ([]row, error) {
 			if err != nil {
 				return nil, fmt.Errorf("%s %s: %w", name, size.name, err)
 			}
-			fmt.Fprintf(os.Stderr, "bench: %-9s %-5s %9.1f req/s  p99 %s  errors %d\n",
+			fmt.Fprintf(os.Stderr, "bench: %-17s %-5s %9.1f req/s  p99 %s  errors %d\n",
 				name, size.name, r.res.reqPerSec(), fmtDur(r.res.percentile(99)), r.res.errors)
 			rows = append(rows, r)
 		}
@@ -269,9 +323,15 @@ func measureOne(ctx context.Context, d *runDir, opts *options, kind subjectKind,
 		subject time.Duration
 		ok      bool
 		self    time.Duration
+		s3      map[string]float64
+		s3Err   error
+		store   time.Duration
+		storeOK bool
 	}
-	var marks []cpuMark // written only by runLoad's edge goroutine, read after it returns
-	res, err := runLoad(loadCtx, loadConfig{
+	var marks []cpuMark // written only by the load's window edges, read after it returns
+	var profile string
+	profileDone := make(chan error, 1)
+	cfg := loadConfig{
 		url:         proc.url,
 		concurrency: conc,
 		warmup:      opts.warmup,
@@ -279,9 +339,32 @@ func measureOne(ctx context.Context, d *runDir, opts *options, kind subjectKind,
 		payload:     p,
 		atWindowEdge: func() {
 			c, ok := procCPU(proc.cmd.Process.Pid)
-			marks = append(marks, cpuMark{subject: c, ok: ok, self: selfCPU()})
+			m := cpuMark{subject: c, ok: ok, self: selfCPU()}
+			if proc.s3 != nil {
+				m.s3, m.s3Err = proc.s3.counts(ctx)
+				if d.weedPid > 0 {
+					m.store, m.storeOK = procCPU(d.weedPid)
+				}
+			}
+			marks = append(marks, m)
+			if len(marks) == 1 && proc.pprof != "" {
+				profile = filepath.Join(opts.profileDir, fmt.Sprintf("%s-%s.pb.gz", kind.name, p.name))
+				go func() {
+					profileDone <- cpuProfile(ctx, proc.pprof, max(1, int(opts.duration.Seconds())), profile)
+				}()
+			}
 		},
-	})
+	}
+	generator := opts.generatorFor(p, kind.otherLoad)
+	var res *loadResult
+	if generator == "wrk" {
+		var body string
+		if body, err = d.wrk.body(d, p); err == nil {
+			res, err = runWrk(loadCtx, d.wrk, body, cfg)
+		}
+	} else {
+		res, err = runLoad(loadCtx, cfg)
+	}
 	if proc.crashed() {
 		return row{}, fmt.Errorf("subject exited during the run (%v); log: %s\n%s", proc.waitErr, proc.logPath, tail(proc.logPath, 15))
 	}
@@ -289,12 +372,32 @@ func measureOne(ctx context.Context, d *runDir, opts *options, kind subjectKind,
 		return row{}, err
 	}
 	r := row{subject: kind.name, size: p.name, res: res, peakRSS: proc.peakRSS(), logPath: proc.logPath,
-		subjectCPU: -1, loadgenCPU: -1}
+		subjectCPU: -1, loadgenCPU: -1, loadgen: generator, storeCPU: -1}
+	if profile != "" {
+		select {
+		case r.profileErr = <-profileDone:
+		case <-time.After(30 * time.Second):
+			r.profileErr = errors.New("no profile 30s after the window")
+		}
+		r.profile = profile
+	}
 	if len(marks) == 2 {
 		if marks[0].ok && marks[1].ok {
 			r.subjectCPU = marks[1].subject - marks[0].subject
 		}
 		r.loadgenCPU = marks[1].self - marks[0].self
+		if proc.s3 != nil {
+			if err := errors.Join(marks[0].s3Err, marks[1].s3Err); err != nil {
+				return row{}, fmt.Errorf("counting S3 requests: %w", err)
+			}
+			if marks[0].storeOK && marks[1].storeOK {
+				r.storeCPU = marks[1].store - marks[0].store
+			}
+			r.s3 = map[string]float64{}
+			for action, n := range marks[1].s3 {
+				r.s3[action] = n - marks[0].s3[action]
+			}
+		}
 	}
 	proc.stop()
 	if proc.dataDir != "" {
@@ -354,8 +457,12 @@ func printHeader(w io.Writer, d *runDir, opts *options) {
 	if d.otelcol != "" {
 		fmt.Fprintf(w, "collector:   %s\n", collectorVersion(d.otelcol))
 	}
-	fmt.Fprintf(w, "load:        closed loop, HTTP/1.1 keep-alive, warm-up %s, window %s per row; load generator shares the machine\n",
-		opts.warmup, opts.duration)
+	gen := "the bench's own Go generator"
+	if d.wrk != nil {
+		gen = fmt.Sprintf("-loadgen %s: %s (threads = min(concurrency, cores)) or the bench's own Go generator, per row; bare-altload is bare with the other one", opts.loadgen, wrkVersion(d.wrk.bin))
+	}
+	fmt.Fprintf(w, "load:        %s; closed loop, HTTP/1.1 keep-alive, warm-up %s, window %s per row; the generator shares the machine\n",
+		gen, opts.warmup, opts.duration)
 	for _, s := range opts.sizes {
 		if p := payloads[s.name]; p != nil {
 			fmt.Fprintf(w, "payload %-4s %d bytes, %d log records, uncompressed protobuf, unique per request\n",
@@ -366,14 +473,6 @@ func printHeader(w io.Writer, d *runDir, opts *options) {
 }
 
 func printResults(w io.Writer, rows []row, opts *options) {
-	fmt.Fprintf(w, "%-10s %-5s %5s %10s %9s %9s %9s %7s %9s\n",
-		"subject", "size", "conc", "req/s", "MB/s", "p50", "p99", "errors", "peakRSS")
-	for _, r := range rows {
-		fmt.Fprintf(w, "%-10s %-5s %5d %10.1f %9.1f %9s %9s %7d %9s\n",
-			r.subject, r.size, r.res.concurrency, r.res.reqPerSec(), r.res.mbPerSec(),
-			fmtDur(r.res.percentile(50)), fmtDur(r.res.percentile(99)), r.res.errors, fmtMiB(r.peakRSS))
-	}
-
 	find := func(subject, size string) *row {
 		for i := range rows {
 			if rows[i].subject == subject && rows[i].size == size {
@@ -382,12 +481,91 @@ func printResults(w io.Writer, rows []row, opts *options) {
 		}
 		return nil
 	}
-	ratio := func(a, b, size string) (float64, bool) {
-		ra, rb := find(a, size), find(b, size)
-		if ra == nil || rb == nil || rb.res.reqPerSec() == 0 {
+	cpuPerReq := func(r *row) (time.Duration, bool) {
+		if r == nil || r.subjectCPU < 0 || r.res.ok == 0 {
 			return 0, false
 		}
-		return ra.res.reqPerSec() / rb.res.reqPerSec(), true
+		return r.subjectCPU / time.Duration(r.res.ok), true
+	}
+	cores := func(d time.Duration, r *row) string {
+		if d < 0 || r.res.window <= 0 {
+			return "n/a"
+		}
+		return fmt.Sprintf("%.2f", d.Seconds()/r.res.window.Seconds())
+	}
+
+	fmt.Fprintf(w, "%-17s %-5s %4s %-4s %9s %8s %8s %8s %6s %8s %8s %6s %6s\n",
+		"subject", "size", "conc", "load", "req/s", "MB/s", "p50", "p99", "errors", "peakRSS", "CPU/req", "cores", "lgcore")
+	for i := range rows {
+		r := &rows[i]
+		perReq := "n/a"
+		if d, ok := cpuPerReq(r); ok {
+			perReq = fmtCPU(d)
+		}
+		fmt.Fprintf(w, "%-17s %-5s %4d %-4s %9.1f %8.1f %8s %8s %6d %8s %8s %6s %6s\n",
+			r.subject, r.size, r.res.concurrency, r.loadgen, r.res.reqPerSec(), r.res.mbPerSec(),
+			fmtDur(r.res.percentile(50)), fmtDur(r.res.percentile(99)), r.res.errors, fmtMiB(r.peakRSS),
+			perReq, cores(r.subjectCPU, r), cores(r.loadgenCPU, r))
+	}
+	fmt.Fprintln(w, "  load: the generator (wrk, or go: the bench's own); CPU/req and cores: the subject's CPU in the window;")
+	fmt.Fprintln(w, "  lgcore: the generator's. Subjects and generator share the machine's cores.")
+
+	// S3 requests per 1,000 acknowledged requests, as SeaweedFS counted them in the window.
+	perK := func(r *row, actions ...string) float64 {
+		var n float64
+		for _, a := range actions {
+			n += r.s3[a]
+		}
+		return n / float64(max(r.res.ok, 1)) * 1000
+	}
+	var s3rows []*row
+	for i := range rows {
+		if rows[i].s3 != nil {
+			s3rows = append(s3rows, &rows[i])
+		}
+	}
+	if len(s3rows) > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "S3 requests per 1,000 acknowledged requests (SeaweedFS_s3_request_total of the run's bucket, measured window);")
+		fmt.Fprintln(w, "weed/req and weed cores: SeaweedFS's CPU in the window, beside the subject's own above:")
+		fmt.Fprintf(w, "  %-17s %-5s %9s %9s %9s %9s %9s %9s\n", "subject", "size", "PUT", "GET", "other", "S3 req/s", "weed/req", "weed cores")
+		for _, r := range s3rows {
+			var all float64
+			var other []string
+			for a, n := range r.s3 {
+				all += n
+				if a != "PUT" && a != "GET" && n > 0 {
+					other = append(other, fmt.Sprintf("%s %.0f", a, n))
+				}
+			}
+			sort.Strings(other)
+			otherK := all - r.s3["PUT"] - r.s3["GET"]
+			weedPerReq := "n/a"
+			if r.storeCPU >= 0 && r.res.ok > 0 {
+				weedPerReq = fmtCPU(r.storeCPU / time.Duration(r.res.ok))
+			}
+			fmt.Fprintf(w, "  %-17s %-5s %9.1f %9.1f %9.1f %9.1f %9s %9s  %s\n", r.subject, r.size, perK(r, "PUT"), perK(r, "GET"),
+				otherK/float64(max(r.res.ok, 1))*1000, all/r.res.window.Seconds(), weedPerReq, cores(r.storeCPU, r), strings.Join(other, ", "))
+		}
+	}
+
+	ratio := func(a, b, size string, of func(*row) (float64, bool)) (float64, bool) {
+		ra, rb := find(a, size), find(b, size)
+		if ra == nil || rb == nil {
+			return 0, false
+		}
+		va, okA := of(ra)
+		vb, okB := of(rb)
+		if !okA || !okB || vb == 0 {
+			return 0, false
+		}
+		return va / vb, true
+	}
+	reqs := func(r *row) (float64, bool) { return r.res.reqPerSec(), true }
+	mbs := func(r *row) (float64, bool) { return r.res.mbPerSec(), true }
+	cpu := func(r *row) (float64, bool) {
+		d, ok := cpuPerReq(r)
+		return float64(d), ok
 	}
 	fmtRatio := func(v float64, ok bool) string {
 		if !ok {
@@ -395,97 +573,82 @@ func printResults(w io.Writer, rows []row, opts *options) {
 		}
 		return fmt.Sprintf("%.2f", v)
 	}
-
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "ratios (req/s):")
-	// Each line compares one subject with others, for every size where both were measured.
-	// bare-store keeps the storage contract and does nothing else: its ratios bound what any
-	// ingester that keeps the one-object-per-block contract can reach here; ingester-seg is
-	// storage v2.
-	for _, line := range [][][2]string{
-		{{"ingester", "collector"}, {"ingester", "bare"}},
-		{{"bare-store", "collector"}, {"bare-store", "bare"}, {"ingester", "bare-store"}},
-		{{"ingester-seg", "ingester"}, {"ingester-seg", "collector"}, {"ingester-seg", "bare-store"}},
-	} {
-		for _, s := range opts.sizes {
-			var cells []string
-			any := false
-			for _, pair := range line {
-				v, ok := ratio(pair[0], pair[1], s.name)
-				any = any || ok
-				cells = append(cells, fmt.Sprintf("%s/%s = %-6s", pair[0], pair[1], fmtRatio(v, ok)))
+	// Each line compares one subject with others, for every size where any pair was measured.
+	// The durable floor is what any durable server must pay here; collector-durable is the
+	// Collector made as durable as the ingester; bare-store keeps the one-object-per-block
+	// contract and does nothing else; bare/bare-altload compares the two load generators.
+	printRatios := func(title string, of func(*row) (float64, bool), lines [][][2]string) {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, title)
+		for _, line := range lines {
+			for _, s := range opts.sizes {
+				var cells []string
+				any := false
+				for _, pair := range line {
+					v, ok := ratio(pair[0], pair[1], s.name, of)
+					if ok {
+						any = true
+						cells = append(cells, fmt.Sprintf("%s/%s = %s", pair[0], pair[1], fmtRatio(v, ok)))
+					}
+				}
+				if any {
+					fmt.Fprintf(w, "  %-5s %s\n", s.name, strings.Join(cells, "   "))
+				}
 			}
-			if any {
-				fmt.Fprintf(w, "  %-5s %s\n", s.name, strings.TrimSpace(strings.Join(cells, " ")))
-			}
 		}
 	}
-
-	cpuPerReq := func(r *row) (time.Duration, bool) {
-		if r == nil || r.subjectCPU < 0 || r.res.ok == 0 {
-			return 0, false
-		}
-		return r.subjectCPU / time.Duration(r.res.ok), true
-	}
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "ratios (subject CPU per request; below 1 means the ingester spends less):")
-	for _, s := range opts.sizes {
-		ing, okI := cpuPerReq(find("ingester", s.name))
-		col, okC := cpuPerReq(find("collector", s.name))
-		bare, okB := cpuPerReq(find("bare", s.name))
-		fmt.Fprintf(w, "  %-5s ingester/collector = %-6s ingester/bare = %s\n", s.name,
-			fmtRatio(float64(ing)/float64(col), okI && okC && col > 0),
-			fmtRatio(float64(ing)/float64(bare), okI && okB && bare > 0))
-	}
+	printRatios("ratios (req/s):", reqs, [][][2]string{
+		{{"ingester-seg", "durable-floor"}, {"ingester", "durable-floor"}, {"bare-store", "durable-floor"}},
+		{{"ingester-seg", "collector"}, {"ingester-seg", "collector-durable"}, {"durable-floor", "collector"}},
+		{{"ingester-seg", "ingester"}, {"ingester-seg-s3", "ingester-s3"}, {"ingester-seg-s3", "ingester-seg"}},
+		{{"bare", "bare-altload"}, {"durable-floor", "bare"}},
+	})
+	printRatios("ratios (MB/s):", mbs, [][][2]string{
+		{{"ingester-seg", "durable-floor"}, {"ingester", "durable-floor"}, {"collector-durable", "durable-floor"}},
+	})
+	printRatios("ratios (subject CPU per request; below 1 means the first spends less):", cpu, [][][2]string{
+		{{"ingester-seg", "durable-floor"}, {"ingester-seg", "collector"}, {"ingester-seg", "collector-durable"}, {"ingester-seg", "ingester"}},
+	})
 
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "cpu in the measured window (cores = CPU time / window):")
-	fmt.Fprintf(w, "  %-10s %-5s %13s %12s %13s\n", "subject", "size", "subject cores", "CPU/request", "loadgen cores")
-	for i := range rows {
-		r := &rows[i]
-		cores, perReq, lg := "n/a", "n/a", "n/a"
-		if r.subjectCPU >= 0 {
-			cores = fmt.Sprintf("%.2f", r.subjectCPU.Seconds()/r.res.window.Seconds())
-		}
-		if d, ok := cpuPerReq(r); ok {
-			perReq = fmtCPU(d)
-		}
-		if r.loadgenCPU >= 0 {
-			lg = fmt.Sprintf("%.2f", r.loadgenCPU.Seconds()/r.res.window.Seconds())
-		}
-		fmt.Fprintf(w, "  %-10s %-5s %13s %12s %13s\n", r.subject, r.size, cores, perReq, lg)
-	}
-
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "targets:")
-	target := func(label, measured string, ok, known bool) {
+	fmt.Fprintln(w, "targets (issue 12):")
+	target := func(label string, v float64, known bool, ok bool, format string) {
 		if !known {
-			fmt.Fprintf(w, "  %-40s n/a (not measured)\n", label)
+			fmt.Fprintf(w, "  %-58s n/a (not measured)\n", label)
 			return
 		}
-		v := "NOT met"
+		verdict := "NOT met"
 		if ok {
-			v = "met"
+			verdict = "met"
 		}
-		fmt.Fprintf(w, "  %-40s measured %-28s %s\n", label, measured, v)
+		fmt.Fprintf(w, "  %-58s measured %-10s %s\n", label, fmt.Sprintf(format, v), verdict)
 	}
-	small := knownSizes[0].name
-	v, ok := ratio("ingester", "collector", small)
-	target(fmt.Sprintf("ingester/collector req/s on %s >= 2.0", small), fmt.Sprintf("%.2f", v), v >= 2.0, ok)
-	v, ok = ratio("ingester", "bare", small)
-	target(fmt.Sprintf("ingester/bare req/s on %s >= 0.7", small), fmt.Sprintf("%.2f", v), v >= 0.7, ok)
-	// The RSS budget applies to the ingester whatever it is fed, so the
-	// worst row counts.
+	small, large := knownSizes[0].name, knownSizes[1].name
+	v, ok := ratio("ingester-seg", "durable-floor", small, reqs)
+	target(fmt.Sprintf("ingester-seg/durable-floor req/s on %s >= 0.9", small), v, ok, v >= 0.9, "%.2f")
+	v, ok = ratio("ingester-seg", "collector-durable", small, reqs)
+	target(fmt.Sprintf("ingester-seg/collector-durable req/s on %s >= 8", small), v, ok, v >= 8, "%.2f")
+	if r := find("ingester-seg-s3", small); r != nil && r.s3 != nil {
+		v := perK(r, "PUT")
+		target(fmt.Sprintf("ingester-seg-s3 PUTs per 1,000 requests on %s <= 50", small), v, true, v <= 50, "%.1f")
+	} else {
+		target(fmt.Sprintf("ingester-seg-s3 PUTs per 1,000 requests on %s <= 50", small), 0, false, false, "")
+	}
+	v, ok = ratio("ingester-seg-s3", "ingester-s3", small, reqs)
+	target(fmt.Sprintf("ingester-seg-s3/ingester-s3 req/s on %s >= 3", small), v, ok, v >= 3, "%.2f")
+	v, ok = ratio("ingester-seg", "durable-floor", large, mbs)
+	target(fmt.Sprintf("ingester-seg/durable-floor MB/s on %s >= 0.9", large), v, ok, v >= 0.9, "%.2f")
+	// The issue's RSS bound is for 1,000 req/s: the small bodies' row, which runs a closed loop
+	// at full speed (more than 1,000 req/s here, a harder test of the same bound). 1 MiB bodies
+	// at 1,000 req/s would be 1 GB/s, past this machine; their RSS is in the table above.
 	var peak int64
-	var at []string
+	reached := false
 	for _, r := range rows {
-		if r.subject == "ingester" {
-			at = append(at, r.size)
-			peak = max(peak, r.peakRSS)
+		if r.subject == "ingester-seg" && r.size == small {
+			peak, reached = r.peakRSS, r.res.reqPerSec() >= 1000
 		}
 	}
-	target("ingester peak RSS <= 64 MiB", fmt.Sprintf("%s (max of %s)", fmtMiB(peak), strings.Join(at, ",")),
-		peak > 0 && peak <= 64<<20, len(at) > 0)
+	target(fmt.Sprintf("ingester-seg peak RSS on %s at >= 1,000 req/s <= 64 MiB", small), float64(peak)/(1<<20), peak > 0 && reached, peak <= 64<<20, "%.1fMiB")
 
 	var notes []string
 	for _, r := range rows {
@@ -493,11 +656,19 @@ func printResults(w io.Writer, rows []row, opts *options) {
 			notes = append(notes, fmt.Sprintf("%s %s: %d errors in window, %d in warm-up, first: %s (log %s)",
 				r.subject, r.size, r.res.errors, r.res.warmupErrs, r.res.firstErr, r.logPath))
 		}
-		if r.subject == "ingester" || r.subject == "bare-store" {
+		if r.dataFiles > 0 || strings.HasPrefix(r.subject, "ingester") && r.s3 == nil {
 			// Stored bytes far below what was acknowledged would mean the
 			// subject is skipping work, making its numbers meaningless.
 			notes = append(notes, fmt.Sprintf("%s %s: stored %.1f MB in %d files after acknowledging %.1f MB in %d requests (warm-up included)",
 				r.subject, r.size, float64(r.dataBytes)/1e6, r.dataFiles, float64(r.res.allBytes)/1e6, r.res.allOK))
+		}
+	}
+	for _, r := range rows {
+		switch {
+		case r.profileErr != nil:
+			notes = append(notes, fmt.Sprintf("%s %s: no CPU profile: %v", r.subject, r.size, r.profileErr))
+		case r.profile != "":
+			notes = append(notes, fmt.Sprintf("%s %s: CPU profile of the window: go tool pprof -top %s", r.subject, r.size, r.profile))
 		}
 	}
 	if len(notes) > 0 {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,16 +19,34 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/telemetrylake/telemetrylake/test/harness"
 )
 
 // subjectKind knows how to launch one of the servers under test. Every
-// launch gets fresh ports and, for the ingester, a fresh lake, so runs do
-// not inherit each other's state (heap, files, dedup index).
+// launch gets fresh ports and, for the ingester, a fresh lake (a fresh bucket on
+// SeaweedFS), so runs do not inherit each other's state (heap, files, dedup index).
 type subjectKind struct {
 	name string
-	// start prepares the command (not yet started); it returns the export URL,
-	// a readiness probe to poll and the data directory the run may fill.
-	start func(d *runDir) (cmd *exec.Cmd, url string, ready func(context.Context) bool, dataDir string, err error)
+	// start prepares the command (not yet started), and starts what it needs besides.
+	start func(ctx context.Context, d *runDir) (*launchSpec, error)
+	// otherLoad measures the subject with the load generator the row's size does not use
+	// (see options.generatorFor): the row that shows what the other generator reaches.
+	otherLoad bool
+}
+
+// launchSpec is a subject ready to start.
+type launchSpec struct {
+	cmd     *exec.Cmd
+	url     string                     // where the bench POSTs the exports
+	ready   func(context.Context) bool // polled until true
+	dataDir string                     // what the run may fill, measured afterwards
+	// s3 is set for a subject storing in SeaweedFS: its requests there are counted.
+	s3 *s3Bucket
+	// pprof is the CPU profile endpoint of an ingester started with -profile.
+	pprof string
+	// cleanup stops what start started besides cmd (the durable Collector's sink).
+	cleanup func()
 }
 
 // runDir holds everything a bench invocation creates on disk.
@@ -37,37 +56,55 @@ type runDir struct {
 	ingester   string // binary paths, resolved during preparation
 	otelcol    string
 	bareserver string
-	seq        int           // distinguishes per-run files
-	createCost time.Duration // of an empty file in root (see createCost)
+	wrk        *wrkFiles // nil with -loadgen go
+	seq        int       // distinguishes per-run files
+	profileDir string    // -profile: where the ingesters' CPU profiles go
+	createCost time.Duration
+
+	// The SeaweedFS of the S3 subjects, started once by prepare through test/harness, exactly
+	// as the tests start it; each S3 run gets its own bucket.
+	weed    *harness.SeaweedFS
+	weedTB  *harnessTB
+	weedPid int // for its CPU time; 0 if not found
 }
 
 func (d *runDir) path(name string) string { return filepath.Join(d.root, name) }
 
 var subjectKinds = map[string]subjectKind{
-	"ingester": {name: "ingester", start: startIngester},
+	"ingester": {name: "ingester", start: fileIngester("--layout", "blocks")},
 	// ingester-seg is the same binary with storage v2: blocks in group-committed segments.
-	"ingester-seg": {name: "ingester-seg", start: startSegmentIngester},
-	"collector":    {name: "collector", start: startCollector},
-	"bare":         {name: "bare", start: startBare},
+	"ingester-seg": {name: "ingester-seg", start: fileIngester()},
+	// The two layouts on SeaweedFS, where what a request costs is counted in S3 requests.
+	"ingester-s3":     {name: "ingester-s3", start: s3Ingester("--layout", "blocks")},
+	"ingester-seg-s3": {name: "ingester-seg-s3", start: s3Ingester()},
+	// durable-floor: read, hash, append to one file, one group-committed fdatasync; the least a
+	// durable server does here (bareserver's appendLog).
+	"durable-floor":     {name: "durable-floor", start: startDurableFloor},
+	"collector":         {name: "collector", start: startCollector},
+	"collector-durable": {name: "collector-durable", start: startDurableCollector},
+	"bare":              {name: "bare", start: startBare},
+	// bare measured with the other load generator, beside bare measured with the chosen one.
+	"bare-altload": {name: "bare-altload", start: startBare, otherLoad: true},
 	// bare-store is the bare server storing each body as the ingester stores a block: the
 	// storage contract's own cost, which bounds any ingester that keeps it.
 	"bare-store": {name: "bare-store", start: startBareStore},
 }
 
-var subjectOrder = []string{"ingester", "ingester-seg", "collector", "bare", "bare-store"}
+var subjectOrder = []string{"ingester", "ingester-seg", "ingester-s3", "ingester-seg-s3", "durable-floor",
+	"collector", "collector-durable", "bare", "bare-altload", "bare-store"}
 
-// prepare builds or locates the binaries of the chosen subjects up front, so
-// a broken build fails the bench before any time is spent measuring.
-func prepare(ctx context.Context, d *runDir, want map[string]bool, ingesterBin, otelcolBin string) error {
-	if want["bare"] || want["bare-store"] {
+// prepare builds or locates the binaries of the chosen subjects up front, and starts SeaweedFS
+// if an S3 subject is chosen, so a broken build fails the bench before any time is spent measuring.
+func prepare(ctx context.Context, d *runDir, want map[string]bool, opts *options) error {
+	if want["bare"] || want["bare-altload"] || want["bare-store"] || want["durable-floor"] || want["collector-durable"] {
 		d.bareserver = d.path("bareserver")
 		if err := goBuild(ctx, d.repo, d.bareserver, "./test/bench/bareserver"); err != nil {
 			return fmt.Errorf("build bare server: %w", err)
 		}
 	}
-	if want["ingester"] || want["ingester-seg"] {
-		if ingesterBin != "" {
-			d.ingester = ingesterBin
+	if want["ingester"] || want["ingester-seg"] || want["ingester-s3"] || want["ingester-seg-s3"] {
+		if opts.ingesterBin != "" {
+			d.ingester = opts.ingesterBin
 		} else {
 			d.ingester = filepath.Join(d.repo, "bin", "ingester")
 			if err := goBuild(ctx, d.repo, d.ingester, "./cmd/ingester"); err != nil {
@@ -75,9 +112,9 @@ func prepare(ctx context.Context, d *runDir, want map[string]bool, ingesterBin, 
 			}
 		}
 	}
-	if want["collector"] {
-		if otelcolBin != "" {
-			d.otelcol = otelcolBin
+	if want["collector"] || want["collector-durable"] {
+		if opts.otelcolBin != "" {
+			d.otelcol = opts.otelcolBin
 		} else {
 			// tools.sh may compile the collector on first use; its progress
 			// goes to stderr, the binary path comes last on stdout.
@@ -98,7 +135,51 @@ func prepare(ctx context.Context, d *runDir, want map[string]bool, ingesterBin, 
 			return fmt.Errorf("collector binary: %w", err)
 		}
 	}
+	if opts.loadgen != "go" || want["bare-altload"] {
+		bin, err := wrkPath()
+		if err != nil {
+			return err
+		}
+		d.wrk = &wrkFiles{bin: bin, script: d.path("bench.lua"), bodies: map[string]string{}}
+		if err := os.WriteFile(d.wrk.script, wrkScript, 0o644); err != nil {
+			return err
+		}
+	}
+	if want["ingester-s3"] || want["ingester-seg-s3"] {
+		d.weedTB = newHarnessTB(d.root)
+		err := d.weedTB.withHarness(func() { d.weed = harness.StartSeaweedFS(d.weedTB) })
+		if err != nil {
+			return fmt.Errorf("start SeaweedFS: %w", err)
+		}
+		// weed mini serves Prometheus metrics on its admin port whatever -admin.ui says (the S3
+		// request counter there is how the S3 subjects' requests are counted), but opens that
+		// port only some seconds after S3 serves.
+		begin := time.Now()
+		for {
+			_, err := (&s3Bucket{metrics: d.weedMetricsURL()}).counts(ctx)
+			if err == nil {
+				break
+			}
+			if time.Since(begin) > time.Minute || ctx.Err() != nil {
+				return fmt.Errorf("SeaweedFS metrics: %w", err)
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+		fmt.Fprintf(os.Stderr, "bench: SeaweedFS metrics at %s after %s\n", d.weedMetricsURL(), time.Since(begin).Round(time.Millisecond))
+		d.weedPid = pidWithArg(fmt.Sprintf("-s3.port=%d", d.weed.Port("s3.port")))
+	}
 	return nil
+}
+
+// stopServices stops what prepare started besides the subjects.
+func (d *runDir) stopServices() {
+	if d.weedTB != nil {
+		d.weedTB.close()
+	}
+}
+
+func (d *runDir) weedMetricsURL() string {
+	return fmt.Sprintf("http://127.0.0.1:%d/metrics", d.weed.Port("admin.port"))
 }
 
 func goBuild(ctx context.Context, repo, out, pkg string) error {
@@ -109,45 +190,86 @@ func goBuild(ctx context.Context, repo, out, pkg string) error {
 	return cmd.Run()
 }
 
-func startIngester(d *runDir) (*exec.Cmd, string, func(context.Context) bool, string, error) {
-	return startIngesterWith(d)
+func fileIngester(extra ...string) func(context.Context, *runDir) (*launchSpec, error) {
+	return func(_ context.Context, d *runDir) (*launchSpec, error) {
+		lake := d.path(fmt.Sprintf("lake-%d", d.seq))
+		if err := os.MkdirAll(lake, 0o755); err != nil {
+			return nil, err
+		}
+		spec, err := ingesterSpec(d, "file://"+lake, extra)
+		if err != nil {
+			return nil, err
+		}
+		spec.dataDir = lake
+		return spec, nil
+	}
 }
 
-func startSegmentIngester(d *runDir) (*exec.Cmd, string, func(context.Context) bool, string, error) {
-	return startIngesterWith(d, "--segments")
+// s3Ingester stores in a new bucket of the bench's SeaweedFS. The admin keys reach the ingester
+// in the standard AWS variables, which harness's Storage sets in the bench's environment.
+func s3Ingester(extra ...string) func(context.Context, *runDir) (*launchSpec, error) {
+	return func(_ context.Context, d *runDir) (*launchSpec, error) {
+		var storage string
+		if err := d.weedTB.withHarness(func() { storage = d.weed.Storage(d.weedTB) }); err != nil {
+			return nil, err
+		}
+		u, err := url.Parse(storage)
+		if err != nil {
+			return nil, err
+		}
+		spec, err := ingesterSpec(d, storage, extra)
+		if err != nil {
+			return nil, err
+		}
+		spec.s3 = &s3Bucket{metrics: d.weedMetricsURL(), bucket: u.Host}
+		return spec, nil
+	}
 }
 
-func startIngesterWith(d *runDir, extra ...string) (*exec.Cmd, string, func(context.Context) bool, string, error) {
+func ingesterSpec(d *runDir, storage string, extra []string) (*launchSpec, error) {
 	port, err := freePort()
 	if err != nil {
-		return nil, "", nil, "", err
+		return nil, err
 	}
 	admin, err := freePort()
 	if err != nil {
-		return nil, "", nil, "", err
+		return nil, err
 	}
-	lake := d.path(fmt.Sprintf("lake-%d", d.seq))
-	if err := os.MkdirAll(lake, 0o755); err != nil {
-		return nil, "", nil, "", err
-	}
-	cmd := exec.Command(d.ingester, append([]string{
+	args := []string{
 		"--listen", fmt.Sprintf("127.0.0.1:%d", port),
 		"--admin-listen", fmt.Sprintf("127.0.0.1:%d", admin),
-		"--storage", "file://" + lake,
+		"--storage", storage,
 		"--allow-anonymous",
-	}, extra...)...)
+	}
+	if d.profileDir != "" {
+		args = append(args, "--enable-pprof")
+	}
 	readyURL := fmt.Sprintf("http://127.0.0.1:%d/readyz", admin)
-	ready := func(ctx context.Context) bool { return probe(ctx, http.MethodGet, readyURL, "") }
-	return cmd, fmt.Sprintf("http://127.0.0.1:%d/ingestion/otlp/v1/logs", port), ready, lake, nil
+	spec := &launchSpec{
+		cmd:   exec.Command(d.ingester, append(args, extra...)...),
+		url:   fmt.Sprintf("http://127.0.0.1:%d/ingestion/otlp/v1/logs", port),
+		ready: func(ctx context.Context) bool { return probe(ctx, http.MethodGet, readyURL, "") },
+	}
+	if d.profileDir != "" {
+		spec.pprof = fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile", admin)
+	}
+	return spec, nil
 }
 
-func startCollector(d *runDir) (*exec.Cmd, string, func(context.Context) bool, string, error) {
+// collectorTelemetry keeps the collector's own metrics endpoint from binding :8888 and spending
+// CPU on self-observation the other subjects do not do.
+const collectorTelemetry = `  telemetry:
+    metrics:
+      level: none
+    logs:
+      level: warn
+`
+
+func startCollector(_ context.Context, d *runDir) (*launchSpec, error) {
 	port, err := freePort()
 	if err != nil {
-		return nil, "", nil, "", err
+		return nil, err
 	}
-	// The collector's own metrics endpoint would otherwise bind :8888 and
-	// spend CPU on self-observation the other subjects do not do.
 	cfg := fmt.Sprintf(`receivers:
   otlp:
     protocols:
@@ -156,50 +278,227 @@ func startCollector(d *runDir) (*exec.Cmd, string, func(context.Context) bool, s
 exporters:
   nop:
 service:
-  telemetry:
-    metrics:
-      level: none
-    logs:
-      level: warn
-  pipelines:
+%s  pipelines:
     logs:
       receivers: [otlp]
       exporters: [nop]
-`, port)
+`, port, collectorTelemetry)
+	return collectorSpec(d, cfg, port)
+}
+
+// startDurableCollector runs the Collector the durable way: otlp receiver → otlphttp exporter
+// whose sending queue is persistent, on the file_storage extension with fsync: true, so a 200
+// means the request is in the queue's bbolt file, synced. The nop exporter cannot be used: it
+// has no sending queue (its config must not define one). The otlphttp exporter therefore sends
+// to a sink, the bare server (its own process, outside this subject's CPU and RSS), uncompressed
+// so that the Collector pays no gzip our other subjects do not pay either. The queue keeps its
+// defaults (1,000 requests, 10 consumers): each enqueue and each dequeue is an fsync'd bbolt
+// transaction, so under a closed loop the queue fills up to its drain rate, and the requests it
+// then rejects ("sending queue is full") show as errors; its req/s is what it sustains durably.
+func startDurableCollector(ctx context.Context, d *runDir) (*launchSpec, error) {
+	sink, err := launch(ctx, d, subjectKind{name: "sink", start: startBare}, "sink")
+	if err != nil {
+		return nil, fmt.Errorf("start the sink: %w", err)
+	}
+	port, err := freePort()
+	if err != nil {
+		sink.stop()
+		return nil, err
+	}
+	queue := d.path(fmt.Sprintf("otelcol-queue-%d", d.seq))
+	if err := os.MkdirAll(queue, 0o755); err != nil {
+		sink.stop()
+		return nil, err
+	}
+	cfg := fmt.Sprintf(`extensions:
+  file_storage:
+    directory: %s
+    fsync: true
+receivers:
+  otlp:
+    protocols:
+      http:
+        endpoint: 127.0.0.1:%d
+exporters:
+  otlp_http:
+    logs_endpoint: %s
+    compression: none
+    sending_queue:
+      enabled: true
+      storage: file_storage
+service:
+  extensions: [file_storage]
+%s  pipelines:
+    logs:
+      receivers: [otlp]
+      exporters: [otlp_http]
+`, queue, port, sink.url, collectorTelemetry)
+	spec, err := collectorSpec(d, cfg, port)
+	if err != nil {
+		sink.stop()
+		return nil, err
+	}
+	spec.cleanup = sink.stop
+	return spec, nil
+}
+
+func collectorSpec(d *runDir, cfg string, port int) (*launchSpec, error) {
 	cfgPath := d.path(fmt.Sprintf("otelcol-%d.yaml", d.seq))
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
-		return nil, "", nil, "", err
+		return nil, err
 	}
-	cmd := exec.Command(d.otelcol, "--config", cfgPath)
-	url := fmt.Sprintf("http://127.0.0.1:%d/v1/logs", port)
-	ready := func(ctx context.Context) bool { return probe(ctx, http.MethodPost, url, "application/x-protobuf") }
-	return cmd, url, ready, "", nil
+	u := fmt.Sprintf("http://127.0.0.1:%d/v1/logs", port)
+	return &launchSpec{
+		cmd:   exec.Command(d.otelcol, "--config", cfgPath),
+		url:   u,
+		ready: func(ctx context.Context) bool { return probe(ctx, http.MethodPost, u, "application/x-protobuf") },
+	}, nil
 }
 
-func startBare(d *runDir) (*exec.Cmd, string, func(context.Context) bool, string, error) {
-	port, err := freePort()
-	if err != nil {
-		return nil, "", nil, "", err
-	}
-	cmd := exec.Command(d.bareserver, "--listen", fmt.Sprintf("127.0.0.1:%d", port))
-	url := fmt.Sprintf("http://127.0.0.1:%d/v1/logs", port)
-	ready := func(ctx context.Context) bool { return probe(ctx, http.MethodPost, url, "application/x-protobuf") }
-	return cmd, url, ready, "", nil
-}
+func startBare(_ context.Context, d *runDir) (*launchSpec, error) { return bareSpec(d) }
 
-func startBareStore(d *runDir) (*exec.Cmd, string, func(context.Context) bool, string, error) {
-	port, err := freePort()
-	if err != nil {
-		return nil, "", nil, "", err
-	}
+func startBareStore(_ context.Context, d *runDir) (*launchSpec, error) {
 	lake := d.path(fmt.Sprintf("bare-store-%d", d.seq))
 	if err := os.MkdirAll(lake, 0o755); err != nil {
-		return nil, "", nil, "", err
+		return nil, err
 	}
-	cmd := exec.Command(d.bareserver, "--listen", fmt.Sprintf("127.0.0.1:%d", port), "--storage", "file://"+lake)
-	url := fmt.Sprintf("http://127.0.0.1:%d/v1/logs", port)
-	ready := func(ctx context.Context) bool { return probe(ctx, http.MethodPost, url, "application/x-protobuf") }
-	return cmd, url, ready, lake, nil
+	spec, err := bareSpec(d, "--storage", "file://"+lake)
+	if err != nil {
+		return nil, err
+	}
+	spec.dataDir = lake
+	return spec, nil
+}
+
+func startDurableFloor(_ context.Context, d *runDir) (*launchSpec, error) {
+	dir := d.path(fmt.Sprintf("floor-%d", d.seq))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	spec, err := bareSpec(d, "--append", filepath.Join(dir, "bodies.log"))
+	if err != nil {
+		return nil, err
+	}
+	spec.dataDir = dir
+	return spec, nil
+}
+
+func bareSpec(d *runDir, extra ...string) (*launchSpec, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	u := fmt.Sprintf("http://127.0.0.1:%d/v1/logs", port)
+	return &launchSpec{
+		cmd:   exec.Command(d.bareserver, append([]string{"--listen", fmt.Sprintf("127.0.0.1:%d", port)}, extra...)...),
+		url:   u,
+		ready: func(ctx context.Context) bool { return probe(ctx, http.MethodPost, u, "application/x-protobuf") },
+	}, nil
+}
+
+// s3Bucket counts one bucket's S3 requests from SeaweedFS's own counter,
+// SeaweedFS_s3_request_total{type,code,bucket}, whose type is the request's action (PUT, GET,
+// HEAD, LIST, DELETE, ...).
+type s3Bucket struct {
+	metrics string
+	bucket  string
+}
+
+// counts returns the bucket's requests so far by action, all status codes together.
+func (b *s3Bucket) counts(ctx context.Context) (map[string]float64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, b.metrics, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", b.metrics, resp.Status)
+	}
+	const metric = "SeaweedFS_s3_request_total{"
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, metric) {
+			continue
+		}
+		labels, value, ok := strings.Cut(line[len(metric):], "} ")
+		if !ok {
+			continue
+		}
+		l := promLabels(labels)
+		if b.bucket != "" && l["bucket"] != b.bucket {
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %q: %v", b.metrics, line, err)
+		}
+		out[l["type"]] += v
+	}
+	return out, sc.Err()
+}
+
+// cpuProfile fetches a CPU profile of the next seconds from url into file.
+func cpuProfile(ctx context.Context, url string, seconds int, file string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s?seconds=%d", url, seconds), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(file, b, 0o644)
+}
+
+// pidWithArg finds the process that has arg in its command line (the harness keeps weed's
+// process to itself; its S3 port flag names it).
+func pidWithArg(arg string) int {
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		for _, a := range bytes.Split(b, []byte{0}) {
+			if string(a) == arg {
+				return pid
+			}
+		}
+	}
+	return 0
+}
+
+// promLabels parses `a="x",b="y"` (label values here never hold quotes or commas).
+func promLabels(s string) map[string]string {
+	m := map[string]string{}
+	for _, kv := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(kv, "=")
+		if ok {
+			m[k] = strings.Trim(v, `"`)
+		}
+	}
+	return m
 }
 
 // freePort asks the kernel for an unused port. Another process could grab it
@@ -239,7 +538,10 @@ type process struct {
 	name    string
 	url     string
 	logPath string
-	dataDir string // what the subject wrote, if anything
+	dataDir string    // what the subject wrote, if anything
+	s3      *s3Bucket // where it stores, if on SeaweedFS
+	pprof   string    // its CPU profile endpoint, if profiled
+	cleanup func()    // stops what its start started besides it; may be nil
 	cmd     *exec.Cmd
 	exited  chan struct{} // closed when the process is gone
 	waitErr error
@@ -317,11 +619,12 @@ func launchOnce(ctx context.Context, d *runDir, kind subjectKind, tag string) (*
 	if err != nil {
 		return nil, err
 	}
-	cmd, url, ready, dataDir, err := kind.start(d)
+	spec, err := kind.start(ctx, d)
 	if err != nil {
 		logf.Close()
 		return nil, err
 	}
+	cmd, ready := spec.cmd, spec.ready
 	cmd.Stdout = logf
 	cmd.Stderr = logf
 	// Own process group: a terminal Ctrl-C reaches only the bench, which then
@@ -329,9 +632,13 @@ func launchOnce(ctx context.Context, d *runDir, kind subjectKind, tag string) (*
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
+		if spec.cleanup != nil {
+			spec.cleanup()
+		}
 		return nil, err
 	}
-	p := &process{name: kind.name, url: url, logPath: logPath, dataDir: dataDir, cmd: cmd, exited: make(chan struct{})}
+	p := &process{name: kind.name, url: spec.url, logPath: logPath, dataDir: spec.dataDir, s3: spec.s3, pprof: spec.pprof,
+		cleanup: spec.cleanup, cmd: cmd, exited: make(chan struct{})}
 	children.add(p)
 	go func() {
 		p.waitErr = cmd.Wait()
@@ -347,7 +654,7 @@ func launchOnce(ctx context.Context, d *runDir, kind subjectKind, tag string) (*
 		}
 		select {
 		case <-p.exited:
-			children.remove(p)
+			p.stop()
 			return nil, fmt.Errorf("exited before ready (%v); log: %s\n%s", p.waitErr, logPath, tail(logPath, 15))
 		case <-ctx.Done():
 			p.stop()
@@ -390,6 +697,9 @@ func (p *process) doStop() {
 	// Helpers the subject may have spawned in its group go too.
 	_ = syscall.Kill(pgid, syscall.SIGKILL)
 	children.remove(p)
+	if p.cleanup != nil {
+		p.cleanup()
+	}
 }
 
 // startRSSSampler polls VmRSS during the run. VmHWM read at the end is the
@@ -450,14 +760,19 @@ func procCPU(pid int) (time.Duration, bool) {
 	return time.Duration(utime+stime) * (time.Second / 100), true
 }
 
-// selfCPU is the bench's own CPU time: the load generator competes with the
-// subject for the same cores, and the report says how much it took.
+// selfCPU is the CPU time of the bench and of its children already waited for: the load
+// generator (the bench itself, or a wrk run that ended) competes with the subject for the same
+// cores, and the report says how much it took. Between two readings around a wrk run, only that
+// run is waited for, as subjects are still running.
 func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
+	var total time.Duration
+	for _, who := range []int{syscall.RUSAGE_SELF, syscall.RUSAGE_CHILDREN} {
+		var ru syscall.Rusage
+		if err := syscall.Getrusage(who, &ru); err == nil {
+			total += time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+		}
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return total
 }
 
 // procStatus reads a "kB" field of /proc/<pid>/status, in bytes.

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -13,13 +12,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	lakev1 "github.com/telemetrylake/telemetrylake/api/v1alpha1"
-	"github.com/telemetrylake/telemetrylake/lake/layout"
+	"github.com/telemetrylake/telemetrylake/lake/store"
 	"github.com/telemetrylake/telemetrylake/test/harness"
 	"github.com/telemetrylake/telemetrylake/test/tenant"
 )
@@ -157,36 +154,8 @@ func (s *stack) readBucket(t *testing.T, ctx context.Context, lake *lakev1.Telem
 	if st == nil || st.Bucket == "" {
 		t.Fatalf("TelemetryLake %s/%s has no status.storage.bucket", lake.Namespace, lake.Name)
 	}
-	prefix := st.Prefix
-	if prefix != "" && !strings.HasSuffix(prefix, "/") {
-		prefix += "/"
-	}
 	c := s.s3.S3Client(t, creds.AccessKeyID, creds.SecretAccessKey)
-	got := harness.NewLanded()
-	pages := s3.NewListObjectsV2Paginator(c, &s3.ListObjectsV2Input{Bucket: aws.String(st.Bucket), Prefix: aws.String(prefix + layout.BlocksPrefix + "/")})
-	for pages.HasMorePages() {
-		page, err := pages.NextPage(ctx)
-		if err != nil {
-			t.Fatalf("listing s3://%s/%s: %v", st.Bucket, prefix, err)
-		}
-		for _, obj := range page.Contents {
-			ref, ok := layout.ParseBlockKey(strings.TrimPrefix(aws.ToString(obj.Key), prefix))
-			if !ok {
-				continue
-			}
-			out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(st.Bucket), Key: obj.Key})
-			if err != nil {
-				t.Fatalf("reading %s: %v", aws.ToString(obj.Key), err)
-			}
-			data, err := io.ReadAll(out.Body)
-			out.Body.Close()
-			if err != nil {
-				t.Fatal(err)
-			}
-			got.Add(t, ref, data)
-		}
-	}
-	return got
+	return harness.ReadLanded(t, store.NewS3(c, st.Bucket, st.Prefix))
 }
 
 // withoutAWS drops AWS_* from env, so that only the tenant's credentials reach an ingester.

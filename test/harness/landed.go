@@ -10,6 +10,7 @@ import (
 	colmetricspb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 
+	lakeblocks "github.com/telemetrylake/telemetrylake/lake/blocks"
 	"github.com/telemetrylake/telemetrylake/lake/layout"
 	"github.com/telemetrylake/telemetrylake/lake/store"
 )
@@ -36,20 +37,33 @@ func NewLanded() *Landed {
 	}
 }
 
-// ReadLanded decodes every block in st.
+// ReadLanded decodes every block in st, in either layout, each block id once per signal and hour
+// as every reader of the lake counts it (lake/blocks). A corrupt segment fails the test.
 func ReadLanded(t testing.TB, st store.Store) *Landed {
 	t.Helper()
+	found, skipped, err := lakeblocks.List(context.Background(), st, lakeblocks.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range skipped {
+		t.Errorf("segment %s is not intact: %s", s.Key, s.Reason)
+	}
+	// Each object is read once: a segment holds many of the blocks found.
+	objects := map[string][]byte{}
 	l := NewLanded()
-	for _, key := range StoredKeys(t, st) {
-		ref, ok := layout.ParseBlockKey(key)
+	for _, f := range found {
+		object, ok := objects[f.Ref.Key]
 		if !ok {
-			continue
+			if object, _, err = st.Get(context.Background(), f.Ref.Key); err != nil {
+				t.Fatal(err)
+			}
+			objects[f.Ref.Key] = object
 		}
-		data, _, err := st.Get(context.Background(), key)
+		data, err := f.Bytes(object)
 		if err != nil {
 			t.Fatal(err)
 		}
-		l.Add(t, ref, data)
+		l.Add(t, f.Ref, data)
 	}
 	return l
 }

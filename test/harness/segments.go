@@ -43,3 +43,21 @@ func SegmentedBlocks(t testing.TB, st store.Store) (ids map[layout.UUID]int, seg
 	}
 	return ids, segments
 }
+
+// BlockCopies counts the stored copies of every block id in both layouts: standalone objects and
+// segment entries. A test of exactly-once expects 1 for each; readers count each id once
+// whatever this says (lake/blocks).
+func BlockCopies(t testing.TB, st store.Store) map[string]int {
+	t.Helper()
+	segmented, _ := SegmentedBlocks(t, st)
+	ids := map[string]int{}
+	for id, n := range segmented {
+		ids[id.String()] += n
+	}
+	for _, key := range StoredKeys(t, st) {
+		if ref, ok := layout.ParseBlockKey(key); ok {
+			ids[ref.ID]++
+		}
+	}
+	return ids
+}

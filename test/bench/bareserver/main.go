@@ -8,6 +8,9 @@
 // the storage contract (docs/contracts/storage.md §4) with no OTLP work at all.
 // What it reaches is the most that any ingester which keeps that contract can
 // reach here.
+//
+// With --append it is the durable floor instead (see appendLog): each body hashed and appended to
+// one file, answered once a group-committed fdatasync covers it.
 package main
 
 import (
@@ -31,7 +34,11 @@ import (
 func main() {
 	listen := flag.String("listen", "127.0.0.1:4318", "address to listen on")
 	storage := flag.String("storage", "", "store each body in this store (file:///dir), as the ingester stores a block")
+	appendTo := flag.String("append", "", "append each body and its SHA-256 to this file, answering after a group-committed fdatasync")
 	flag.Parse()
+	if *storage != "" && *appendTo != "" {
+		log.Fatal("bareserver: --storage and --append are two different subjects; give one")
+	}
 
 	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// Reading the full body keeps the comparison honest: every subject
@@ -49,6 +56,13 @@ func main() {
 		}
 		defer st.Close()
 		handler = storeBodies(st)
+	}
+	if *appendTo != "" {
+		l, err := openAppendLog(*appendTo)
+		if err != nil {
+			log.Fatalf("bareserver: %v", err)
+		}
+		handler = appendBodies(l)
 	}
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 

@@ -1,0 +1,166 @@
+// Package blocks finds the blocks of a lake in both layouts, standalone objects (blocks/) and
+// segments (segments/), and counts each block id once per signal and hour, as every reader of
+// the lake must (docs/contracts/storage.md §5.4). `ingester blocks`, the tests' readers and the
+// e2e read a lake through it; the lakehouse applies the same rule with its own parallel reads.
+package blocks
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/telemetrylake/telemetrylake/lake/layout"
+	"github.com/telemetrylake/telemetrylake/lake/segment"
+	"github.com/telemetrylake/telemetrylake/lake/store"
+)
+
+// Filter says which blocks a lister wants. The zero Filter wants every block of every signal.
+type Filter struct {
+	Signals []layout.Signal // nil: every signal
+	From    time.Time       // zero: every partition; else dated partitions whose hour ends after it
+	ID      string          // "": every block
+}
+
+func (f Filter) signals() []layout.Signal {
+	if f.Signals == nil {
+		return layout.Signals
+	}
+	return f.Signals
+}
+
+func (f Filter) partition(p string) bool {
+	if f.From.IsZero() {
+		return true
+	}
+	// An undated block cannot be placed in time, so a time filter leaves it out.
+	hour, dated := layout.BlockRef{Partition: p}.PartitionTime()
+	return dated && !hour.Add(time.Hour).Before(f.From)
+}
+
+func (f Filter) keep(ref layout.BlockRef) bool {
+	return f.partition(ref.Partition) && (f.ID == "" || ref.ID == f.ID)
+}
+
+// Found is one block as the lister found it: a standalone object, or an entry of a segment.
+type Found struct {
+	// Ref is the block's signal, partition and id; for a block in a segment, Key is the segment's.
+	Ref layout.BlockRef
+	// Segment is the block's index entry, nil for a standalone block.
+	Segment *segment.Entry
+	// Entry is the block's place in its segment's index.
+	Entry int
+}
+
+func (f Found) copy() layout.BlockCopy {
+	return layout.BlockCopy{Key: f.Ref.Key, InSegment: f.Segment != nil, Entry: f.Entry}
+}
+
+// Skipped is a segment left out whole because it is not intact, and why.
+type Skipped struct {
+	Key, Reason string
+}
+
+// List lists the blocks the filter keeps, each id once per signal and partition: the copy
+// layout.CompareCopies puts first, so every run and every reader picks the same one. They come
+// sorted by signal, partition and id. A segment that is not intact is left out whole and
+// returned in skipped; only a failure of the store is an error.
+//
+// Every segment listed is read whole and checked (segment.Decode) before any of its blocks is
+// used, so a torn segment is never half read.
+func List(ctx context.Context, st store.Store, f Filter) (found []Found, skipped []Skipped, err error) {
+	var standalone, segmented []Found
+	var segments []layout.SegmentRef
+	for _, sig := range f.signals() {
+		err := st.List(ctx, layout.BlockListPrefix(sig), func(key string) error {
+			if ref, ok := layout.ParseBlockKey(key); ok && f.keep(ref) {
+				standalone = append(standalone, Found{Ref: ref})
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("list %s in %s: %w", layout.BlockListPrefix(sig), st, err)
+		}
+		err = st.List(ctx, layout.SegmentListPrefix(sig), func(key string) error {
+			if ref, ok := layout.ParseSegmentKey(key); ok && f.partition(ref.Partition) {
+				segments = append(segments, ref)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("list %s in %s: %w", layout.SegmentListPrefix(sig), st, err)
+		}
+	}
+	slices.SortFunc(segments, func(a, b layout.SegmentRef) int { return strings.Compare(a.Key, b.Key) })
+	for _, seg := range segments {
+		data, _, err := st.Get(ctx, seg.Key)
+		if err != nil {
+			return nil, nil, fmt.Errorf("read segment %s in %s: %w", seg.Key, st, err)
+		}
+		idx, err := segment.Decode(data)
+		if err != nil {
+			if !segment.IsCorrupt(err) {
+				return nil, nil, err
+			}
+			skipped = append(skipped, Skipped{Key: seg.Key, Reason: err.Error()})
+			continue
+		}
+		for i := range idx.Entries {
+			ref := layout.BlockRef{Key: seg.Key, Signal: seg.Signal, Partition: seg.Partition, ID: idx.Entries[i].ID.String()}
+			if f.keep(ref) {
+				segmented = append(segmented, Found{Ref: ref, Segment: &idx.Entries[i], Entry: i})
+			}
+		}
+	}
+	return onePerID(append(standalone, segmented...)), skipped, nil
+}
+
+// onePerID keeps the first copy of each block in layout.CompareCopies' order, sorted by signal,
+// partition and id.
+func onePerID(all []Found) []Found {
+	slices.SortStableFunc(all, func(a, b Found) int { return layout.CompareCopies(a.copy(), b.copy()) })
+	type copyOf struct{ signal, partition, id string }
+	seen := map[copyOf]bool{}
+	var out []Found
+	for _, f := range all {
+		c := copyOf{string(f.Ref.Signal), f.Ref.Partition, f.Ref.ID}
+		if !seen[c] {
+			seen[c] = true
+			out = append(out, f)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b Found) int {
+		if c := strings.Compare(string(a.Ref.Signal), string(b.Ref.Signal)); c != 0 {
+			return c
+		}
+		if c := strings.Compare(a.Ref.Partition, b.Ref.Partition); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Ref.ID, b.Ref.ID)
+	})
+	return out
+}
+
+// Read returns a found block's bytes: a whole Export<Signal>ServiceRequest of one resource
+// entry.
+func Read(ctx context.Context, st store.Store, f Found) ([]byte, error) {
+	object, _, err := st.Get(ctx, f.Ref.Key)
+	if err != nil {
+		return nil, err
+	}
+	return f.Bytes(object)
+}
+
+// Bytes cuts the block's bytes out of the object that holds it, the block itself or its segment,
+// checked against its index entry's crc32c when it sits in a segment.
+func (f Found) Bytes(object []byte) ([]byte, error) {
+	if f.Segment == nil {
+		return object, nil
+	}
+	b, err := segment.Index{Entries: []segment.Entry{*f.Segment}}.Block(object, 0)
+	if err != nil {
+		return nil, fmt.Errorf("block %s in segment %s: %w", f.Ref.ID, f.Ref.Key, err)
+	}
+	return b, nil
+}
