@@ -14,13 +14,22 @@ FUZZTIME ?= 60s
 TEST_TIMEOUT ?= 30m
 
 .PHONY: all build run test test-deps lint tools fuzz bench clean manifests generate verify-generated
-.PHONY: demo demo-down test-e2e bench-operator
+.PHONY: demo demo-down test-e2e bench-operator images
 
 all: build
 
 build: ## build every binary: the static ones from cmd/, and bin/lakehouse (its own module, cgo for DuckDB)
 	$(GO) build -o bin/ ./cmd/...
 	cd lakehouse && $(LAKEHOUSE_GO) build $(LAKEHOUSE_TAGS) -o ../bin/lakehouse ./cmd/lakehouse
+
+# The images' registry and tag. The tag is the chart's appVersion, which the chart, config/manager
+# and the operator's --ingester-image and --lakehouse-image default to.
+IMAGE_REGISTRY ?= ghcr.io/telemetrylake
+IMAGE_TAG ?= $(shell sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}$$/\1/p' charts/telemetrylake-operator/Chart.yaml)
+
+images: ## the operator, ingester and lakehouse images as OCI archives in bin/images/, with no Docker engine
+	$(GO) run ./hack/images --out bin/images --registry $(IMAGE_REGISTRY) --tag $(IMAGE_TAG) \
+		--revision "$$(git rev-parse HEAD)" --source-date-epoch "$$(git log -1 --format=%ct)"
 
 run: build ## run the ingester in the foreground on the embedded file store
 	@echo "make run: anonymous ingestion into $(RUN_DIR) (Ctrl-C stops it)"

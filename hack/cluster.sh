@@ -13,6 +13,9 @@
 #   CLUSTER_NODES  simulated nodes, default 2
 #   CLUSTER_SERVICE_CIDR  the Services' IP range, default kube-apiserver's 10.0.0.0/24 (254
 #                  Services: each lake has one, so make bench-operator sets a /16)
+#   CLUSTER_REAL_NODE  1: also one real node (hack/node.sh: containerd, runc, CNI, kubelet,
+#                  kube-proxy, the images of hack/images imported), labeled
+#                  telemetrylake.io/real-node=true; needs root. `down` removes it either way.
 #
 # What it is: kwok's `kwokctl create cluster --runtime binary`. etcd, kube-apiserver,
 # kube-controller-manager (so the real Deployment, ReplicaSet, HPA and garbage-collector
@@ -65,11 +68,18 @@ kind: KwokctlConfiguration
 options:
   bindAddress: 127.0.0.1
   kubectlBinary: $kubectl
+# kwok-controller plays the kubelet only of its simulated nodes, which \`kwokctl scale node\`
+# annotates kwok.x-k8s.io/node=fake: the binary runtime would otherwise pass --manage-all-nodes=true,
+# and kwok would also write the status of a real node's pods (their podIPs), racing its kubelet.
 componentsPatches:
 - name: kube-apiserver
   extraArgs:
   - key: service-cluster-ip-range
     value: $CLUSTER_SERVICE_CIDR
+- name: kwok-controller
+  extraArgs:
+  - {key: manage-all-nodes, value: "false", override: true}
+  - {key: manage-nodes-with-annotation-selector, value: "kwok.x-k8s.io/node=fake"}
 EOF
   mv -f "$KWOK_WORKDIR/kwok.yaml.tmp" "$KWOK_WORKDIR/kwok.yaml"
 }
@@ -137,10 +147,14 @@ up() {
     sleep 0.1
   done
 
+  if [[ "${CLUSTER_REAL_NODE:-0}" == 1 ]]; then
+    CLUSTER_NAME="$CLUSTER_NAME" CLUSTER_DIR="$CLUSTER_DIR" "$REPO_ROOT/hack/node.sh" up >/dev/null 9>&-
+  fi
+
   local server
   server="$(KUBECONFIG="$KUBECONFIG_PATH" "$kubectl" config view --minify -o jsonpath='{.clusters[0].cluster.server}')"
   exec 9>&-
-  log "cluster $CLUSTER_NAME is up in $((SECONDS - start))s: API server $server, $CLUSTER_NODES nodes"
+  log "cluster $CLUSTER_NAME is up in $((SECONDS - start))s: API server $server, $CLUSTER_NODES simulated nodes$([[ "${CLUSTER_REAL_NODE:-0}" == 1 ]] && echo " and one real node")"
   log "  export KUBECONFIG=$KUBECONFIG_PATH"
   echo "$KUBECONFIG_PATH"
 }
@@ -158,6 +172,10 @@ down() {
     pid="$(<"$f")"
     [[ "$pid" =~ ^[0-9]+$ ]] && pids+=("$pid")
   done
+  # The real node first, while the API server can still stop its pods the normal way.
+  if [[ -d "$CLUSTER_DIR/node" ]]; then
+    CLUSTER_NAME="$CLUSTER_NAME" CLUSTER_DIR="$CLUSTER_DIR" "$REPO_ROOT/hack/node.sh" down
+  fi
   if [[ -f "$KWOK_WORKDIR/kwok.yaml" && -d "$KWOK_CLUSTER_DIR" ]]; then
     log "cluster $CLUSTER_NAME: stopping…"
     "$(tool kwokctl)" delete cluster --name "$CLUSTER_NAME" -v WARN >&2 ||

@@ -47,13 +47,13 @@ CONTROLLER_TOOLS_VERSION=v0.23.0                # sigs.k8s.io/controller-tools (
 HELM_VERSION=v3.22.0                            # helm.sh/helm/v3 (chart lint and template tests)
 
 # tool name -> version, in the order --list prints them.
-TOOLS=(weed ocb otelcol controller-gen helm kube-apiserver kube-controller-manager kube-scheduler kubectl etcd kwok kwokctl)
+TOOLS=(weed ocb otelcol controller-gen helm kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy etcd kwok kwokctl)
 tool_version() {
   case "$1" in
     weed) echo "$WEED_VERSION" ;;
     ocb) echo "$OTEL_VERSION" ;;
     otelcol) echo "$OTEL_VERSION-contrib-$OTEL_CONTRIB_VERSION" ;;
-    kube-apiserver | kube-controller-manager | kube-scheduler | kubectl) echo "$KUBE_VERSION" ;;
+    kube-apiserver | kube-controller-manager | kube-scheduler | kubectl | kubelet | kube-proxy) echo "$KUBE_VERSION" ;;
     etcd) echo "$ETCD_VERSION" ;;
     kwok | kwokctl) echo "$KWOK_VERSION" ;;
     controller-gen) echo "$CONTROLLER_TOOLS_VERSION" ;;
@@ -243,7 +243,7 @@ EOF
   cp "$dir/dist/otelcol" "$out"
 }
 
-# Kubernetes control plane + kubectl, all from one throwaway module.
+# Kubernetes control plane + kubectl from one throwaway module; the real node's kubelet and kube-proxy from another.
 #
 # k8s.io/kubernetes is not meant to be a dependency: its go.mod requires every
 # staging module (k8s.io/api, k8s.io/client-go, …) at v0.0.0 and replaces them
@@ -253,14 +253,25 @@ EOF
 # the v1.Y.Z kubernetes release). A few listed modules are not published
 # (k8s.io/sample-controller, k8s.io/sample-cli-plugin); that is harmless, as
 # the go command only resolves replacements of modules in the build graph.
+#
+# The real node's kubelet and kube-proxy get a module of their own (kubernetes-node), so that the
+# control plane's module, which every test needs, never depends on what the node's binaries import.
 build_kube() {
-  local tool="$1" out="$2" dir
-  dir="$(build_dir kubernetes "$KUBE_VERSION")"
+  local tool="$1" out="$2" dir name=kubernetes
+  local cmds=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
+  if [[ "$tool" == kubelet || "$tool" == kube-proxy ]]; then
+    name=kubernetes-node
+    cmds=(kubelet kube-proxy)
+  fi
+  dir="$(build_dir "$name" "$KUBE_VERSION")"
   log "building $tool $KUBE_VERSION (niced; the first kube binary takes ~8–10 min, the others reuse its build cache)…"
-  with_lock "$BUILD_ROOT/.kubernetes-$KUBE_VERSION.lock" _build_kube "$dir" "$tool" "$out"
+  with_lock "$BUILD_ROOT/.$name-$KUBE_VERSION.lock" _build_kube "$dir" "$tool" "$out" "${cmds[@]}"
 }
 _build_kube() {
   local dir="$1" tool="$2" out="$3"
+  shift 3
+  local cmds=("$@") pkgs=() c
+  for c in "${cmds[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$c"); done
   local staging_version="v0.${KUBE_VERSION#v1.}"
   local kgomod
   write_gomod "$dir" # a clean module to run `go mod download` in
@@ -285,11 +296,7 @@ _build_kube() {
     ' "$kgomod"
     echo ")"
   } >>"$dir/go.mod"
-  write_toolsgo "$dir" \
-    k8s.io/kubernetes/cmd/kube-apiserver \
-    k8s.io/kubernetes/cmd/kube-controller-manager \
-    k8s.io/kubernetes/cmd/kube-scheduler \
-    k8s.io/kubernetes/cmd/kubectl
+  write_toolsgo "$dir" "${pkgs[@]}"
   (cd "$dir" && nice_build "$GO" mod tidy >&2)
   # Stamp the version the way kubernetes' own build does (hack/lib/version.sh),
   # so `--version` and the apiserver's /version report the real release
@@ -343,7 +350,7 @@ build_tool() {
     otelcol) build_otelcol "$out" ;;
     controller-gen) build_controller_gen "$out" ;;
     helm) build_helm "$out" ;;
-    kube-apiserver | kube-controller-manager | kube-scheduler | kubectl)
+    kube-apiserver | kube-controller-manager | kube-scheduler | kubectl | kubelet | kube-proxy)
       NICE=(nice -n 19)
       build_kube "$tool" "$out"
       ;;

@@ -13,6 +13,11 @@ const (
 	MetricsPortName  = "metrics"
 )
 
+// NonRootUID is the user and group of every TelemetryLake image ("nonroot" in its /etc/passwd,
+// as in distroless), and the runAsUser/runAsGroup of the pods the operator renders: the pods'
+// restricted security context and the images built by hack/images must agree on it.
+const NonRootUID = 65532
+
 // OTLPBasePath is what SDKs append /v1/<signal> to.
 const OTLPBasePath = "/ingestion/otlp"
 

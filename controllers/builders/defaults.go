@@ -6,6 +6,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/telemetrylake/telemetrylake/api/ingesterconfig"
+	"github.com/telemetrylake/telemetrylake/api/wellknown"
 )
 
 // The CRD's defaults, for the builders to be safe on a TelemetryLake that did not go through the
@@ -33,5 +34,5 @@ const (
 	shutdownDelay                = ingesterconfig.KubernetesShutdownDelay
 	shutdownGracePeriod          = ingesterconfig.DefaultShutdownGracePeriod
 	terminationGracePeriod       = shutdownDelay + shutdownGracePeriod + 10*time.Second
-	ingesterUID            int64 = 65532 // the distroless "nonroot" user
+	ingesterUID            int64 = wellknown.NonRootUID // the images' "nonroot" user
 )
