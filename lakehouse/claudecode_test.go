@@ -3,52 +3,17 @@
 package lakehouse
 
 import (
-	"context"
 	"strings"
 	"testing"
-	"time"
-
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/metric"
-	sdkresource "go.opentelemetry.io/otel/sdk/resource"
-	"go.opentelemetry.io/otel/trace"
-
-	"github.com/telemetrylake/telemetrylake/test/harness"
 )
 
 // TestClaudeCodeQueriesFromTheContract sends telemetry shaped like Claude Code's with the SDK
-// (cost as a Sum with a model attribute, tool calls as spans with tool_name) and runs the two
+// (sendClaudeCodeTelemetry: cost as a delta Sum with a model attribute, tool calls as spans with
+// tool_name, and more) and runs the two
 // day-one queries of docs/contracts/lakehouse.md §1 as a user would type them.
 func TestClaudeCodeQueriesFromTheContract(t *testing.T) {
 	l := startLake(t)
-	ctx := context.Background()
-	res := sdkresource.NewWithAttributes("", attribute.String("service.name", "claude-code"), attribute.String("service.version", "2.0.0"))
-
-	// Claude Code exports cost with delta temporality, so each export's points add up.
-	sdk := harness.StartSDK(t, harness.SDKConfig{Endpoint: l.URL, Resource: res, DeltaTemporality: true})
-	cost, _ := sdk.Metrics.Meter("com.anthropic.claude_code").Float64Counter("claude_code.cost.usage", metric.WithUnit("USD"))
-	for _, c := range []struct {
-		model string
-		usd   float64
-	}{{"claude-opus", 0.25}, {"claude-opus", 0.5}, {"claude-haiku", 0.125}} {
-		cost.Add(ctx, c.usd, metric.WithAttributes(attribute.String("model", c.model)))
-	}
-	if err := sdk.Metrics.ForceFlush(ctx); err != nil {
-		t.Fatal(err)
-	}
-	cost.Add(ctx, 1, metric.WithAttributes(attribute.String("model", "claude-opus")))
-
-	tracer := sdk.Traces.Tracer("com.anthropic.claude_code")
-	start := time.Now().Add(-time.Minute)
-	for _, c := range []struct {
-		tool string
-		ms   int
-	}{{"Bash", 100}, {"Bash", 300}, {"Read", 10}} {
-		_, span := tracer.Start(ctx, "claude_code.tool", trace.WithTimestamp(start), trace.WithAttributes(attribute.String("tool_name", c.tool)))
-		span.End(trace.WithTimestamp(start.Add(time.Duration(c.ms) * time.Millisecond)))
-	}
-	// The last export of the cost, and of the spans.
-	sdk.Shutdown(t)
+	sendClaudeCodeTelemetry(t, l)
 
 	costs := l.query(t, `SELECT attributes['model'] AS model, sum(value) AS usd
 		FROM measures WHERE name = 'claude_code.cost.usage' GROUP BY 1 ORDER BY 1`)
