@@ -35,19 +35,12 @@
 set -euo pipefail
 shopt -s inherit_errexit
 
-REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-CLUSTER_NAME="${CLUSTER_NAME:-telemetrylake}"
-DEFAULT_CLUSTERS_DIR="${XDG_STATE_HOME:-$HOME/.local/state}/telemetrylake/clusters"
-CLUSTER_DIR="${CLUSTER_DIR:-$DEFAULT_CLUSTERS_DIR/$CLUSTER_NAME}"
+# kwokctl reads a cluster's config from $KWOK_WORKDIR/kwok.yaml unless told otherwise; one
+# KWOK_WORKDIR per cluster (cluster-paths.sh) keeps every kwokctl command (create, scale, delete)
+# on the same config without passing -c each time.
+source "$(dirname "${BASH_SOURCE[0]}")/cluster-paths.sh"
 CLUSTER_NODES="${CLUSTER_NODES:-2}"
 CLUSTER_SERVICE_CIDR="${CLUSTER_SERVICE_CIDR:-10.0.0.0/24}"
-
-# kwokctl keeps each cluster under $KWOK_WORKDIR/clusters/<name> and reads its config from
-# $KWOK_WORKDIR/kwok.yaml unless told otherwise; one KWOK_WORKDIR per cluster keeps every kwokctl
-# command (create, scale, delete) on the same config without passing -c each time.
-export KWOK_WORKDIR="$CLUSTER_DIR/kwok"
-KWOK_CLUSTER_DIR="$KWOK_WORKDIR/clusters/$CLUSTER_NAME"
-KUBECONFIG_PATH="$KWOK_CLUSTER_DIR/kubeconfig.yaml"
 
 log() { echo "cluster.sh: $*" >&2; }
 die() {

@@ -19,11 +19,7 @@
 set -euo pipefail
 shopt -s inherit_errexit
 
-REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-CLUSTER_NAME="${CLUSTER_NAME:-telemetrylake}"
-DEFAULT_CLUSTERS_DIR="${XDG_STATE_HOME:-$HOME/.local/state}/telemetrylake/clusters"
-CLUSTER_DIR="${CLUSTER_DIR:-$DEFAULT_CLUSTERS_DIR/$CLUSTER_NAME}"
-KUBECONFIG_PATH="$CLUSTER_DIR/kwok/clusters/$CLUSTER_NAME/kubeconfig.yaml"
+source "$(dirname "${BASH_SOURCE[0]}")/cluster-paths.sh"
 NODE_DIR="$CLUSTER_DIR/node"
 NODE_NAME="$CLUSTER_NAME-node"
 # A bridge name is at most 15 characters; one per cluster, so two clusters never share one.
