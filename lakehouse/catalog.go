@@ -7,13 +7,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
+	lakeblocks "github.com/telemetrylake/telemetrylake/lake/blocks"
 	"github.com/telemetrylake/telemetrylake/lake/layout"
 	"github.com/telemetrylake/telemetrylake/lake/segment"
 	"github.com/telemetrylake/telemetrylake/lake/store"
@@ -227,11 +227,7 @@ func readSegments(ctx context.Context, st store.Store, refs []layout.SegmentRef,
 // when the loader reads the segment whole to decode them, before any block of it is used. A
 // segment that is not intact gives a nil file and why; only a failure of the store is an error.
 func readSegment(ctx context.Context, st store.Store, ref layout.SegmentRef) (*segmentFile, string, error) {
-	tail, size, err := st.GetRange(ctx, ref.Key, -segment.TailSize, 0)
-	if err != nil {
-		return nil, "", storeErr(fmt.Errorf("read segment %s: %w", ref.Key, err))
-	}
-	idx, err := segment.ReadIndex(&rangeReader{ctx: ctx, st: st, key: ref.Key, tail: tail, tailAt: size - int64(len(tail))}, size)
+	idx, err := lakeblocks.ReadIndex(ctx, st, ref.Key)
 	if err != nil {
 		if segment.IsCorrupt(err) {
 			return nil, err.Error(), nil
@@ -263,30 +259,6 @@ func (bad badSegments) learn(err error) bool {
 	}
 	bad[ce.key] = ce.reason
 	return true
-}
-
-// rangeReader reads an object through ranged reads, its tail from what was already fetched.
-type rangeReader struct {
-	ctx    context.Context
-	st     store.Store
-	key    string
-	tail   []byte
-	tailAt int64 // where tail starts in the object
-}
-
-func (r *rangeReader) ReadAt(p []byte, off int64) (int, error) {
-	if off >= r.tailAt && off+int64(len(p)) <= r.tailAt+int64(len(r.tail)) {
-		return copy(p, r.tail[off-r.tailAt:]), nil
-	}
-	data, _, err := r.st.GetRange(r.ctx, r.key, off, int64(len(p)))
-	if err != nil {
-		return 0, err
-	}
-	n := copy(p, data)
-	if n < len(p) {
-		return n, io.EOF
-	}
-	return n, nil
 }
 
 // listHourParts lists every table's parts of one hour.

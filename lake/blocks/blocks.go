@@ -7,6 +7,7 @@ package blocks
 import (
 	"context"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"time"
@@ -64,11 +65,11 @@ type Skipped struct {
 
 // List lists the blocks the filter keeps, each id once per signal and partition: the copy
 // layout.CompareCopies puts first, so every run and every reader picks the same one. They come
-// sorted by signal, partition and id. A segment that is not intact is left out whole and
+// sorted by signal, partition and id. A segment whose index is not intact is left out whole and
 // returned in skipped; only a failure of the store is an error.
 //
-// Every segment listed is read whole and checked (segment.Decode) before any of its blocks is
-// used, so a torn segment is never half read.
+// Of each segment only the index is read (ReadIndex), so listing a lake of big compacted
+// segments reads little; a block's own checksum is checked when it is read (Read, Bytes).
 func List(ctx context.Context, st store.Store, f Filter) (found []Found, skipped []Skipped, err error) {
 	var standalone, segmented []Found
 	var segments []layout.SegmentRef
@@ -94,14 +95,10 @@ func List(ctx context.Context, st store.Store, f Filter) (found []Found, skipped
 	}
 	slices.SortFunc(segments, func(a, b layout.SegmentRef) int { return strings.Compare(a.Key, b.Key) })
 	for _, seg := range segments {
-		data, _, err := st.Get(ctx, seg.Key)
-		if err != nil {
-			return nil, nil, fmt.Errorf("read segment %s in %s: %w", seg.Key, st, err)
-		}
-		idx, err := segment.Decode(data)
+		idx, err := ReadIndex(ctx, st, seg.Key)
 		if err != nil {
 			if !segment.IsCorrupt(err) {
-				return nil, nil, err
+				return nil, nil, fmt.Errorf("read segment %s in %s: %w", seg.Key, st, err)
 			}
 			skipped = append(skipped, Skipped{Key: seg.Key, Reason: err.Error()})
 			continue
@@ -143,13 +140,56 @@ func onePerID(all []Found) []Found {
 }
 
 // Read returns a found block's bytes: a whole Export<Signal>ServiceRequest of one resource
-// entry.
+// entry. A block in a segment is fetched alone, with a ranged read, and checked against its
+// index entry's crc32c.
 func Read(ctx context.Context, st store.Store, f Found) ([]byte, error) {
-	object, _, err := st.Get(ctx, f.Ref.Key)
+	if f.Segment == nil {
+		object, _, err := st.Get(ctx, f.Ref.Key)
+		return object, err
+	}
+	b, _, err := st.GetRange(ctx, f.Ref.Key, int64(f.Segment.Offset), int64(f.Segment.Length))
 	if err != nil {
 		return nil, err
 	}
-	return f.Bytes(object)
+	if err := f.Segment.Check(b); err != nil {
+		return nil, fmt.Errorf("block %s in segment %s: %w", f.Ref.ID, f.Ref.Key, err)
+	}
+	return b, nil
+}
+
+// ReadIndex reads a segment's index with one ranged read of its tail (a second only for an index
+// larger than segment.TailSize) and checks it (segment.ReadIndex): the trailer, the index's
+// crc32c, and that the blocks it lists tile the segment.
+func ReadIndex(ctx context.Context, st store.Store, key string) (segment.Index, error) {
+	tail, size, err := st.GetRange(ctx, key, -segment.TailSize, 0)
+	if err != nil {
+		return segment.Index{}, err
+	}
+	return segment.ReadIndex(&rangeReader{ctx: ctx, st: st, key: key, tail: tail, tailAt: size - int64(len(tail))}, size)
+}
+
+// rangeReader reads an object through ranged reads, its tail from what was already fetched.
+type rangeReader struct {
+	ctx    context.Context
+	st     store.Store
+	key    string
+	tail   []byte
+	tailAt int64 // where tail starts in the object
+}
+
+func (r *rangeReader) ReadAt(p []byte, off int64) (int, error) {
+	if off >= r.tailAt && off+int64(len(p)) <= r.tailAt+int64(len(r.tail)) {
+		return copy(p, r.tail[off-r.tailAt:]), nil
+	}
+	data, _, err := r.st.GetRange(r.ctx, r.key, off, int64(len(p)))
+	if err != nil {
+		return 0, err
+	}
+	n := copy(p, data)
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
 }
 
 // Bytes cuts the block's bytes out of the object that holds it, the block itself or its segment,

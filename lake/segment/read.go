@@ -108,10 +108,22 @@ func (idx Index) Block(seg []byte, i int) ([]byte, error) {
 		return nil, corrupt("block %d (%s) at %d+%d lies past the %d bytes read", i, e.ID, e.Offset, e.Length, len(seg))
 	}
 	b := seg[e.Offset : e.Offset+e.Length]
-	if got := crc32.Checksum(b, castagnoli); got != e.CRC32C {
-		return nil, corrupt("block %d (%s): crc32c %08x, the index says %08x", i, e.ID, got, e.CRC32C)
+	if err := e.Check(b); err != nil {
+		return nil, corrupt("block %d %s", i, err.(*CorruptError).Reason)
 	}
 	return b, nil
+}
+
+// Check says whether b, read from the segment at the entry's offset (a ranged read of just the
+// block), is the block the entry describes: its length and crc32c.
+func (e Entry) Check(b []byte) error {
+	if uint64(len(b)) != e.Length {
+		return corrupt("(%s): %d bytes read, the index says %d", e.ID, len(b), e.Length)
+	}
+	if got := crc32.Checksum(b, castagnoli); got != e.CRC32C {
+		return corrupt("(%s): crc32c %08x, the index says %08x", e.ID, got, e.CRC32C)
+	}
+	return nil
 }
 
 // ReadIndex reads a segment's index through r with ranged reads: the last TailSize bytes, and a
