@@ -200,6 +200,39 @@ func TestQueryServer(t *testing.T) {
 		})
 	})
 
+	t.Run("turning spec.query off revokes the read-only key and keeps the ingester's", func(t *testing.T) {
+		user := provision.ReadOnlyUserName(provision.Tenant{Namespace: "team-q", Name: "team-q"})
+		eventually(t, 30*time.Second, "IAM user "+user+" to go", func() (bool, string) {
+			_, err := c.s3.IAMClient(t).GetUser(ctx, &iam.GetUserInput{UserName: aws.String(user)})
+			var ae smithy.APIError
+			return errors.As(err, &ae) && ae.ErrorCode() == "NoSuchEntity", fmt.Sprint(err)
+		})
+		rw := c.secret(t, "team-q", "team-q-storage")
+		key := c.s3.S3Client(t, string(rw.Data[wellknown.SecretKeyAccessKeyID]), string(rw.Data[wellknown.SecretKeySecretAccessKey]))
+		if _, err := key.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(ownBucket), Key: aws.String("blocks/logs/b3.pb"), Body: strings.NewReader("x")}); err != nil {
+			t.Errorf("the ingester's key stopped working: %v", err)
+		}
+	})
+
+	t.Run("turning it on again makes a new read-only key", func(t *testing.T) {
+		c.update(t, teamQ, func(l *lakev1.TelemetryLake) { l.Spec.Query.Enabled = true })
+		eventually(t, 30*time.Second, "a new read-only key", func() (bool, string) {
+			s := &corev1.Secret{}
+			if err := c.client.Get(ctx, client.ObjectKey{Namespace: "team-q", Name: "team-q-query-storage"}, s); err != nil {
+				return false, err.Error()
+			}
+			return string(s.Data[wellknown.SecretKeyAccessKeyID]) != string(queryKey.Data[wellknown.SecretKeyAccessKeyID]), "the old key"
+		})
+		s := c.secret(t, "team-q", "team-q-query-storage")
+		key := c.s3.S3Client(t, string(s.Data[wellknown.SecretKeyAccessKeyID]), string(s.Data[wellknown.SecretKeySecretAccessKey]))
+		eventually(t, 10*time.Second, "the new key to read", func() (bool, string) {
+			_, err := key.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(ownBucket)})
+			return err == nil, fmt.Sprint(err)
+		})
+		_, err := key.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(ownBucket), Key: aws.String("blocks/logs/b4.pb"), Body: strings.NewReader("x")})
+		wantAccessDenied(t, "PutObject with the new read-only key", err)
+	})
+
 	t.Run("deleting the lake removes the read-only IAM user", func(t *testing.T) {
 		if err := c.client.Delete(ctx, c.lake(t, "team-q", "team-q")); err != nil {
 			t.Fatal(err)

@@ -111,7 +111,8 @@ func readAdminEndpoint(ctx context.Context, c client.Reader, namespace string, c
 // and no check is due, it calls no store at all; otherwise the calls go through the class's gate
 // (storegate.go), and a closed gate says, in facts.retryAfter, when to come back.
 //
-// With spec.query, it also makes the query server's read-only key, kept in existingQuery.
+// With spec.query, it also makes the query server's read-only key, kept in existingQuery; once
+// spec.query is turned off, it revokes that key.
 func (r *TelemetryLakeReconciler) provisionStorage(ctx context.Context, lake *lakev1.TelemetryLake, class *lakev1.LakeStorageClass, existing, existingQuery *corev1.Secret) (storageFacts, step, step) {
 	facts := storageFacts{class: class}
 	if class.Spec.Provisioner == lakev1.ProvisionerFilesystem {
@@ -144,6 +145,10 @@ func (r *TelemetryLakeReconciler) provisionStorage(ctx context.Context, lake *la
 		}
 		recorded = recorded && queryRecorded
 	}
+	// spec.query was turned off and its key's Secret is still there: the key is revoked before the
+	// Secret goes (Build removes it), so a failed revoke leaves the Secret to be retried from.
+	revokeQuery := !wantQuery && existingQuery != nil && class.Spec.Provisioner == lakev1.ProvisionerS3IAM
+	recorded = recorded && !revokeQuery
 	if recorded {
 		facts.credentials.AccessKeyID, facts.credentials.SecretAccessKey = rec.credentials.AccessKeyID, rec.credentials.SecretAccessKey
 		facts.credentials.ProvisionedHash, facts.credentials.ProvisionedAt = rec.hash, rec.at
@@ -195,6 +200,11 @@ func (r *TelemetryLakeReconciler) provisionStorage(ctx context.Context, lake *la
 				return facts, stepDone(), provisionFailure("issuing the query server's read-only IAM credentials", result)
 			}
 			facts.queryCredentials.AccessKeyID, facts.queryCredentials.SecretAccessKey = creds.AccessKeyID, creds.SecretAccessKey
+		}
+		if revokeQuery {
+			if result = prov.RevokeReadOnlyCredentials(ctx, tenant); result != nil {
+				return facts, stepDone(), provisionFailure("revoking the query server's read-only IAM credentials", result)
+			}
 		}
 	}
 	now := r.Now()

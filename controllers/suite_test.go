@@ -149,6 +149,11 @@ func (p countingProvisioner) EnsureReadOnlyCredentials(ctx context.Context, t pr
 	return p.next.EnsureReadOnlyCredentials(ctx, t, pl, existing)
 }
 
+func (p countingProvisioner) RevokeReadOnlyCredentials(ctx context.Context, t provision.Tenant) error {
+	p.calls.Add(1)
+	return p.next.RevokeReadOnlyCredentials(ctx, t)
+}
+
 func (p countingProvisioner) RevokeCredentials(ctx context.Context, t provision.Tenant) error {
 	p.calls.Add(1)
 	return p.next.RevokeCredentials(ctx, t)

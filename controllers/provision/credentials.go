@@ -56,6 +56,10 @@ func (s *s3iam) RevokeCredentials(ctx context.Context, t Tenant) error {
 	return nil
 }
 
+func (s *s3iam) RevokeReadOnlyCredentials(ctx context.Context, t Tenant) error {
+	return s.revokeUser(ctx, t, ReadOnlyUserName(t))
+}
+
 // revokeUser deletes user's access keys, its inline policies and the user, unless it is gone or
 // another tenant's.
 func (s *s3iam) revokeUser(ctx context.Context, t Tenant, user string) error {

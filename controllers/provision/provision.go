@@ -39,6 +39,9 @@ type BucketProvisioner interface {
 	// inline policy allows only s3:GetObject under p and s3:ListBucket of p's prefix: the key of
 	// the tenant's query server (spec.query), which never writes.
 	EnsureReadOnlyCredentials(ctx context.Context, t Tenant, p Placement, existing *Credentials) (Credentials, error)
+	// RevokeReadOnlyCredentials deletes ReadOnlyUserName(t)'s access keys, its inline policies
+	// and the user, and leaves UserName(t) alone: spec.query was turned off.
+	RevokeReadOnlyCredentials(ctx context.Context, t Tenant) error
 	// RevokeCredentials deletes the access keys, the inline policies and the users UserName(t)
 	// and ReadOnlyUserName(t). A user that is gone, or that belongs to another tenant, is left as
 	// it is.

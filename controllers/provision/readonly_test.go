@@ -124,6 +124,33 @@ func TestEnsureReadOnlyCredentials(t *testing.T) {
 		})
 	}
 
+	t.Run("revoking the read-only key leaves the read-write one", func(t *testing.T) {
+		tenant := Tenant{"team-f", "lake"}
+		p := placement(t, SharedBucket, "lake-shared", tenant)
+		rw, err := prov.EnsureCredentials(ctx, tenant, p, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ro, err := prov.EnsureReadOnlyCredentials(ctx, tenant, p, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 2 { // and again, as a retried reconcile would
+			if err := prov.RevokeReadOnlyCredentials(ctx, tenant); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, err = sw.IAMClient(t).GetUser(ctx, &iam.GetUserInput{UserName: aws.String(ro.UserName)})
+		if apiCode(err) != "NoSuchEntity" {
+			t.Errorf("GetUser %s after revoking it: %v; want NoSuchEntity", ro.UserName, err)
+		}
+		_, err = listObjects(sw.S3Client(t, ro.AccessKeyID, ro.SecretAccessKey), p.Bucket, p.Prefix)
+		wantDenied(t, "ListObjectsV2 with the revoked read-only key", err)
+		if err := putObject(sw.S3Client(t, rw.AccessKeyID, rw.SecretAccessKey), p.Bucket, p.Prefix+"blocks/after"); err != nil {
+			t.Errorf("the read-write key stopped working with the read-only one: %v", err)
+		}
+	})
+
 	t.Run("revoking the tenant removes the read-only user too", func(t *testing.T) {
 		tenant := Tenant{"team-e", "lake"}
 		p := placement(t, SharedBucket, "lake-shared", tenant)
