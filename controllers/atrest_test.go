@@ -36,8 +36,12 @@ func TestNoStoreCallsAtRest(t *testing.T) {
 	for i := range lakes {
 		ns := fmt.Sprintf("rest-%d", i)
 		c.createNamespace(t, ns)
-		if err := c.client.Create(ctx, &lakev1.TelemetryLake{ObjectMeta: metav1.ObjectMeta{Name: "lake", Namespace: ns},
-			Spec: lakev1.TelemetryLakeSpec{Auth: lakev1.AuthSpec{Tokens: []lakev1.TokenSpec{{Name: "app"}}}}}); err != nil {
+		lake := &lakev1.TelemetryLake{ObjectMeta: metav1.ObjectMeta{Name: "lake", Namespace: ns},
+			Spec: lakev1.TelemetryLakeSpec{Auth: lakev1.AuthSpec{Tokens: []lakev1.TokenSpec{{Name: "app"}}}}}
+		// The last lake has a query server, whose read-only key has a provisioning record of its
+		// own: at rest and after a restart, that record too must spare the store.
+		lake.Spec.Query.Enabled = i == lakes-1
+		if err := c.client.Create(ctx, lake); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -45,6 +49,10 @@ func TestNoStoreCallsAtRest(t *testing.T) {
 		ns := fmt.Sprintf("rest-%d", i)
 		c.waitCondition(t, ns, "lake", lakev1.ConditionCredentialsReady, metav1.ConditionTrue)
 		c.rollOut(t, ns, "lake-ingester")
+		if i == lakes-1 {
+			c.waitCondition(t, ns, "lake", lakev1.ConditionIngesterAvailable, metav1.ConditionTrue)
+			c.rollOut(t, ns, "lake-query")
+		}
 		c.waitCondition(t, ns, "lake", lakev1.ConditionReady, metav1.ConditionTrue)
 	}
 	if c.mgr.storeCalls.Load() == 0 {
@@ -165,6 +173,37 @@ func TestNoStoreCallsAtRest(t *testing.T) {
 		stale := c.s3.S3Client(t, oldKey, string(old.Data[wellknown.SecretKeySecretAccessKey]))
 		eventually(t, 20*time.Second, "the old key to be refused", func() (bool, string) {
 			_, err := stale.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("tl-rest-1-lake"), Key: aws.String("probe"), Body: strings.NewReader("x")})
+			return harness.HTTPStatus(err) == 403, fmt.Sprint(err)
+		})
+	})
+
+	t.Run("a deleted read-only key's Secret gets a fresh read-only key, and the old one stops working", func(t *testing.T) {
+		ns := fmt.Sprintf("rest-%d", lakes-1)
+		bucket := "tl-" + ns + "-lake"
+		old := c.secret(t, ns, "lake-query-storage")
+		oldKey := string(old.Data[wellknown.SecretKeyAccessKeyID])
+		if err := c.client.Delete(ctx, old); err != nil {
+			t.Fatal(err)
+		}
+		var fresh *corev1.Secret
+		eventually(t, 20*time.Second, "a new read-only key's Secret with another key", func() (bool, string) {
+			fresh = &corev1.Secret{}
+			if err := c.client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "lake-query-storage"}, fresh); err != nil {
+				return false, err.Error()
+			}
+			return string(fresh.Data[wellknown.SecretKeyAccessKeyID]) != oldKey, "the same key " + oldKey
+		})
+		key := c.s3.S3Client(t, string(fresh.Data[wellknown.SecretKeyAccessKeyID]), string(fresh.Data[wellknown.SecretKeySecretAccessKey]))
+		if _, err := key.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(bucket)}); err != nil {
+			t.Errorf("the fresh read-only key cannot list the tenant's bucket: %v", err)
+		}
+		_, err := key.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bucket), Key: aws.String("probe"), Body: strings.NewReader("x")})
+		if harness.HTTPStatus(err) != 403 {
+			t.Errorf("the fresh read-only key writing: %v, want 403", err)
+		}
+		stale := c.s3.S3Client(t, oldKey, string(old.Data[wellknown.SecretKeySecretAccessKey]))
+		eventually(t, 20*time.Second, "the old read-only key to be refused", func() (bool, string) {
+			_, err := stale.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})
 			return harness.HTTPStatus(err) == 403, fmt.Sprint(err)
 		})
 	})

@@ -24,7 +24,9 @@ import (
 // What the hash covers, and so what re-provisions: the provisioner, the bucket and prefix, the
 // retention, the class (its UID and generation: any change of its spec), the versions of the
 // class's admin and CA Secrets (rotated admin credentials), the tenant's credentials themselves
-// (a storage Secret deleted or edited by hand gets a fresh key), and provisioningVersion.
+// (a storage Secret deleted or edited by hand gets a fresh key), and provisioningVersion. The query
+// server's read-only key (spec.query) has a record of its own on its own Secret, of the same
+// inputs, its own key and its grants; a lake with spec.query calls no store only when both match.
 //
 // What it cannot see is a change made in the store behind the operator's back (a deleted key or
 // bucket): the periodic check repairs that, every StoreCheckInterval with jitter.
@@ -54,16 +56,26 @@ type storageInputs struct {
 
 // hash is the record of a provisioning with these inputs that produced creds.
 func (in storageInputs) hash(accessKeyID, secretAccessKey string) string {
-	h := sha256.New()
 	// The grants are what the tenant's IAM policy allows (lake/layout): an operator that grants
 	// more, as when compaction began deleting segments, re-provisions every lake once, with no
 	// version to remember to bump.
 	grants := layout.PolicyResources(in.placement.Prefix)
-	for _, s := range []string{
+	return in.hashOf(accessKeyID, secretAccessKey, grants.Objects, strings.Join(grants.Deletable, " "))
+}
+
+// readOnlyHash is the record of a provisioning with these inputs that produced the query server's
+// read-only key: the same inputs, that key, and the read-only grants, so that it is provisioned
+// again whenever the read-write key would be, and whenever what it may read changes.
+func (in storageInputs) readOnlyHash(accessKeyID, secretAccessKey string) string {
+	return in.hashOf(accessKeyID, secretAccessKey, "read-only", layout.ReadOnlyResources(in.placement.Prefix))
+}
+
+func (in storageInputs) hashOf(accessKeyID, secretAccessKey string, grants ...string) string {
+	h := sha256.New()
+	for _, s := range append([]string{
 		provisioningVersion, string(in.class.Spec.Provisioner), string(in.class.UID),
 		in.placement.Bucket, in.placement.Prefix, in.adminVersions, accessKeyID, secretAccessKey,
-		grants.Objects, strings.Join(grants.Deletable, " "),
-	} {
+	}, grants...) {
 		field(h, []byte(s))
 	}
 	field(h, binary.BigEndian.AppendUint64(nil, uint64(in.class.Generation)))
@@ -105,6 +117,12 @@ func recordOf(secret *corev1.Secret) (rec provisionedRecord, ok bool) {
 // matches says whether the record is of a provisioning with these inputs.
 func (rec provisionedRecord) matches(in storageInputs) bool {
 	return rec.hash == in.hash(rec.credentials.AccessKeyID, rec.credentials.SecretAccessKey)
+}
+
+// matchesReadOnly says whether the record, of the query server's storage Secret, is of a
+// provisioning of its read-only key with these inputs.
+func (rec provisionedRecord) matchesReadOnly(in storageInputs) bool {
+	return rec.hash == in.readOnlyHash(rec.credentials.AccessKeyID, rec.credentials.SecretAccessKey)
 }
 
 // checkDue is when the store calls of a lake provisioned at are due again: the interval, plus a

@@ -60,6 +60,42 @@ func TestProvisionedRecord(t *testing.T) {
 	}
 }
 
+// TestReadOnlyRecord checks that the query server's Secret has a record of its own: the read-write
+// key's record does not pass for it (or a Secret copied from the other would be taken as
+// provisioned), and every input of the store calls changes it too.
+func TestReadOnlyRecord(t *testing.T) {
+	class := &lakev1.LakeStorageClass{ObjectMeta: metav1.ObjectMeta{Name: "c", UID: "uid-1", Generation: 3},
+		Spec: lakev1.LakeStorageClassSpec{Provisioner: lakev1.ProvisionerS3IAM}}
+	in := storageInputs{class: class, placement: provision.Placement{Bucket: "tl-a-a"}, retention: 30, adminVersions: "17"}
+	secret := func(hash string) *corev1.Secret {
+		return &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{
+				wellknown.AnnotationStorageProvisioned:   hash,
+				wellknown.AnnotationStorageProvisionedAt: "2026-12-01T00:00:00Z",
+			}},
+			Data: map[string][]byte{wellknown.SecretKeyAccessKeyID: []byte("AK"), wellknown.SecretKeySecretAccessKey: []byte("SK")},
+		}
+	}
+	rec, ok := recordOf(secret(in.readOnlyHash("AK", "SK")))
+	if !ok || !rec.matchesReadOnly(in) {
+		t.Fatalf("a read-only record of these inputs does not match them: %+v, %v", rec, ok)
+	}
+	if rec.matches(in) {
+		t.Error("a read-only record passes for the read-write key's")
+	}
+	if rw, _ := recordOf(secret(in.hash("AK", "SK"))); rw.matchesReadOnly(in) {
+		t.Error("the read-write key's record passes for the read-only key's")
+	}
+	for name, changed := range map[string]storageInputs{
+		"the prefix":        {class: class, placement: provision.Placement{Bucket: "tl-a-a", Prefix: "a/"}, retention: in.retention, adminVersions: in.adminVersions},
+		"the admin Secrets": {class: class, placement: in.placement, retention: in.retention, adminVersions: "18"},
+	} {
+		if rec.matchesReadOnly(changed) {
+			t.Errorf("a change of %s leaves the read-only record matching", name)
+		}
+	}
+}
+
 // TestCheckDue checks that the periodic check falls within [interval, interval*(1+jitter)), stays
 // put for one lake, and spreads lakes provisioned at the same moment.
 func TestCheckDue(t *testing.T) {

@@ -57,10 +57,15 @@ type observed struct {
 	// deployment is the ingester Deployment as it stands after this reconcile's apply; nil when
 	// an earlier step stopped the reconcile before it.
 	deployment *appsv1.Deployment
-	endpoint   string
-	tokens     []lakev1.TokenStatus
-	placement  *lakev1.StorageStatus
-	selector   string
+	// query says whether spec.query is enabled; queryDeployment is its Deployment as it stands
+	// after this reconcile's apply, nil before it.
+	query           bool
+	queryDeployment *appsv1.Deployment
+	queryEndpoint   string
+	endpoint        string
+	tokens          []lakev1.TokenStatus
+	placement       *lakev1.StorageStatus
+	selector        string
 	// retryAfter, when a step failed on a closed store gate, is when the gate opens again.
 	retryAfter time.Duration
 	// deletion is the finalizer's cleanup, once the lake is being deleted; nil until then.
@@ -70,11 +75,13 @@ type observed struct {
 // newObserved is what a reconcile of lake knows before it has done anything: every step waits.
 func newObserved(lake *lakev1.TelemetryLake) observed {
 	return observed{
-		generation:  lake.Generation,
-		endpoint:    builders.Endpoint(lake),
-		storage:     stepWaiting(),
-		credentials: stepWaiting(),
-		config:      stepWaiting(),
+		generation:    lake.Generation,
+		endpoint:      builders.Endpoint(lake),
+		query:         lake.Spec.Query.Enabled,
+		queryEndpoint: builders.QueryHost(lake),
+		storage:       stepWaiting(),
+		credentials:   stepWaiting(),
+		config:        stepWaiting(),
 	}
 }
 
@@ -110,7 +117,16 @@ func computeStatus(prev lakev1.TelemetryLakeStatus, o observed, now time.Time) l
 	setCondition(&st.Conditions, now, o.generation, lakev1.ConditionStorageReady, storage, "storage is provisioned")
 	setCondition(&st.Conditions, now, o.generation, lakev1.ConditionCredentialsReady, credentials, "storage credentials and token Secrets are in place")
 	setCondition(&st.Conditions, now, o.generation, lakev1.ConditionIngesterAvailable, ingester, "the ingester pods of this generation are available")
-	setCondition(&st.Conditions, now, o.generation, lakev1.ConditionReady, firstNotDone(storage, credentials, ingester), "the ingester pods of this generation are available at "+o.endpoint)
+	ready, readyMessage := []step{storage, credentials, ingester}, "the ingester pods of this generation are available at "+o.endpoint
+	if o.query {
+		st.QueryEndpoint = o.queryEndpoint
+		query := queryCondition(o)
+		setCondition(&st.Conditions, now, o.generation, lakev1.ConditionQueryAvailable, query, "the query server's pods of this generation are available at "+o.queryEndpoint)
+		ready, readyMessage = append(ready, query), readyMessage+", and the query server's at "+o.queryEndpoint
+	} else {
+		meta.RemoveStatusCondition(&st.Conditions, lakev1.ConditionQueryAvailable)
+	}
+	setCondition(&st.Conditions, now, o.generation, lakev1.ConditionReady, firstNotDone(ready...), readyMessage)
 	return st
 }
 
@@ -130,6 +146,15 @@ func ingesterCondition(o observed) step {
 		return o.config
 	}
 	return waitingOn(ingesterStep(o.deployment), lakev1.ReasonWaitingForCredentials, "the ingester is not deployed until storage and credentials are ready")
+}
+
+// queryCondition is QueryAvailable: the configuration's failure when the children could not be
+// built, else whether the query Deployment has rolled out.
+func queryCondition(o observed) step {
+	if o.config.failed() {
+		return o.config
+	}
+	return waitingOn(deploymentStep(o.queryDeployment, "query server"), lakev1.ReasonWaitingForCredentials, "the query server is not deployed until storage and credentials are ready")
 }
 
 // waitingOn gives a waiting step the reason and message of what it waits for.
@@ -164,7 +189,10 @@ func setCondition(conds *[]metav1.Condition, now time.Time, generation int64, ty
 // ingesterStep says whether the Deployment has rolled out its current template: the Deployment
 // controller has seen it, every pod runs it, and enough of them are available. With no
 // Deployment (nil) it waits.
-func ingesterStep(d *appsv1.Deployment) step {
+func ingesterStep(d *appsv1.Deployment) step { return deploymentStep(d, "ingester") }
+
+// deploymentStep is ingesterStep for the Deployment of what (the ingester, the query server).
+func deploymentStep(d *appsv1.Deployment, what string) step {
 	if d == nil {
 		return stepWaiting()
 	}
@@ -179,7 +207,7 @@ func ingesterStep(d *appsv1.Deployment) step {
 	case s.UpdatedReplicas < want || s.Replicas > s.UpdatedReplicas:
 		return stepFailed(lakev1.ReasonRollingOut, "rolling out: %d of %d pods run the current template (%d pods in all)", s.UpdatedReplicas, want, s.Replicas)
 	case s.AvailableReplicas < want:
-		return stepFailed(lakev1.ReasonUnavailable, "%d of %d ingester pods are available", s.AvailableReplicas, want)
+		return stepFailed(lakev1.ReasonUnavailable, "%d of %d %s pods are available", s.AvailableReplicas, want, what)
 	}
 	return stepDone()
 }

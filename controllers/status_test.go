@@ -306,3 +306,50 @@ func TestIngesterStep(t *testing.T) {
 		}
 	})
 }
+
+// With spec.query, Ready waits for the query server too, and QueryAvailable says how it stands;
+// without it, there is no QueryAvailable condition, even one left from before.
+func TestComputeStatusReportsTheQueryServer(t *testing.T) {
+	withQuery := func(d *appsv1.Deployment) observed {
+		o := provisioned(rolledOut(2))
+		o.query, o.queryDeployment = true, d
+		return o
+	}
+	rolling := rolledOut(1)
+	rolling.Status.UpdatedReplicas = 0
+	unavailable := rolledOut(2)
+	unavailable.Status.AvailableReplicas = 1
+	for _, c := range []struct {
+		name string
+		o    observed
+		want conditionsSaid
+	}{
+		{"rolled out", withQuery(rolledOut(1)), conditionsSaid{"Ready": "True/Ready", "QueryAvailable": "True/Ready"}},
+		{"rolling out", withQuery(rolling), conditionsSaid{"Ready": "False/RollingOut", "QueryAvailable": "False/RollingOut"}},
+		{"too few pods", withQuery(unavailable), conditionsSaid{"Ready": "False/Unavailable", "QueryAvailable": "False/Unavailable"}},
+		{"not deployed yet", withQuery(nil), conditionsSaid{"Ready": "False/WaitingForCredentials", "QueryAvailable": "False/WaitingForCredentials"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			st := computeStatus(lakev1.TelemetryLakeStatus{}, c.o, statusNow)
+			got := said(st)
+			for typ, want := range c.want {
+				if got[typ] != want {
+					t.Errorf("%s = %s, want %s (all: %v)", typ, got[typ], want, got)
+				}
+			}
+			if st.QueryEndpoint != "team-a-query.team-a.svc:5432" {
+				t.Errorf("queryEndpoint = %q", st.QueryEndpoint)
+			}
+			if c.name == "too few pods" && !strings.Contains(findCondition(st.Conditions, lakev1.ConditionQueryAvailable).Message, "query server pods") {
+				t.Errorf("QueryAvailable's message does not name the query server: %+v", st.Conditions)
+			}
+		})
+	}
+	t.Run("turned off", func(t *testing.T) {
+		before := computeStatus(lakev1.TelemetryLakeStatus{}, withQuery(rolledOut(1)), statusNow)
+		st := computeStatus(before, provisioned(rolledOut(2)), statusNow)
+		if got := said(st); got["QueryAvailable"] != "" || got["Ready"] != "True/Ready" || st.QueryEndpoint != "" {
+			t.Errorf("without spec.query: %v, queryEndpoint %q", got, st.QueryEndpoint)
+		}
+	})
+}

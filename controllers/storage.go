@@ -25,6 +25,10 @@ type storageFacts struct {
 	// credentials are the tenant's scoped keys (s3-iam), or a copy of the class's (s3-static),
 	// with the store's CA; nil for the filesystem provisioner.
 	credentials *builders.StorageCredentials
+	// queryCredentials are the query server's read-only key (s3-iam), or the class's copy
+	// (s3-static, which has no IAM to make a narrower one), with the store's CA; nil unless
+	// spec.query is enabled.
+	queryCredentials *builders.StorageCredentials
 	// url is the ingester's --storage URL.
 	url string
 	// recheckAt is when the store calls are due again (the periodic check); zero for none.
@@ -106,7 +110,10 @@ func readAdminEndpoint(ctx context.Context, c client.Reader, namespace string, c
 // reconcile. When the storage Secret records a provisioning of the same inputs (provisioned.go)
 // and no check is due, it calls no store at all; otherwise the calls go through the class's gate
 // (storegate.go), and a closed gate says, in facts.retryAfter, when to come back.
-func (r *TelemetryLakeReconciler) provisionStorage(ctx context.Context, lake *lakev1.TelemetryLake, class *lakev1.LakeStorageClass, existing *corev1.Secret) (storageFacts, step, step) {
+//
+// With spec.query, it also makes the query server's read-only key, kept in existingQuery; once
+// spec.query is turned off, it revokes that key.
+func (r *TelemetryLakeReconciler) provisionStorage(ctx context.Context, lake *lakev1.TelemetryLake, class *lakev1.LakeStorageClass, existing, existingQuery *corev1.Secret) (storageFacts, step, step) {
 	facts := storageFacts{class: class}
 	if class.Spec.Provisioner == lakev1.ProvisionerFilesystem {
 		facts.url = "file://" + wellknown.DataMountPath
@@ -128,6 +135,20 @@ func (r *TelemetryLakeReconciler) provisionStorage(ctx context.Context, lake *la
 	facts.credentials = &builders.StorageCredentials{AccessKeyID: ep.AccessKeyID, SecretAccessKey: ep.SecretAccessKey, CA: ep.CABundle}
 	rec, recorded := recordOf(existing)
 	recorded = recorded && rec.matches(inputs)
+	wantQuery := lake.Spec.Query.Enabled
+	queryRec, queryRecorded := recordOf(existingQuery)
+	if wantQuery {
+		facts.queryCredentials = &builders.StorageCredentials{AccessKeyID: ep.AccessKeyID, SecretAccessKey: ep.SecretAccessKey, CA: ep.CABundle}
+		if queryRecorded = queryRecorded && queryRec.matchesReadOnly(inputs); queryRecorded {
+			facts.queryCredentials.AccessKeyID, facts.queryCredentials.SecretAccessKey = queryRec.credentials.AccessKeyID, queryRec.credentials.SecretAccessKey
+			facts.queryCredentials.ProvisionedHash, facts.queryCredentials.ProvisionedAt = queryRec.hash, queryRec.at
+		}
+		recorded = recorded && queryRecorded
+	}
+	// spec.query was turned off and its key's Secret is still there: the key is revoked before the
+	// Secret goes (Build removes it), so a failed revoke leaves the Secret to be retried from.
+	revokeQuery := !wantQuery && existingQuery != nil && class.Spec.Provisioner == lakev1.ProvisionerS3IAM
+	recorded = recorded && !revokeQuery
 	if recorded {
 		facts.credentials.AccessKeyID, facts.credentials.SecretAccessKey = rec.credentials.AccessKeyID, rec.credentials.SecretAccessKey
 		facts.credentials.ProvisionedHash, facts.credentials.ProvisionedAt = rec.hash, rec.at
@@ -170,10 +191,29 @@ func (r *TelemetryLakeReconciler) provisionStorage(ctx context.Context, lake *la
 			return facts, stepDone(), provisionFailure("issuing the tenant's IAM credentials", result)
 		}
 		facts.credentials.AccessKeyID, facts.credentials.SecretAccessKey = creds.AccessKeyID, creds.SecretAccessKey
+		if wantQuery {
+			var keepQuery *provision.Credentials
+			if existingQuery != nil {
+				keepQuery = &queryRec.credentials
+			}
+			if creds, result = prov.EnsureReadOnlyCredentials(ctx, tenant, placement, keepQuery); result != nil {
+				return facts, stepDone(), provisionFailure("issuing the query server's read-only IAM credentials", result)
+			}
+			facts.queryCredentials.AccessKeyID, facts.queryCredentials.SecretAccessKey = creds.AccessKeyID, creds.SecretAccessKey
+		}
+		if revokeQuery {
+			if result = prov.RevokeReadOnlyCredentials(ctx, tenant); result != nil {
+				return facts, stepDone(), provisionFailure("revoking the query server's read-only IAM credentials", result)
+			}
+		}
 	}
 	now := r.Now()
 	facts.credentials.ProvisionedHash = inputs.hash(facts.credentials.AccessKeyID, facts.credentials.SecretAccessKey)
 	facts.credentials.ProvisionedAt = now
+	if wantQuery {
+		facts.queryCredentials.ProvisionedHash = inputs.readOnlyHash(facts.queryCredentials.AccessKeyID, facts.queryCredentials.SecretAccessKey)
+		facts.queryCredentials.ProvisionedAt = now
+	}
 	facts.recheckAt = checkDue(lake, now, r.storeCheckInterval())
 	storeProvisionings.WithLabelValues(class.Name).Inc()
 	return facts, stepDone(), stepDone()

@@ -144,6 +144,16 @@ func (p countingProvisioner) EnsureCredentials(ctx context.Context, t provision.
 	return p.next.EnsureCredentials(ctx, t, pl, existing)
 }
 
+func (p countingProvisioner) EnsureReadOnlyCredentials(ctx context.Context, t provision.Tenant, pl provision.Placement, existing *provision.Credentials) (provision.Credentials, error) {
+	p.calls.Add(1)
+	return p.next.EnsureReadOnlyCredentials(ctx, t, pl, existing)
+}
+
+func (p countingProvisioner) RevokeReadOnlyCredentials(ctx context.Context, t provision.Tenant) error {
+	p.calls.Add(1)
+	return p.next.RevokeReadOnlyCredentials(ctx, t)
+}
+
 func (p countingProvisioner) RevokeCredentials(ctx context.Context, t provision.Tenant) error {
 	p.calls.Add(1)
 	return p.next.RevokeCredentials(ctx, t)

@@ -88,14 +88,15 @@ const DefaultMaxConcurrentReconciles = 16
 // +kubebuilder:rbac:groups=lake.telemetrylake.io,resources=lakestorageclasses,verbs=get;list;watch
 // - children, in any tenant namespace: server-side apply (patch, and create for a new object) and
 //   list/watch to notice drift. Delete only for the kinds the spec can stop asking for (token and
-//   storage Secrets, PDB, HPA, Ingress, the lakehouse CronJob); the rest go with the lake through
-//   owner references.
+//   storage Secrets, PDB, HPA, Ingress, the lakehouse CronJob, and spec.query's Deployment,
+//   Service and Secrets); the rest go with the lake through owner references.
 //   Secrets are the one kind whose reads reach beyond the operator's own objects: the admin
 //   credentials in its namespace, and the OIDC CA Secrets a lake names (their data read one by one;
 //   only their metadata is watched).
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch;create;patch;delete
-// +kubebuilder:rbac:groups="",resources=services;serviceaccounts;persistentvolumeclaims,verbs=get;list;watch;create;patch
-// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups="",resources=services,verbs=get;list;watch;create;patch;delete
+// +kubebuilder:rbac:groups="",resources=serviceaccounts;persistentvolumeclaims,verbs=get;list;watch;create;patch
+// +kubebuilder:rbac:groups=apps,resources=deployments,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=policy,resources=poddisruptionbudgets,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=autoscaling,resources=horizontalpodautoscalers,verbs=get;list;watch;create;patch;delete
 // +kubebuilder:rbac:groups=networking.k8s.io,resources=ingresses,verbs=get;list;watch;create;patch;delete
@@ -127,11 +128,16 @@ func (r *TelemetryLakeReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		obs.storage = st
 		return r.report(ctx, lake, obs, time.Time{})
 	}
-	existing, err := r.storageSecret(ctx, lake)
+	names := builders.NamesFor(lake)
+	existing, err := r.secretOf(ctx, lake, names.StorageSecret)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
-	facts, storageStep, credentialsStep := r.provisionStorage(ctx, lake, class, existing)
+	existingQuery, err := r.secretOf(ctx, lake, names.QueryStorageSecret)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	facts, storageStep, credentialsStep := r.provisionStorage(ctx, lake, class, existing, existingQuery)
 	if storageStep.state == stateWaiting && facts.retryAfter > 0 {
 		// The class's store slots are all in use: come back without a word, as nothing failed.
 		return ctrl.Result{RequeueAfter: facts.retryAfter}, nil
@@ -161,6 +167,7 @@ func (r *TelemetryLakeReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		Class:                class,
 		StorageURL:           facts.url,
 		Credentials:          facts.credentials,
+		QueryCredentials:     facts.queryCredentials,
 		Tokens:               tokens,
 		IngesterImage:        r.IngesterImage,
 		LakehouseImage:       r.LakehouseImage,
@@ -180,16 +187,21 @@ func (r *TelemetryLakeReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		return ctrl.Result{}, err
 	}
 	obs.deployment = deployment
+	if lake.Spec.Query.Enabled {
+		if obs.queryDeployment, err = r.liveDeployment(ctx, lake, builders.NamesFor(lake).Query); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
 	obs.tokens = tokenStatuses(lake, tokens)
 	obs.selector = desired.Selector
 	return r.report(ctx, lake, obs, wakeAt)
 }
 
-// storageSecret reads the tenant's storage Secret from the cache, or nil: provisioning keeps its
-// key, and skips the store when its record says nothing changed.
-func (r *TelemetryLakeReconciler) storageSecret(ctx context.Context, lake *lakev1.TelemetryLake) (*corev1.Secret, error) {
+// secretOf reads a storage Secret of the tenant (its own, or its query server's) from the cache, or
+// nil: provisioning keeps its key, and skips the store when its record says nothing changed.
+func (r *TelemetryLakeReconciler) secretOf(ctx context.Context, lake *lakev1.TelemetryLake, name string) (*corev1.Secret, error) {
 	var secret corev1.Secret
-	err := r.Client.Get(ctx, client.ObjectKey{Namespace: lake.Namespace, Name: builders.NamesFor(lake).StorageSecret}, &secret)
+	err := r.Client.Get(ctx, client.ObjectKey{Namespace: lake.Namespace, Name: name}, &secret)
 	if apierrors.IsNotFound(err) {
 		return nil, nil
 	}
@@ -235,10 +247,15 @@ func (r *TelemetryLakeReconciler) applyChildren(ctx context.Context, lake *lakev
 			r.Events.Eventf(lake, nil, corev1.EventTypeNormal, "Removed", "Remove", "removed %T %s, which the spec no longer asks for", obj, obj.GetName())
 		}
 	}
-	// Read past the cache: right after an apply it may still hold the previous template, fully
-	// rolled out, and Ready would be reported for a generation no pod runs yet.
+	return r.liveDeployment(ctx, lake, builders.NamesFor(lake).Ingester)
+}
+
+// liveDeployment reads a Deployment of lake past the cache: right after an apply the cache may
+// still hold the previous template, fully rolled out, and Ready would be reported for a generation
+// no pod runs yet.
+func (r *TelemetryLakeReconciler) liveDeployment(ctx context.Context, lake *lakev1.TelemetryLake, name string) (*appsv1.Deployment, error) {
 	var deployment appsv1.Deployment
-	if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: lake.Namespace, Name: builders.NamesFor(lake).Ingester}, &deployment); err != nil {
+	if err := r.APIReader.Get(ctx, client.ObjectKey{Namespace: lake.Namespace, Name: name}, &deployment); err != nil {
 		return nil, err
 	}
 	return &deployment, nil

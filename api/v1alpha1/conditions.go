@@ -12,6 +12,9 @@ const (
 	// ConditionIngesterAvailable: the ingester Deployment has rolled out the current template. It is
 	// False with InvalidSpec or OIDCCASecretNotFound when that template cannot be built.
 	ConditionIngesterAvailable = "IngesterAvailable"
+	// ConditionQueryAvailable: the query server's Deployment (spec.query) has rolled out the
+	// current template. Only a lake with spec.query enabled has it, and then Ready waits for it.
+	ConditionQueryAvailable = "QueryAvailable"
 )
 
 // Condition reasons. They are a stable vocabulary: alerts and Argo CD health checks match on them.

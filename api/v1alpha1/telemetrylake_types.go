@@ -5,6 +5,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/telemetrylake/telemetrylake/api/tokenfile"
 )
 
 // Signal is an OTLP signal.
@@ -53,6 +55,39 @@ type TelemetryLakeSpec struct {
 	// +kubebuilder:default={}
 	// +optional
 	Lakehouse LakehouseSpec `json:"lakehouse,omitempty"`
+
+	// query serves the lake's tables over the PostgreSQL wire protocol (`lakehouse serve`), to
+	// Grafana, psql and BI tools, with a read-only storage key of its own.
+	// +kubebuilder:default={}
+	// +optional
+	Query QuerySpec `json:"query,omitempty"`
+}
+
+// QuerySpec runs `lakehouse serve` for the lake: a Deployment and a Service <name>-query on port
+// 5432. Its pods hold a read-only storage key (<name>-query-storage), never the ingester's, and
+// accept as a password any spec.auth.tokens entry whose permissions include query. The Secret
+// <name>-query-connection holds a connection string and a Grafana data-source file.
+type QuerySpec struct {
+	// enabled runs the query server. The filesystem provisioner has none: its volume can be
+	// mounted by the ingester alone.
+	// +kubebuilder:default=false
+	// +optional
+	Enabled bool `json:"enabled,omitempty"`
+
+	// replicas of the query server.
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=0
+	// +optional
+	Replicas *int32 `json:"replicas,omitempty"`
+
+	// image overrides the lakehouse image the operator was built with.
+	// +optional
+	Image string `json:"image,omitempty"`
+
+	// resources of the query container. DuckDB sizes its memory from the container's limit.
+	// +kubebuilder:default={requests: {cpu: "100m", memory: "256Mi"}, limits: {memory: "1Gi"}}
+	// +optional
+	Resources corev1.ResourceRequirements `json:"resources,omitempty"`
 }
 
 // LakehouseSpec schedules `lakehouse materialize` for the lake, as a CronJob that runs with the
@@ -197,10 +232,28 @@ type TokenSpec struct {
 	// +optional
 	Signals []Signal `json:"signals,omitempty"`
 
+	// permissions of the token: ingest (send to the ingester) and query (the password of the
+	// query server, spec.query). Empty means ingest only, so that no token issued for sending
+	// reads the lake unless granted.
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=2
+	// +optional
+	Permissions []Permission `json:"permissions,omitempty"`
+
 	// expiresAfter makes the token invalid this long after it was issued.
 	// +optional
 	ExpiresAfter *metav1.Duration `json:"expiresAfter,omitempty"`
 }
+
+// Permission is what a token may be used for (api/tokenfile's permissions).
+// +kubebuilder:validation:Enum=ingest;query
+type Permission string
+
+// The permissions of a token: the token file's own (the Enum marker above must list the same).
+const (
+	PermissionIngest Permission = tokenfile.PermissionIngest
+	PermissionQuery  Permission = tokenfile.PermissionQuery
+)
 
 // OIDCIssuer is an identity provider whose tokens are accepted.
 type OIDCIssuer struct {
@@ -273,8 +326,9 @@ type TelemetryLakeStatus struct {
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
 
-	// conditions: Ready (the ingester pods of this generation are available), StorageReady,
-	// CredentialsReady and IngesterAvailable. Their reasons are listed in conditions.go.
+	// conditions: Ready (the ingester pods of this generation are available, and the query
+	// server's with spec.query), StorageReady, CredentialsReady, IngesterAvailable and, with
+	// spec.query, QueryAvailable. Their reasons are listed in conditions.go.
 	// +listType=map
 	// +listMapKey=type
 	// +optional
@@ -283,6 +337,11 @@ type TelemetryLakeStatus struct {
 	// endpoint is the in-cluster base URL for OTEL_EXPORTER_OTLP_ENDPOINT.
 	// +optional
 	Endpoint string `json:"endpoint,omitempty"`
+
+	// queryEndpoint is the in-cluster host:port of the query server (spec.query), whose
+	// connection string and Grafana data source are in Secret <name>-query-connection.
+	// +optional
+	QueryEndpoint string `json:"queryEndpoint,omitempty"`
 
 	// tokens lists the generated tokens' Secrets.
 	// +optional

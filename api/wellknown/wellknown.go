@@ -13,6 +13,12 @@ const (
 	MetricsPortName  = "metrics"
 )
 
+// The query server's (`lakehouse serve`, spec.query) PostgreSQL port, and its Service port name.
+const (
+	PostgresPort     = 5432
+	PostgresPortName = "postgres"
+)
+
 // NonRootUID is the user and group of every TelemetryLake image ("nonroot" in its /etc/passwd,
 // as in distroless), and the runAsUser/runAsGroup of the pods the operator renders: the pods'
 // restricted security context and the images built by hack/images must agree on it.
@@ -38,6 +44,7 @@ const (
 	ComponentToken     = "token"
 	ComponentConfig    = "config"
 	ComponentLakehouse = "lakehouse"
+	ComponentQuery     = "query"
 )
 
 // Annotations.
@@ -86,6 +93,10 @@ const (
 	// Of the ingester's config Secret and its auth Secret.
 	SecretKeyConfig = "config.yaml"
 	SecretKeyTokens = "tokens.yaml"
+	// Of the query server's connection Secret: a postgres:// URL without a password (the password
+	// is a token with the query permission) and a Grafana data-source provisioning file.
+	SecretKeyConnectionURL     = "url"
+	SecretKeyGrafanaDataSource = "datasource.yaml"
 )
 
 // Paths inside the ingester container.

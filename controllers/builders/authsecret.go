@@ -35,18 +35,26 @@ func AuthSecret(lake *v1alpha1.TelemetryLake, tokens []IssuedToken) (*corev1.Sec
 		}
 		slices.Sort(signals)
 		signals = slices.Compact(signals)
+		var permissions []string
+		for _, p := range t.Spec.Permissions {
+			permissions = append(permissions, string(p))
+		}
+		slices.Sort(permissions)
+		permissions = slices.Compact(permissions)
 		file.Tokens = append(file.Tokens, tokenfile.Entry{
-			Name:     t.Spec.Name,
-			SHA256:   tokenfile.Hash(t.Value),
-			NotAfter: timeOrNil(t.ExpiresAt()),
-			Signals:  signals,
+			Name:        t.Spec.Name,
+			SHA256:      tokenfile.Hash(t.Value),
+			NotAfter:    timeOrNil(t.ExpiresAt()),
+			Signals:     signals,
+			Permissions: permissions,
 		})
 		if t.PreviousSHA256 != "" {
 			file.Tokens = append(file.Tokens, tokenfile.Entry{
-				Name:     t.Spec.Name + previousTokenSuffix,
-				SHA256:   t.PreviousSHA256,
-				NotAfter: timeOrNil(t.PreviousNotAfter.UTC().Truncate(time.Second)),
-				Signals:  signals,
+				Name:        t.Spec.Name + previousTokenSuffix,
+				SHA256:      t.PreviousSHA256,
+				NotAfter:    timeOrNil(t.PreviousNotAfter.UTC().Truncate(time.Second)),
+				Signals:     signals,
+				Permissions: permissions,
 			})
 		}
 	}

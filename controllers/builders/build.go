@@ -3,6 +3,7 @@ package builders
 import (
 	"fmt"
 
+	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -104,6 +105,25 @@ func Build(in Inputs) (Objects, error) {
 		out.Apply = append(out.Apply, ing)
 	} else {
 		out.Remove = append(out.Remove, &networkingv1.Ingress{ObjectMeta: meta})
+	}
+	if QueryEnabled(in) {
+		if in.QueryCredentials == nil {
+			return Objects{}, fmt.Errorf("TelemetryLake %s/%s: no read-only storage key was resolved for its query server", lake.Namespace, lake.Name)
+		}
+		if in.storageCA() && len(in.QueryCredentials.CA) == 0 {
+			return Objects{}, fmt.Errorf("TelemetryLake %s/%s: LakeStorageClass %s trusts a CA (spec.s3.caSecretRef) but no CA was resolved for its query server", lake.Namespace, lake.Name, in.Class.Name)
+		}
+		// The token file is not in the hash: the server reads it at each login.
+		queryStorage := QueryStorageSecret(lake, *in.QueryCredentials)
+		out.Apply = append(out.Apply, queryStorage, QueryConnectionSecret(in), QueryService(in), QueryDeployment(in, ConfigHash(queryStorage)))
+	} else {
+		query := metav1.ObjectMeta{Name: names.Query, Namespace: lake.Namespace}
+		out.Remove = append(out.Remove,
+			&appsv1.Deployment{ObjectMeta: query},
+			&corev1.Service{ObjectMeta: query},
+			&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: names.QueryConnectionSecret, Namespace: lake.Namespace}},
+			&corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: names.QueryStorageSecret, Namespace: lake.Namespace}},
+		)
 	}
 	if cj := CronJob(in); cj != nil {
 		out.Apply = append(out.Apply, cj)

@@ -27,31 +27,37 @@ func TestBuild(t *testing.T) {
 		{
 			variantMinimal,
 			[]string{"Secret team-a-ingester-config", "Secret team-a-ingester-auth", "Secret team-a-storage", "ServiceAccount team-a-ingester", "Service team-a-ingester", "Deployment team-a-ingester", "PodDisruptionBudget team-a-ingester", "CronJob team-a-lakehouse"},
-			[]string{"*v2.HorizontalPodAutoscaler team-a-ingester", "Ingress team-a-ingester"},
+			[]string{"*v2.HorizontalPodAutoscaler team-a-ingester", "Ingress team-a-ingester", "Deployment team-a-query", "Service team-a-query", "Secret team-a-query-connection", "Secret team-a-query-storage"},
 			"",
 		},
 		{
 			variantAutoscaling,
 			[]string{"Secret team-a-ingester-config", "Secret team-a-ingester-auth", "Secret team-a-storage", "ServiceAccount team-a-ingester", "Service team-a-ingester", "Deployment team-a-ingester", "PodDisruptionBudget team-a-ingester", "*v2.HorizontalPodAutoscaler team-a-ingester", "CronJob team-a-lakehouse"},
-			[]string{"Ingress team-a-ingester"},
+			[]string{"Ingress team-a-ingester", "Deployment team-a-query", "Service team-a-query", "Secret team-a-query-connection", "Secret team-a-query-storage"},
 			"",
 		},
 		{
 			variantFilesystem,
 			[]string{"Secret team-a-ingester-config", "Secret team-a-ingester-auth", "PersistentVolumeClaim team-a-data", "ServiceAccount team-a-ingester", "Service team-a-ingester", "Deployment team-a-ingester"},
-			[]string{"Secret team-a-storage", "PodDisruptionBudget team-a-ingester", "*v2.HorizontalPodAutoscaler team-a-ingester", "Ingress team-a-ingester", "CronJob team-a-lakehouse"},
+			[]string{"Secret team-a-storage", "PodDisruptionBudget team-a-ingester", "*v2.HorizontalPodAutoscaler team-a-ingester", "Ingress team-a-ingester", "Deployment team-a-query", "Service team-a-query", "Secret team-a-query-connection", "Secret team-a-query-storage", "CronJob team-a-lakehouse"},
 			"",
 		},
 		{
 			variantAuth,
 			[]string{"Secret team-a-ingester-config", "Secret team-a-ingester-auth", "Secret team-a-token-claude", "Secret team-a-token-checkout", "Secret team-a-storage", "ServiceAccount team-a-ingester", "Service team-a-ingester", "Deployment team-a-ingester", "PodDisruptionBudget team-a-ingester", "CronJob team-a-lakehouse"},
-			[]string{"*v2.HorizontalPodAutoscaler team-a-ingester", "Ingress team-a-ingester"},
+			[]string{"*v2.HorizontalPodAutoscaler team-a-ingester", "Ingress team-a-ingester", "Deployment team-a-query", "Service team-a-query", "Secret team-a-query-connection", "Secret team-a-query-storage"},
 			"",
 		},
 		{
 			variantIngressTLS,
 			[]string{"Secret team-a-ingester-config", "Secret team-a-ingester-auth", "Secret team-a-storage", "ServiceAccount team-a-ingester", "Service team-a-ingester", "Deployment team-a-ingester", "PodDisruptionBudget team-a-ingester", "Ingress team-a-ingester", "CronJob team-a-lakehouse"},
-			[]string{"*v2.HorizontalPodAutoscaler team-a-ingester"},
+			[]string{"*v2.HorizontalPodAutoscaler team-a-ingester", "Deployment team-a-query", "Service team-a-query", "Secret team-a-query-connection", "Secret team-a-query-storage"},
+			"",
+		},
+		{
+			variantQuery,
+			[]string{"Secret team-a-ingester-config", "Secret team-a-ingester-auth", "Secret team-a-token-claude", "Secret team-a-token-grafana", "Secret team-a-storage", "ServiceAccount team-a-ingester", "Service team-a-ingester", "Deployment team-a-ingester", "PodDisruptionBudget team-a-ingester", "Secret team-a-query-storage", "Secret team-a-query-connection", "Service team-a-query", "Deployment team-a-query", "CronJob team-a-lakehouse"},
+			[]string{"*v2.HorizontalPodAutoscaler team-a-ingester", "Ingress team-a-ingester"},
 			"",
 		},
 	}

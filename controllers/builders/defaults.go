@@ -24,6 +24,7 @@ const (
 	defaultServiceType             = corev1.ServiceTypeClusterIP
 	defaultFilesystemSize          = "10Gi"
 	defaultLakehouseSchedule       = "*/15 * * * *"
+	defaultQueryReplicas     int32 = 1
 )
 
 // The ingester's shutdown: after SIGTERM it fails /readyz and keeps serving for shutdownDelay,

@@ -36,6 +36,8 @@ func TestDefaultsMatchTheCRDs(t *testing.T) {
 		{lake, "ingester.logLevel", defaultLogLevel},
 		{lake, "service.type", string(defaultServiceType)},
 		{lake, "lakehouse.schedule", defaultLakehouseSchedule},
+		{lake, "query.replicas", defaultQueryReplicas},
+		{lake, "query.enabled", false},
 		{lake, "auth.rotationOverlap", v1alpha1.DefaultRotationOverlap},
 		{class, "filesystem.size", defaultFilesystemSize},
 		{class, "deletionPolicy", string(v1alpha1.DefaultDeletionPolicy)},

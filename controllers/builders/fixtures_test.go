@@ -38,12 +38,14 @@ const (
 	variantScheduling = "scheduling"
 	// undefaulted: a lake that never went through the API server's defaulting.
 	variantUndefaulted = "undefaulted"
+	// query: spec.query with two replicas, a token that may query and one that may only send.
+	variantQuery = "query"
 )
 
 var allVariants = []string{
 	variantMinimal, variantSingle, variantAutoscaling, variantAutoscalingMin1, variantFilesystem,
 	variantFilesystemDelete, variantIngressTLS, variantIngressPlain, variantAuth, variantScheduling,
-	variantUndefaulted,
+	variantUndefaulted, variantQuery,
 }
 
 const (
@@ -151,6 +153,22 @@ func inputs(variant string) Inputs {
 		}}
 	case variantUndefaulted:
 		in.Lake.Spec = v1alpha1.TelemetryLakeSpec{}
+	case variantQuery:
+		spec.Query = v1alpha1.QuerySpec{
+			Enabled:  true,
+			Replicas: ptr.To[int32](2),
+			Resources: corev1.ResourceRequirements{
+				Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("256Mi")},
+				Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("1Gi")},
+			},
+		}
+		spec.Auth.Tokens = []v1alpha1.TokenSpec{
+			{Name: "claude"},
+			{Name: "grafana", Permissions: []v1alpha1.Permission{v1alpha1.PermissionQuery, v1alpha1.PermissionIngest, v1alpha1.PermissionQuery}},
+		}
+		in.Tokens = authTokens(spec.Auth.Tokens)
+		in.QueryCredentials = &StorageCredentials{AccessKeyID: "AKIAQUERYTEAMA", SecretAccessKey: "query/team-a/secret",
+			ProvisionedHash: "fedcba9876543210", ProvisionedAt: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}
 	default:
 		panic(fmt.Sprintf("no variant %q", variant))
 	}

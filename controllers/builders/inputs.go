@@ -33,6 +33,9 @@ type Inputs struct {
 	// Credentials are the tenant's storage credentials, and the store's CA when the class has one;
 	// nil for the filesystem provisioner.
 	Credentials *StorageCredentials
+	// QueryCredentials are the query server's read-only storage key, and the store's CA when the
+	// class has one; nil unless QueryEnabled.
+	QueryCredentials *StorageCredentials
 	// Tokens are the lake's bearer tokens, one per spec.auth.tokens entry.
 	Tokens []IssuedToken
 	// ServiceAccountIssuer is the cluster's service-account issuer (the kube-apiserver's

@@ -28,6 +28,12 @@ type Names struct {
 	DataVolumeClaim string
 	// Lakehouse names the CronJob that materializes the lake's tables.
 	Lakehouse string
+	// Query names the query server's Deployment and Service (spec.query).
+	Query string
+	// QueryStorageSecret holds the query server's read-only storage key.
+	QueryStorageSecret string
+	// QueryConnectionSecret holds the query server's connection string and Grafana data source.
+	QueryConnectionSecret string
 
 	lake string
 }
@@ -36,13 +42,16 @@ type Names struct {
 func NamesFor(lake *v1alpha1.TelemetryLake) Names {
 	n := lake.Name
 	return Names{
-		Ingester:        n + "-ingester",
-		StorageSecret:   n + "-storage",
-		AuthSecret:      n + "-ingester-auth",
-		ConfigSecret:    n + "-ingester-config",
-		DataVolumeClaim: n + "-data",
-		Lakehouse:       n + "-lakehouse",
-		lake:            n,
+		Ingester:              n + "-ingester",
+		StorageSecret:         n + "-storage",
+		AuthSecret:            n + "-ingester-auth",
+		ConfigSecret:          n + "-ingester-config",
+		DataVolumeClaim:       n + "-data",
+		Lakehouse:             n + "-lakehouse",
+		Query:                 n + "-query",
+		QueryStorageSecret:    n + "-query-storage",
+		QueryConnectionSecret: n + "-query-connection",
+		lake:                  n,
 	}
 }
 

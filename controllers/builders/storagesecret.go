@@ -31,6 +31,16 @@ type StorageCredentials struct {
 // the AWS SDKs read from the environment, and the store's CA under ca.crt if it has one. The
 // filesystem provisioner has none.
 func StorageSecret(lake *v1alpha1.TelemetryLake, creds StorageCredentials) *corev1.Secret {
+	return storageSecret(objectMeta(lake, NamesFor(lake).StorageSecret, wellknown.ComponentStorage), creds)
+}
+
+// QueryStorageSecret is the Secret <name>-query-storage with the query server's read-only key,
+// in the same form as StorageSecret's.
+func QueryStorageSecret(lake *v1alpha1.TelemetryLake, creds StorageCredentials) *corev1.Secret {
+	return storageSecret(objectMeta(lake, NamesFor(lake).QueryStorageSecret, wellknown.ComponentQuery), creds)
+}
+
+func storageSecret(meta metav1.ObjectMeta, creds StorageCredentials) *corev1.Secret {
 	data := map[string][]byte{
 		wellknown.SecretKeyAccessKeyID:     []byte(creds.AccessKeyID),
 		wellknown.SecretKeySecretAccessKey: []byte(creds.SecretAccessKey),
@@ -38,7 +48,6 @@ func StorageSecret(lake *v1alpha1.TelemetryLake, creds StorageCredentials) *core
 	if len(creds.CA) > 0 {
 		data[wellknown.SecretKeyCA] = bytes.Clone(creds.CA)
 	}
-	meta := objectMeta(lake, NamesFor(lake).StorageSecret, wellknown.ComponentStorage)
 	if creds.ProvisionedHash != "" {
 		meta.Annotations = map[string]string{
 			wellknown.AnnotationStorageProvisioned:   creds.ProvisionedHash,

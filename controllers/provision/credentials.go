@@ -21,25 +21,48 @@ import (
 const policyName = "telemetrylake"
 
 func (s *s3iam) EnsureCredentials(ctx context.Context, t Tenant, p Placement, existing *Credentials) (Credentials, error) {
+	return s.ensureKey(ctx, t, p, UserName(t), policyFor(p), existing)
+}
+
+func (s *s3iam) EnsureReadOnlyCredentials(ctx context.Context, t Tenant, p Placement, existing *Credentials) (Credentials, error) {
+	return s.ensureKey(ctx, t, p, ReadOnlyUserName(t), readOnlyPolicyFor(p), existing)
+}
+
+// ensureKey makes sure IAM user user exists for t with policy as its one inline policy, and
+// returns its one access key.
+func (s *s3iam) ensureKey(ctx context.Context, t Tenant, p Placement, user string, policy policyDocument, existing *Credentials) (Credentials, error) {
 	if err := checkPlacement(p); err != nil {
 		return Credentials{}, err
 	}
 	if p.Owner != t {
 		return Credentials{}, invalidf("placement %s was made for tenant %s, not %s", p, p.Owner, t)
 	}
-	user := UserName(t)
 	if err := s.ensureUser(ctx, t, user); err != nil {
 		return Credentials{}, err
 	}
 	// The policy goes in before a key is handed out, so no key ever works with a stale one.
-	if err := s.ensurePolicy(ctx, user, p); err != nil {
+	if err := s.ensurePolicy(ctx, user, policy); err != nil {
 		return Credentials{}, err
 	}
 	return s.ensureAccessKey(ctx, user, existing)
 }
 
 func (s *s3iam) RevokeCredentials(ctx context.Context, t Tenant) error {
-	user := UserName(t)
+	for _, user := range []string{UserName(t), ReadOnlyUserName(t)} {
+		if err := s.revokeUser(ctx, t, user); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *s3iam) RevokeReadOnlyCredentials(ctx context.Context, t Tenant) error {
+	return s.revokeUser(ctx, t, ReadOnlyUserName(t))
+}
+
+// revokeUser deletes user's access keys, its inline policies and the user, unless it is gone or
+// another tenant's.
+func (s *s3iam) revokeUser(ctx context.Context, t Tenant, user string) error {
 	_, err := s.iam.GetUser(ctx, &iam.GetUserInput{UserName: aws.String(user)})
 	if isCode(err, "NoSuchEntity") {
 		return nil
@@ -153,9 +176,8 @@ func (s *s3iam) userOwner(ctx context.Context, user string) (string, error) {
 	return "", nil
 }
 
-// ensurePolicy makes policyFor(p) the user's one inline policy, writing it only if it differs.
-func (s *s3iam) ensurePolicy(ctx context.Context, user string, p Placement) error {
-	want := policyFor(p)
+// ensurePolicy makes want the user's one inline policy, writing it only if it differs.
+func (s *s3iam) ensurePolicy(ctx context.Context, user string, want policyDocument) error {
 	names, err := s.inlinePolicies(ctx, user)
 	if err != nil {
 		return err
@@ -307,19 +329,9 @@ func (l *stringList) UnmarshalJSON(b []byte) error {
 // replaced, so that blocks stay undeletable by the tenant's key.
 func policyFor(p Placement) policyDocument {
 	grants := layout.PolicyResources(p.Prefix)
-	object := func(pattern string) string { return "arn:aws:s3:::" + p.Bucket + "/" + pattern }
-	list := policyStatement{
-		Sid:      "ListOwnObjects",
-		Effect:   "Allow",
-		Action:   stringList{"s3:ListBucket"},
-		Resource: stringList{"arn:aws:s3:::" + p.Bucket},
-	}
-	if p.Prefix != "" {
-		list.Condition = map[string]map[string]stringList{"StringLike": {"s3:prefix": {grants.Objects}}}
-	}
 	var deletable stringList
 	for _, pattern := range grants.Deletable {
-		deletable = append(deletable, object(pattern))
+		deletable = append(deletable, objectARN(p, pattern))
 	}
 	return policyDocument{
 		Version: "2012-10-17",
@@ -327,14 +339,49 @@ func policyFor(p Placement) policyDocument {
 			Sid:      "ReadWriteOwnObjects",
 			Effect:   "Allow",
 			Action:   stringList{"s3:PutObject", "s3:GetObject"},
-			Resource: stringList{object(grants.Objects)},
-		}, list, {
+			Resource: stringList{objectARN(p, grants.Objects)},
+		}, listStatement(p, grants.Objects), {
 			Sid:      "CompactOwnTables",
 			Effect:   "Allow",
 			Action:   stringList{"s3:DeleteObject"},
 			Resource: deletable,
 		}},
 	}
+}
+
+// readOnlyPolicyFor allows reading the objects under p and listing them, and nothing else: what
+// lakehouse serve needs (GetObject, with HeadObject and ranged reads, and ListObjectsV2) to answer
+// queries. A query server never writes, so the key it holds cannot create, overwrite or delete
+// a tenant's data.
+func readOnlyPolicyFor(p Placement) policyDocument {
+	objects := layout.ReadOnlyResources(p.Prefix)
+	return policyDocument{
+		Version: "2012-10-17",
+		Statement: []policyStatement{{
+			Sid:      "ReadOwnObjects",
+			Effect:   "Allow",
+			Action:   stringList{"s3:GetObject"},
+			Resource: stringList{objectARN(p, objects)},
+		}, listStatement(p, objects)},
+	}
+}
+
+func objectARN(p Placement, pattern string) string { return "arn:aws:s3:::" + p.Bucket + "/" + pattern }
+
+// listStatement allows listing the objects that objects matches: the whole bucket of a tenant's
+// own, or, in a shared bucket, only under the tenant's prefix (the s3:prefix condition; without
+// it the ListBucket grant covers every prefix).
+func listStatement(p Placement, objects string) policyStatement {
+	list := policyStatement{
+		Sid:      "ListOwnObjects",
+		Effect:   "Allow",
+		Action:   stringList{"s3:ListBucket"},
+		Resource: stringList{"arn:aws:s3:::" + p.Bucket},
+	}
+	if p.Prefix != "" {
+		list.Condition = map[string]map[string]stringList{"StringLike": {"s3:prefix": {objects}}}
+	}
+	return list
 }
 
 // samePolicy reports whether the document IAM returned grants what want grants. Stores return

@@ -88,6 +88,17 @@ func UserName(t Tenant) string {
 	return shorten("tl-"+t.Namespace+"-"+t.Name, 64, t)
 }
 
+// readOnlySuffix ends the name of a tenant's read-only IAM user. '@' is valid in IAM user names
+// and appears in no Kubernetes name, so no tenant's read-write user is ever named like another
+// tenant's read-only one.
+const readOnlySuffix = "@query"
+
+// ReadOnlyUserName is the IAM user that holds tenant t's read-only key (its query server's):
+// "tl-<namespace>-<name>@query", shortened like UserName to IAM's 64 characters.
+func ReadOnlyUserName(t Tenant) string {
+	return shorten("tl-"+t.Namespace+"-"+t.Name, 64-len(readOnlySuffix), t) + readOnlySuffix
+}
+
 func bucketName(template string, t Tenant) (string, error) {
 	if template == "" {
 		template = DefaultBucketTemplate

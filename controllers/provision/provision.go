@@ -35,8 +35,16 @@ type BucketProvisioner interface {
 	// returned unchanged while IAM still has it. Otherwise a new key is made. Either way the
 	// user's other keys, which no caller can know, are deleted.
 	EnsureCredentials(ctx context.Context, t Tenant, p Placement, existing *Credentials) (Credentials, error)
-	// RevokeCredentials deletes UserName(t)'s access keys, its inline policies and the user.
-	// A user that is gone, or that belongs to another tenant, is left as it is.
+	// EnsureReadOnlyCredentials is EnsureCredentials for IAM user ReadOnlyUserName(t), whose one
+	// inline policy allows only s3:GetObject under p and s3:ListBucket of p's prefix: the key of
+	// the tenant's query server (spec.query), which never writes.
+	EnsureReadOnlyCredentials(ctx context.Context, t Tenant, p Placement, existing *Credentials) (Credentials, error)
+	// RevokeReadOnlyCredentials deletes ReadOnlyUserName(t)'s access keys, its inline policies
+	// and the user, and leaves UserName(t) alone: spec.query was turned off.
+	RevokeReadOnlyCredentials(ctx context.Context, t Tenant) error
+	// RevokeCredentials deletes the access keys, the inline policies and the users UserName(t)
+	// and ReadOnlyUserName(t). A user that is gone, or that belongs to another tenant, is left as
+	// it is.
 	RevokeCredentials(ctx context.Context, t Tenant) error
 	// DeleteData deletes every object under p and, when deleteBucket is set (only allowed for a
 	// bucket of the tenant's own), the bucket itself. For a shared bucket it also removes the

@@ -16,7 +16,15 @@ type Grants struct {
 // bucket of its own, or ending in "/").
 func PolicyResources(tenantPrefix string) Grants {
 	return Grants{
-		Objects:   tenantPrefix + "*",
+		Objects:   ReadOnlyResources(tenantPrefix),
 		Deletable: []string{tenantPrefix + TablesPrefix + "/*", tenantPrefix + SegmentsPrefix + "/*"},
 	}
+}
+
+// ReadOnlyResources is the one pattern a tenant's read-only key (the query server's, issue 15)
+// may read and list: every object of the tenant, as a query reads blocks, segments, parts and
+// process records alike. It may create and delete nothing, so a query server that is broken
+// into cannot change or erase the lake.
+func ReadOnlyResources(tenantPrefix string) string {
+	return tenantPrefix + "*"
 }

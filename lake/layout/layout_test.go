@@ -185,6 +185,17 @@ func TestTenantsMayDeleteOnlyParts(t *testing.T) {
 	}
 }
 
+func TestReadOnlyKeysReadEveryObjectOfTheTenantOnly(t *testing.T) {
+	for prefix, want := range map[string]string{"": "*", "team-a/x/": "team-a/x/*"} {
+		if got := ReadOnlyResources(prefix); got != want {
+			t.Errorf("ReadOnlyResources(%q) = %q, want %q", prefix, got, want)
+		}
+		if got := PolicyResources(prefix).Objects; got != want {
+			t.Errorf("PolicyResources(%q).Objects = %q: the read-write key must read what the read-only key reads, %q", prefix, got, want)
+		}
+	}
+}
+
 // Storage contract: segments/<signal>/<YYYY-MM-DD>/<HH>/<segment_id>.seg, dated by the blocks'
 // own hour, and segments/<signal>/undated/ for blocks with no time.
 func TestSegmentsAreKeptUnderTheirBlocksHour(t *testing.T) {
