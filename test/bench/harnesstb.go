@@ -12,9 +12,10 @@ import (
 
 // harnessTB lets the bench, a plain program, start services with test/harness (SeaweedFS is
 // started exactly as the tests start it: one home for how that is done), whose starters take a
-// testing.TB. It implements the methods of testing.TB; the embedded nil TB only supplies the
-// interface's unexported method, so a harness call to a method not implemented here panics
-// loudly rather than doing something quietly wrong.
+// testing.TB. It implements every method of testing.TB; the embedded nil TB is there only
+// because the interface has an unexported method that no type outside package testing can
+// define. Fatal and Skip end the harness call (withHarness turns them into an error): the bench
+// never counts a skipped start as a started service.
 type harnessTB struct {
 	testing.TB
 	dir string // parent of TempDir's directories

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"crypto/sha256"
-	"log"
 	"net/http"
 	"os"
 	"sync"
@@ -81,24 +80,5 @@ func (l *appendLog) commit() {
 
 // appendBodies answers 200 once the body and its hash are durable in the log.
 func appendBodies(l *appendLog) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		var body bytes.Buffer
-		if r.ContentLength > 0 {
-			body.Grow(int(r.ContentLength))
-		}
-		if _, err := body.ReadFrom(r.Body); err != nil {
-			w.WriteHeader(http.StatusBadRequest)
-			return
-		}
-		if body.Len() == 0 { // the bench's readiness probe
-			w.WriteHeader(http.StatusOK)
-			return
-		}
-		if err := l.append(sha256.Sum256(body.Bytes()), body.Bytes()); err != nil {
-			log.Printf("bareserver: %v", err)
-			w.WriteHeader(http.StatusServiceUnavailable)
-			return
-		}
-		w.WriteHeader(http.StatusOK)
-	}
+	return durably(func(_ *http.Request, body []byte) error { return l.append(sha256.Sum256(body), body) })
 }

@@ -93,6 +93,17 @@ func main() {
 // (the same content address, so the same hashing), with a block's metadata, answering 200 once it
 // is durable.
 func storeBodies(st store.Store) http.HandlerFunc {
+	return durably(func(r *http.Request, body []byte) error {
+		meta := layout.BlockMeta{Signal: layout.Logs, Records: 10, MinTime: 1795000000000000000, MaxTime: 1795000000900000000}
+		_, key := layout.BlockAddress(meta, body)
+		_, err := st.Create(r.Context(), key, body, meta.Map())
+		return err
+	})
+}
+
+// durably reads each body whole and answers 200 once write has made it durable, 503 if write
+// failed. An empty body is the bench's readiness probe: 200 with nothing written.
+func durably(write func(r *http.Request, body []byte) error) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		var body bytes.Buffer
 		if r.ContentLength > 0 {
@@ -102,16 +113,12 @@ func storeBodies(st store.Store) http.HandlerFunc {
 			w.WriteHeader(http.StatusBadRequest)
 			return
 		}
-		if body.Len() == 0 { // the bench's readiness probe
-			w.WriteHeader(http.StatusOK)
-			return
-		}
-		meta := layout.BlockMeta{Signal: layout.Logs, Records: 10, MinTime: 1795000000000000000, MaxTime: 1795000000900000000}
-		_, key := layout.BlockAddress(meta, body.Bytes())
-		if _, err := st.Create(r.Context(), key, body.Bytes(), meta.Map()); err != nil {
-			log.Printf("bareserver: %v", err)
-			w.WriteHeader(http.StatusServiceUnavailable)
-			return
+		if body.Len() > 0 {
+			if err := write(r, body.Bytes()); err != nil {
+				log.Printf("bareserver: %v", err)
+				w.WriteHeader(http.StatusServiceUnavailable)
+				return
+			}
 		}
 		w.WriteHeader(http.StatusOK)
 	}
