@@ -162,15 +162,12 @@ func scanStore(ctx context.Context, st store.Store, w parts.Window, withUndated 
 // listing order. The copies kept are sorted by key, then place in the segment, which makes every
 // later step deterministic.
 func pickCopies(refs []blockRef) []blockRef {
-	slices.SortFunc(refs, func(a, b blockRef) int { return layout.CompareCopies(a.copy(), b.copy()) })
-	seen := map[string]bool{}
-	kept := refs[:0]
-	for _, ref := range refs {
-		id := string(ref.Signal) + "/" + ref.ID
-		if !seen[id] {
-			seen[id] = true
-			kept = append(kept, ref)
-		}
+	picked := layout.FirstCopies(len(refs),
+		func(i int) layout.BlockCopy { return refs[i].copy() },
+		func(i int) string { return string(refs[i].Signal) + "/" + refs[i].ID })
+	kept := make([]blockRef, len(picked))
+	for j, i := range picked {
+		kept[j] = refs[i]
 	}
 	slices.SortFunc(kept, func(a, b blockRef) int {
 		return cmp.Or(strings.Compare(a.Key, b.Key), cmp.Compare(a.entry, b.entry))

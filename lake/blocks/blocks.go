@@ -113,19 +113,15 @@ func List(ctx context.Context, st store.Store, f Filter) (found []Found, skipped
 	return onePerID(append(standalone, segmented...)), skipped, nil
 }
 
-// onePerID keeps the first copy of each block in layout.CompareCopies' order, sorted by signal,
-// partition and id.
+// onePerID keeps the copy of each block that every reader keeps (layout.FirstCopies), sorted by
+// signal, partition and id.
 func onePerID(all []Found) []Found {
-	slices.SortStableFunc(all, func(a, b Found) int { return layout.CompareCopies(a.copy(), b.copy()) })
-	type copyOf struct{ signal, partition, id string }
-	seen := map[copyOf]bool{}
-	var out []Found
-	for _, f := range all {
-		c := copyOf{string(f.Ref.Signal), f.Ref.Partition, f.Ref.ID}
-		if !seen[c] {
-			seen[c] = true
-			out = append(out, f)
-		}
+	kept := layout.FirstCopies(len(all),
+		func(i int) layout.BlockCopy { return all[i].copy() },
+		func(i int) string { return string(all[i].Ref.Signal) + "/" + all[i].Ref.ID })
+	out := make([]Found, len(kept))
+	for j, i := range kept {
+		out[j] = all[i]
 	}
 	slices.SortStableFunc(out, func(a, b Found) int {
 		if c := strings.Compare(string(a.Ref.Signal), string(b.Ref.Signal)); c != 0 {

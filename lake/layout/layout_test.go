@@ -261,3 +261,25 @@ func TestReadersPreferTheStandaloneCopyThenTheFirstSegment(t *testing.T) {
 		}
 	}
 }
+
+func TestFirstCopiesKeepsTheStandaloneBlockElseTheFirstSegment(t *testing.T) {
+	copies := []struct {
+		BlockCopy
+		block string
+	}{
+		{BlockCopy{Key: "segments/logs/b.seg", InSegment: true, Entry: 0}, "logs/x"},
+		{BlockCopy{Key: "segments/logs/a.seg", InSegment: true, Entry: 3}, "logs/x"},
+		{BlockCopy{Key: "segments/logs/a.seg", InSegment: true, Entry: 1}, "logs/y"},
+		{BlockCopy{Key: "blocks/logs/y.pb"}, "logs/y"},
+		{BlockCopy{Key: "segments/traces/a.seg", InSegment: true, Entry: 0}, "traces/x"},
+	}
+	kept := FirstCopies(len(copies), func(i int) BlockCopy { return copies[i].BlockCopy }, func(i int) string { return copies[i].block })
+	var got []string
+	for _, i := range kept {
+		got = append(got, copies[i].block+"@"+copies[i].Key)
+	}
+	want := []string{"logs/y@blocks/logs/y.pb", "logs/x@segments/logs/a.seg", "traces/x@segments/traces/a.seg"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("kept %v, want %v", got, want)
+	}
+}

@@ -3,6 +3,7 @@ package layout
 import (
 	"cmp"
 	"path"
+	"slices"
 	"strings"
 	"time"
 )
@@ -79,4 +80,25 @@ func CompareCopies(a, b BlockCopy) int {
 		return 1
 	}
 	return cmp.Or(strings.Compare(a.Key, b.Key), cmp.Compare(a.Entry, b.Entry))
+}
+
+// FirstCopies picks, of n stored copies of blocks, the ones every reader keeps: for each block
+// (its id within its signal, block(i)), the copy CompareCopies puts first. It returns their
+// indices in CompareCopies order. The same block always has the same hour in either layout, so
+// the signal and id name it.
+func FirstCopies(n int, copyOf func(i int) BlockCopy, block func(i int) string) []int {
+	order := make([]int, n)
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return CompareCopies(copyOf(a), copyOf(b)) })
+	seen := make(map[string]bool, n)
+	kept := order[:0]
+	for _, i := range order {
+		if b := block(i); !seen[b] {
+			seen[b] = true
+			kept = append(kept, i)
+		}
+	}
+	return kept
 }
