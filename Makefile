@@ -81,7 +81,7 @@ BENCH_OPERATOR_ARGS ?=
 bench-operator: ## the operator onboarding 100, 300 and 1,000 tenants on a local kwok cluster with SeaweedFS (test/benchoperator)
 	$(GO) test -tags benchoperator -count=1 -v -timeout 4h -run '^TestBenchOperator$$' ./test/benchoperator -args $(BENCH_OPERATOR_ARGS)
 
-demo: ## a local cluster, SeaweedFS, the operator and two tenants, real ingesters and an OTel SDK client
+demo: ## a local cluster with a real node, SeaweedFS, the operator, two tenants whose pods run there, an OTel SDK client
 	hack/demo.sh up
 
 demo-down: ## stop everything `make demo` started and remove its cluster and data

@@ -141,7 +141,7 @@ up() {
   done
 
   if [[ "${CLUSTER_REAL_NODE:-0}" == 1 ]]; then
-    CLUSTER_NAME="$CLUSTER_NAME" CLUSTER_DIR="$CLUSTER_DIR" "$REPO_ROOT/hack/node.sh" up >/dev/null 9>&-
+    CLUSTER_NAME="$CLUSTER_NAME" CLUSTER_DIR="$CLUSTER_DIR" CLUSTER_SERVICE_CIDR="$CLUSTER_SERVICE_CIDR" "$REPO_ROOT/hack/node.sh" up >/dev/null 9>&-
   fi
 
   local server
@@ -165,10 +165,9 @@ down() {
     pid="$(<"$f")"
     [[ "$pid" =~ ^[0-9]+$ ]] && pids+=("$pid")
   done
-  # The real node first, while the API server can still stop its pods the normal way.
-  if [[ -d "$CLUSTER_DIR/node" ]]; then
-    CLUSTER_NAME="$CLUSTER_NAME" CLUSTER_DIR="$CLUSTER_DIR" "$REPO_ROOT/hack/node.sh" down
-  fi
+  # The real node first, while the API server can still stop its pods the normal way (and its
+  # /etc/hosts lines, which `hack/node.sh hosts` may have written without a node too).
+  CLUSTER_NAME="$CLUSTER_NAME" CLUSTER_DIR="$CLUSTER_DIR" "$REPO_ROOT/hack/node.sh" down
   if [[ -f "$KWOK_WORKDIR/kwok.yaml" && -d "$KWOK_CLUSTER_DIR" ]]; then
     log "cluster $CLUSTER_NAME: stopping…"
     "$(tool kwokctl)" delete cluster --name "$CLUSTER_NAME" -v WARN >&2 ||

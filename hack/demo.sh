@@ -2,22 +2,29 @@
 # hack/demo.sh — from clone to "my tenant's telemetry landed in its bucket", on one machine, with
 # no Docker. `make demo` runs `hack/demo.sh up`; `make demo-down` runs `hack/demo.sh down`.
 #
-#   up    1. the local cluster (hack/cluster.sh: kwok, real control plane, simulated nodes);
-#         2. SeaweedFS (`weed mini`) on 127.0.0.1 with its IAM API, random admin keys;
+#   up    1. the local cluster (hack/cluster.sh: kwok, real control plane, simulated nodes) with
+#            one real node (hack/node.sh: containerd, runc, kubelet, kube-proxy; the images of
+#            `make images` imported);
+#         2. SeaweedFS (`weed mini`) with its IAM API and random admin keys, on the host's address
+#            on the node's bridge, which the pods reach too;
 #         3. the CRDs, and the operator built from this repository and run locally;
 #         4. the admin Secret, the sample LakeStorageClass and the two sample TelemetryLakes
-#            (config/samples/), then waits until both lakes are Ready.
-#         Simulated pods run no process, so then, per tenant, it starts a real ingester configured
-#         only from the Secrets the operator created, sends logs, metrics and traces to it with the
-#         OpenTelemetry SDK (cmd/democlient) using the token Secret as its environment, and shows
-#         what landed in the tenant's bucket, and that tenant A's token is refused by tenant B.
-#         Everything stays up for exploring; running `up` again restarts the operator and the
-#         ingesters and reuses the rest.
-#   down  stops every process `up` started, deletes the cluster and removes all demo data.
+#            (config/samples/, placed on the real node), then waits until both lakes are Ready:
+#            their ingester pods run from the ingester image on the real node.
+#         Then it sends logs, metrics and traces with the OpenTelemetry SDK (cmd/democlient), its
+#         environment exactly the token Secret's, through each tenant's Service; shows what
+#         landed in the tenant's bucket, that tenant A's token is refused by tenant B, runs the
+#         lakehouse CronJob once from its image, and answers SQL.
+#         Everything stays up for exploring; running `up` again restarts the operator and reuses
+#         the rest.
+#   down  stops every process `up` started, deletes the cluster and the node, and removes all
+#         demo data.
 #
 # Environment: DEMO_DIR (default ${XDG_STATE_HOME:-~/.local/state}/telemetrylake/demo) holds the
 # demo's state: logs, PIDs, ports, SeaweedFS data. CLUSTER_NAME / CLUSTER_DIR as in
-# hack/cluster.sh (default cluster: telemetrylake-demo). Everything listens on 127.0.0.1 only.
+# hack/cluster.sh (default cluster: telemetrylake-demo). It needs root, for the real node.
+# Everything listens on 127.0.0.1, but SeaweedFS and the pods, on the node's bridge (10.244.x.0/24),
+# which only this machine routes to.
 set -Eeuo pipefail
 shopt -s inherit_errexit
 
@@ -195,13 +202,16 @@ KUBECTL=""
 kubectl() { "$KUBECTL" "$@"; }
 
 cluster_up() {
-  step "[1/9] Local cluster ($CLUSTER_NAME)"
+  step "[1/9] Local cluster ($CLUSTER_NAME) with one real node"
   local start=$SECONDS
-  hack/cluster.sh up 2>&1 >"$DEMO_DIR/kubeconfig-path" | indent
+  ((EUID == 0)) || die "the demo runs its tenants' pods on a real node (containerd, runc, a bridge, iptables), which needs root"
+  CLUSTER_REAL_NODE=1 hack/cluster.sh up 2>&1 >"$DEMO_DIR/kubeconfig-path" | indent
   KUBECONFIG="$(<"$DEMO_DIR/kubeconfig-path")"
   export KUBECONFIG
   KUBECTL="$(hack/tools.sh kubectl)"
   CLUSTER_UID="$(kubectl get namespace kube-system -o jsonpath='{.metadata.uid}')"
+  HOST_IP="$(hack/node.sh host-ip)"
+  kubectl get nodes -o wide | indent
   say "kubeconfig: $KUBECONFIG ($((SECONDS - start)) s)"
 }
 
@@ -211,7 +221,7 @@ WEED_FLAGS=(master.port master.port.grpc volume.port volume.port.grpc filer.port
   s3.port s3.port.grpc admin.port admin.port.grpc)
 
 seaweedfs_up() {
-  step "[2/9] SeaweedFS with IAM on 127.0.0.1"
+  step "[2/9] SeaweedFS with IAM on $HOST_IP (the host's address on the node's bridge)"
   local weed start=$SECONDS
   weed="$(hack/tools.sh weed)"
   local data="$DEMO_DIR/seaweedfs" current_uid="$CLUSTER_UID" known_uid=""
@@ -221,7 +231,7 @@ seaweedfs_up() {
     known_uid="$CLUSTER_UID"
     CLUSTER_UID="$current_uid"
   fi
-  if [[ -z "${S3_ACCESS_KEY:-}" || "$known_uid" != "$CLUSTER_UID" ]]; then
+  if [[ -z "${S3_ACCESS_KEY:-}" || "$known_uid" != "$CLUSTER_UID" || "${S3_ENDPOINT:-}" != "http://$HOST_IP:"* ]]; then
     if running seaweedfs || [[ -d "$data" ]]; then
       say "the cluster is new: starting SeaweedFS afresh"
       stop_processes seaweedfs
@@ -237,7 +247,7 @@ seaweedfs_up() {
     done
   fi
   # shellcheck disable=SC2154 # set through printf -v above, or by state.env
-  S3_ENDPOINT="http://127.0.0.1:$WEED_PORT_s3_port"
+  S3_ENDPOINT="http://$HOST_IP:$WEED_PORT_s3_port"
   save_state
 
   if running seaweedfs; then
@@ -245,7 +255,7 @@ seaweedfs_up() {
   else
     mkdir -p "$data/data" "$data/home" "$data/sock"
     local args=(-logtostderr "-config_dir=$data/home" mini "-dir=$data/data"
-      -ip=127.0.0.1 -ip.bind=127.0.0.1 -s3.iam.readOnly=false -master.telemetry=false
+      "-ip=$HOST_IP" "-ip.bind=$HOST_IP" -s3.iam.readOnly=false -master.telemetry=false
       -webdav=false -admin.ui=false -admin.port.legacy=0 -s3.port.iceberg=0 -s3.port.lance=0
       "-filer.localSocket=$data/sock/filer.sock" "-s3.localSocket=$data/sock/s3.sock")
     local f var
@@ -304,7 +314,7 @@ operator_up() {
 }
 
 tenants_up() {
-  step "[4/9] Admin Secret, LakeStorageClass and two TelemetryLakes (config/samples/)"
+  step "[4/9] Admin Secret, LakeStorageClass and two TelemetryLakes (config/samples/, on the real node)"
   local start=$SECONDS ns
   for ns in "$OPERATOR_NAMESPACE" "${TENANTS[@]%%/*}"; do
     kubectl create namespace "$ns" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
@@ -312,8 +322,20 @@ tenants_up() {
   kubectl create secret generic "$ADMIN_SECRET" -n "$OPERATOR_NAMESPACE" \
     --from-literal=AWS_ACCESS_KEY_ID="$S3_ACCESS_KEY" --from-literal=AWS_SECRET_ACCESS_KEY="$S3_SECRET_KEY" \
     --dry-run=client -o yaml | kubectl apply -f - | indent
-  local samples
-  samples="$(kubectl kustomize config/samples)"
+  # The samples as they are, but for the lakes' spec.ingester nodeSelector and tolerations of the
+  # real node (hack/node.sh placement), which the operator gives the lake's every pod.
+  local samples overlay="$DEMO_DIR/samples"
+  mkdir -p "$overlay"
+  cat >"$overlay/kustomization.yaml" <<EOF
+# Written by hack/demo.sh: config/samples/, with each lake's pods placed on the real node.
+resources:
+- $(realpath --relative-to="$overlay" config/samples)
+patches:
+- target: {kind: TelemetryLake}
+  patch: '{"apiVersion": "lake.telemetrylake.io/v1alpha1", "kind": "TelemetryLake", "metadata": {"name": "any"}, "spec": {"ingester": $(hack/node.sh placement)}}'
+EOF
+  say "spec.ingester of each lake, added to the samples: $(hack/node.sh placement)"
+  samples="$(kubectl kustomize "$overlay")"
   [[ "$samples" == *"$SAMPLE_ENDPOINT"* ]] ||
     die "config/samples no longer names the endpoint $SAMPLE_ENDPOINT; update SAMPLE_ENDPOINT in hack/demo.sh"
   if [[ "$S3_ENDPOINT" != "$SAMPLE_ENDPOINT" ]]; then
@@ -321,7 +343,7 @@ tenants_up() {
   fi
   kubectl apply -f - <<<"${samples//"$SAMPLE_ENDPOINT"/"$S3_ENDPOINT"}" | indent
 
-  say "waiting for both lakes to be Ready (the operator provisions a bucket and an IAM user each; kwok makes the pods Ready)…"
+  say "waiting for both lakes to be Ready (the operator provisions a bucket and an IAM user each; the real node runs the pods)…"
   local t name deadline=$((SECONDS + 180)) status gen observed cond_observed ready
   for t in "${TENANTS[@]}"; do
     ns="${t%%/*}" name="${t#*/}"
@@ -373,79 +395,52 @@ token_value() {
   die "the token Secret of $1/$2 has no $3"
 }
 
-# ingester_up NAMESPACE NAME starts the tenant's ingester from the operator's Secrets.
-declare -A OTLP_PORT ADMIN_PORT
-ingester_up() {
-  local ns="$1" name="$2" dir="$DEMO_DIR/tenants/$1-$2"
-  local proc="ingester-$ns-$name"
-  mkdir -p "$dir"
-  say "$ns/$name:"
-  # What the pod mounts: the config Secret at /etc/telemetrylake/config.yaml and the auth Secret at
-  # /etc/telemetrylake/auth/tokens.yaml; what the pod gets as environment: the storage Secret.
-  #
-  # spec.auth.serviceAccounts makes the config name the pod's own service-account files, which the
-  # ingester reads at start and for which it has no flag. tenantenv then gives it the same files the
-  # pod would get (the namespace's kube-root-ca.crt and a token of the Deployment's ServiceAccount)
-  # and points the config at them: the only edit to the rendered config.
-  local config_secret auth_secret storage_secret files creds=() access_key
-  config_secret="$(tenantenv "$ns/$name" secret config)"
-  auth_secret="$(tenantenv "$ns/$name" secret auth)"
-  storage_secret="$(tenantenv "$ns/$name" secret storage)"
-  files="$(tenantenv "$ns/$name" ingester-files "$dir")"
-  mapfile -t creds < <(tenantenv "$ns/$name" storage-env)
-  ((${#creds[@]})) || die "no storage credentials for $ns/$name"
-  access_key="${creds[0]#AWS_ACCESS_KEY_ID=}"
-  say "  config  Secret $config_secret (config.yaml) → $dir/config.yaml"
-  say "  tokens  Secret $auth_secret (tokens.yaml)   → $dir/tokens.yaml"
-  say "  storage Secret $storage_secret (AWS_ACCESS_KEY_ID $access_key, AWS_SECRET_ACCESS_KEY) → environment"
-
-  if [[ -n "$files" ]]; then
-    local sa_dir=/var/run/secrets/kubernetes.io/serviceaccount sa_local sa
-    read -r _ sa_local sa <<<"$files"
-    say "  config  auth.kubernetes caFile/tokenFile: $sa_dir/ → $sa_local/"
-    say "          (ConfigMap kube-root-ca.crt and a token of ServiceAccount $sa; service-account callers"
-    say "          still can't be shown from here: the issuer https://kubernetes.default.svc.cluster.local"
-    say "          resolves only inside the cluster, so its discovery keeps failing in the ingester's log)"
-  fi
-
-  # The ports of the last run, if they are still free, so that what the summary printed stays true.
-  local otlp="" admin=""
-  [[ -f "$dir/ports" ]] && read -r otlp admin <"$dir/ports"
-  pick_port otlp "$otlp"
-  pick_port admin "$admin"
-  echo "$otlp $admin" >"$dir/ports"
-  OTLP_PORT[$ns/$name]="$otlp" ADMIN_PORT[$ns/$name]="$admin"
-  local flags=(--listen "127.0.0.1:$otlp" --admin-listen "127.0.0.1:$admin" --token-file "$dir/tokens.yaml")
-  say "  flags   ${flags[*]}"
-  say "          (the config says listen :4318, adminListen :9090 and tokenFile /etc/telemetrylake/auth/tokens.yaml,"
-  say "          the in-pod ports and mount; the flags override only those)"
-  start_process "$proc" "$dir/ingester.log" "$REPO_ROOT/bin/ingester" \
-    env -u AWS_PROFILE -u AWS_SESSION_TOKEN -u AWS_CONFIG_FILE -u AWS_SHARED_CREDENTIALS_FILE \
-    "${creds[@]}" \
-    "$REPO_ROOT/bin/ingester" --config "$dir/config.yaml" "${flags[@]}"
-  # /readyz: the store answers with the tenant's own credentials.
-  wait_http "http://127.0.0.1:$admin/readyz" 30 "the ingester of $ns/$name" "$dir/ingester.log"
-  say "  ready   http://127.0.0.1:$otlp/ingestion/otlp (PID $(pid_of "$proc"); log: $dir/ingester.log)"
+# pods_of NAMESPACE NAME COMPONENT prints "POD IP METRICS-PORT" of each Running pod of the lake's
+# COMPONENT.
+pods_of() {
+  kubectl get pods -n "$1" -l "app.kubernetes.io/instance=$2,app.kubernetes.io/component=$3" \
+    --field-selector status.phase=Running \
+    -o jsonpath='{range .items[*]}{.metadata.name} {.status.podIP} {.spec.containers[0].ports[?(@.name=="metrics")].containerPort}{"\n"}{end}'
 }
 
-# client_env NAMESPACE NAME prints NAME=VALUE lines: every key of the tenant's token Secret, as
-# `envFrom` gives them to a pod, with only the host:port of the endpoint pointed at the local
-# ingester.
-client_env() { tenantenv "$1/$2" token-env "$TOKEN_NAME" "127.0.0.1:${OTLP_PORT[$1/$2]}"; }
+pods_shown() {
+  step "[5/9] Each tenant's ingester pods: Running on the real node, from the ingester image"
+  kubectl get pods -A -l app.kubernetes.io/managed-by=telemetrylake-operator -o wide | indent
+  say ""
+  say "What each ingester container runs as, read from /proc by hack/node.sh inspect:"
+  local t ns name pod ip image _
+  for t in "${TENANTS[@]}"; do
+    ns="${t%%/*}" name="${t#*/}"
+    while read -r pod ip _; do
+      image="$(kubectl get pod -n "$ns" "$pod" -o jsonpath='{.status.containerStatuses[0].image} {.status.containerStatuses[0].imageID}')"
+      say "  $ns/$pod ($ip): $(hack/node.sh inspect "$ns/$pod")"
+      say "      image $image"
+    done < <(pods_of "$ns" "$name" ingester)
+  done
+}
+
+# The token Secret's endpoint names the Service (http://<lake>-ingester.<ns>.svc:4318/…), as a pod
+# of the cluster would use it. This machine has no cluster DNS, so hack/node.sh writes each
+# Service's ClusterIP under that name into /etc/hosts; kube-proxy does the rest, as for a pod.
+services_reachable() {
+  hack/node.sh hosts 2>&1 | indent
+}
 
 send_telemetry() {
   local ns="$1" name="$2" secret endpoint
   secret="$(tenantenv "$ns/$name" secret "token:$TOKEN_NAME")"
   endpoint="$(token_value "$ns" "$name" OTEL_EXPORTER_OTLP_ENDPOINT)"
   local env=()
-  mapfile -t env < <(client_env "$ns" "$name")
+  mapfile -t env < <(tenantenv "$ns/$name" token-env "$TOKEN_NAME")
   ((${#env[@]})) || die "no environment from Secret $ns/$secret"
-  say "$ns/$name: environment from Secret $secret (envFrom):"
+  local host="${endpoint#*://}"
+  host="${host%%[:/]*}"
+  say "$ns/$name: environment from Secret $secret, as envFrom gives it:"
   local kv
   for kv in "${env[@]}"; do
     case "$kv" in
-      OTEL_EXPORTER_OTLP_ENDPOINT=*) say "  ${kv}   (the Secret says $endpoint: a Service name that resolves only in the cluster)" ;;
-      OTEL_EXPORTER_OTLP_HEADERS=*) say "  OTEL_EXPORTER_OTLP_HEADERS=Authorization=Bearer tlk_…   (as in the Secret)" ;;
+      OTEL_EXPORTER_OTLP_ENDPOINT=*) say "  ${kv}   ($host → ClusterIP $(getent hosts "$host" | awk '{print $1}'), through kube-proxy)" ;;
+      OTEL_EXPORTER_OTLP_HEADERS=*) say "  OTEL_EXPORTER_OTLP_HEADERS=Authorization=Bearer tlk_…" ;;
       *) say "  ${kv%%=*}=…" ;;
     esac
   done
@@ -454,13 +449,16 @@ send_telemetry() {
 }
 
 show_results() {
-  local t ns name storage
+  local t ns name storage pod ip port
   step "[7/9] What landed"
-  say "Requests counted by each ingester (telemetrylake_ingester_requests_total on its /metrics):"
+  say "Requests counted by each ingester pod (telemetrylake_ingester_requests_total on its /metrics; the"
+  say "SDK's connections spread over the Service's pods):"
   for t in "${TENANTS[@]}"; do
     ns="${t%%/*}" name="${t#*/}"
-    say "  $ns/$name (http://127.0.0.1:${ADMIN_PORT[$t]}/metrics):"
-    curl -fsS "http://127.0.0.1:${ADMIN_PORT[$t]}/metrics" | grep '^telemetrylake_ingester_requests_total' | indent | indent
+    while read -r pod ip port; do
+      say "  $ns/$pod (http://$ip:$port/metrics):"
+      curl -fsS "http://$ip:$port/metrics" | grep '^telemetrylake_ingester_requests_total' | indent | indent || say "      (none)"
+    done < <(pods_of "$ns" "$name" ingester)
   done
 
   say ""
@@ -497,30 +495,48 @@ show_results() {
 
 show_isolation() {
   local a="${TENANTS[0]}" b="${TENANTS[1]}"
-  step "[8/9] Tenant isolation: ${a%%/*}/${a#*/}'s token at ${b%%/*}/${b#*/}'s ingester"
-  local headers auth body code
+  step "[8/9] Tenant isolation: ${a%%/*}/${a#*/}'s token at ${b%%/*}/${b#*/}'s Service"
+  local headers auth body code url
   headers="$(token_value "${a%%/*}" "${a#*/}" OTEL_EXPORTER_OTLP_HEADERS)"
   auth="${headers#Authorization=}"
+  url="$(token_value "${b%%/*}" "${b#*/}" OTEL_EXPORTER_OTLP_ENDPOINT)/v1/logs"
   body="$(mktemp)"
   code="$(curl -sS -o "$body" -w '%{http_code}' -X POST -H "Authorization: $auth" -H 'Content-Type: application/json' \
-    --data '{"resourceLogs":[]}' "http://127.0.0.1:${OTLP_PORT[$b]}/ingestion/otlp/v1/logs")"
-  say "POST http://127.0.0.1:${OTLP_PORT[$b]}/ingestion/otlp/v1/logs with ${a#*/}'s Authorization header → HTTP $code"
+    --data '{"resourceLogs":[]}' "$url")"
+  say "POST $url with ${a#*/}'s Authorization header → HTTP $code"
   say "$(cat "$body")"
   rm -f "$body"
   [[ "$code" == 401 ]] || die "expected 401 from ${b#*/}'s ingester for ${a#*/}'s token, got $code"
 }
 
-# The lakehouse with one tenant's own storage credentials, as its CronJob runs it: materialize the
-# blocks into Parquet parts in the tenant's bucket, then answer SQL over them.
+# The lakehouse: its CronJob once, from the lakehouse image on the real node; then SQL here, with
+# the tenant's own storage credentials, as the CronJob runs.
 show_sql() {
-  local t="${TENANTS[0]}" ns name storage
+  local t="${TENANTS[0]}" ns name storage job
   ns="${t%%/*}" name="${t#*/}"
-  step "[9/9] $ns/$name's lake in SQL (bin/lakehouse, with the tenant's own storage credentials)"
+  step "[9/9] $ns/$name's lake in SQL: the lakehouse CronJob from its image, then bin/lakehouse"
+  job="$name-lakehouse-demo-$(date +%s)"
+  say "kubectl create job -n $ns $job --from=cronjob/$name-lakehouse   (the CronJob runs it every 15 minutes)"
+  kubectl create job -n "$ns" "$job" --from="cronjob/$name-lakehouse" | indent
+  local deadline=$((SECONDS + 180)) state
+  while :; do
+    state="$(kubectl get job -n "$ns" "$job" -o jsonpath='{.status.succeeded}/{.status.failed}')"
+    [[ "$state" == 1/* ]] && break
+    [[ "$state" == */[1-9]* ]] && { hack/node.sh logs "$ns/$(kubectl get pods -n "$ns" -l "job-name=$job" -o jsonpath='{.items[0].metadata.name}')" | indent >&2 || true; die "Job $ns/$job failed"; }
+    ((SECONDS < deadline)) || die "Job $ns/$job did not complete in 180 s"
+    sleep 0.5
+  done
+  local pod
+  pod="$(kubectl get pods -n "$ns" -l "job-name=$job" -o jsonpath='{.items[0].metadata.name}')"
+  say "Job $job completed on $(kubectl get pod -n "$ns" "$pod" -o jsonpath='{.spec.nodeName}'); its pod's log (hack/node.sh logs $ns/$pod):"
+  hack/node.sh logs "$ns/$pod" | indent | indent
+
   storage="$(tenant_storage "$ns" "$name")"
   local lake=(--storage "$storage" --cache "$DEMO_DIR/lakehouse-cache")
   # The CronJob leaves the current hour to the next run, once it is over; the demo includes it, so
   # that the queries below read Parquet parts (blocks no part holds yet are decoded on the fly).
-  say "bin/lakehouse materialize --storage '$storage' --until 0s   (the tenant's CronJob runs it every 15 minutes, for closed hours)"
+  say ""
+  say "bin/lakehouse materialize --storage '$storage' --until 0s   (the current hour too, which the CronJob leaves until it is over)"
   as_tenant "$ns" "$name" bin/lakehouse materialize "${lake[@]}" --until 0s | indent
   local q
   for q in "SELECT service_name, severity_text, count(*) AS logs FROM log_entries GROUP BY ALL ORDER BY ALL" \
@@ -536,25 +552,27 @@ summary() {
   local t total=$1
   step "Done in ${total} s"
   cat <<EOF | indent
-Running now, all on 127.0.0.1 (state, logs and PIDs in $DEMO_DIR):
+Running now (state, logs and PIDs in $DEMO_DIR):
   cluster     export KUBECONFIG=$KUBECONFIG
-              bin/kubectl get tl,lsc,deployments,secrets -A
+              bin/kubectl get tl,lsc,deployments,pods,secrets -A -o wide
+  real node   $CLUSTER_NAME-node: containerd, kubelet, kube-proxy (hack/node.sh; logs in
+              $(dirname "$KUBECONFIG")/../../../node/logs)
   SeaweedFS   $S3_ENDPOINT (admin key in Secret $OPERATOR_NAMESPACE/$ADMIN_SECRET)
   operator    bin/manager, log $DEMO_DIR/logs/operator.log
 EOF
   for t in "${TENANTS[@]}"; do
-    printf '  ingester    %-13s OTLP http://127.0.0.1:%s/ingestion/otlp, metrics http://127.0.0.1:%s/metrics\n' \
-      "$t" "${OTLP_PORT[$t]}" "${ADMIN_PORT[$t]}" | indent
+    printf '  ingester    %-13s %s (pods on the real node)\n' "$t" "$(token_value "${t%%/*}" "${t#*/}" OTEL_EXPORTER_OTLP_ENDPOINT)" | indent
   done
   cat <<EOF | indent
 
 Each tenant got from the operator: a bucket and an IAM user in SeaweedFS, the Secrets
-<name>-storage, <name>-ingester-config, <name>-ingester-auth and <name>-token-<token>, and an
-ingester Deployment whose (simulated) pods are Ready. The processes above stand in for those pods.
+<name>-storage, <name>-ingester-config, <name>-ingester-auth and <name>-token-<token>, an ingester
+Deployment and Service, and a lakehouse CronJob; the real node runs their pods from the images of
+make images. /etc/hosts names each Service's ClusterIP until make demo-down.
 
-Send more:   make demo (again; it reuses what runs), or point any OTLP/HTTP exporter at an ingester
-             with the headers of a token Secret (OTEL_EXPORTER_OTLP_HEADERS).
-Clean up:    make demo-down   (stops every process above, deletes the cluster and $DEMO_DIR)
+Send more:   make demo (again; it reuses what runs), or point any OTLP/HTTP exporter at an endpoint
+             above with the environment of a token Secret (bin/tenantenv NS/NAME token-env claude).
+Clean up:    make demo-down   (stops every process above, deletes the cluster, the node and $DEMO_DIR)
 EOF
 }
 
@@ -566,15 +584,10 @@ up() {
   seaweedfs_up
   operator_up
   tenants_up
+  pods_shown
 
-  step "[5/9] A real ingester per tenant, configured only from the operator's Secrets (read with bin/tenantenv)"
-  # Those of an earlier run go first, all at once: each keeps serving for its shutdownDelay.
-  local old=()
-  for t in "${TENANTS[@]}"; do old+=("ingester-${t%%/*}-${t#*/}"); done
-  stop_processes "${old[@]}" >/dev/null
-  for t in "${TENANTS[@]}"; do ingester_up "${t%%/*}" "${t#*/}"; done
-
-  step "[6/9] The OpenTelemetry SDK (cmd/democlient) sends logs, metrics and traces with each token Secret"
+  step "[6/9] The OpenTelemetry SDK (cmd/democlient) sends logs, metrics and traces through each tenant's Service"
+  services_reachable
   for t in "${TENANTS[@]}"; do send_telemetry "${t%%/*}" "${t#*/}"; done
 
   show_results
@@ -591,11 +604,10 @@ down() {
       [[ -f "$f" ]] && names+=("$(basename "$f" .pid)")
     done
   fi
-  # The ingesters first, then the operator, then the store they write to.
+  # The operator first, then the store it provisions.
   local ordered=() n
-  for n in "${names[@]}"; do [[ "$n" == ingester-* ]] && ordered+=("$n"); done
   for n in "${names[@]}"; do [[ "$n" == operator ]] && ordered+=("$n"); done
-  for n in "${names[@]}"; do [[ "$n" != ingester-* && "$n" != operator ]] && ordered+=("$n"); done
+  for n in "${names[@]}"; do [[ "$n" != operator ]] && ordered+=("$n"); done
   if ((${#ordered[@]})); then stop_processes "${ordered[@]}"; else say "none running"; fi
   # weed's same-host gRPC sockets are at fixed paths keyed by its gRPC ports.
   if [[ -f "$STATE_FILE" ]]; then

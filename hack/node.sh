@@ -4,11 +4,28 @@
 # of `make images` imported. kwok keeps simulating the other nodes.
 #
 # Usage:
-#   hack/node.sh up      start the node (the cluster must be up), print its name
-#   hack/node.sh down    stop it and remove everything it made: processes, containers, mounts,
-#                        the bridge, its iptables chains, its state
+#   hack/node.sh up         start the node (the cluster must be up), print its name
+#   hack/node.sh down       stop it and remove everything it made: processes, containers, mounts,
+#                           the bridge, its iptables chains, its /etc/hosts lines, its state
+#   hack/node.sh host-ip    print the host's address on the node's bridge: the one address
+#                           besides 127.0.0.1 that both this machine and the node's pods reach
+#                           (the demo's and the e2e's SeaweedFS listen there)
+#   hack/node.sh placement  print, as JSON, the nodeSelector and tolerations that put a pod on
+#                           the node (a TelemetryLake's spec.ingester takes them as they are)
+#   hack/node.sh inspect NAMESPACE/POD
+#                           print, for each running container of the pod, what the kernel says
+#                           its process runs as: "CONTAINER uid=… gid=… capeff=… root=ro|rw pid=…"
+#   hack/node.sh logs NAMESPACE/POD
+#                           print the log of each container of the pod, from the kubelet's files
+#                           (the API server cannot reach this kubelet, which listens on 127.0.0.1)
+#   hack/node.sh hosts      write each Service's name (<svc>.<ns>.svc and …svc.cluster.local) and
+#                           ClusterIP into /etc/hosts, so this machine reaches a Service by the
+#                           name a token Secret's OTEL_EXPORTER_OTLP_ENDPOINT gives, through
+#                           kube-proxy, as a pod would; again after Services change
 #
-# Environment: CLUSTER_NAME and CLUSTER_DIR as for hack/cluster.sh.
+# Environment: CLUSTER_NAME and CLUSTER_DIR as for hack/cluster.sh; CLUSTER_SERVICE_CIDR, the
+# Services' range, routed to the bridge so this machine reaches ClusterIPs even without a default
+# route.
 #
 # What this machine needs and why (measured here, see issue 14):
 #   - runc, not crun (crun fails on this machine's hybrid cgroup layout); cgroupfs, no systemd;
@@ -24,8 +41,17 @@ NODE_DIR="$CLUSTER_DIR/node"
 NODE_NAME="$CLUSTER_NAME-node"
 # A bridge name is at most 15 characters; one per cluster, so two clusters never share one.
 BRIDGE="tl$(printf '%s' "$CLUSTER_NAME" | sha256sum | cut -c1-8)"
-# One /24 per cluster name, inside 10.244.0.0/16.
-POD_SUBNET="10.244.$((16#$(printf '%s' "$CLUSTER_NAME" | sha256sum | cut -c1-2))).0/24"
+# One /24 per cluster name, inside 10.244.0.0/16; the host is .1 on it, the pods' gateway.
+POD_NET="10.244.$((16#$(printf '%s' "$CLUSTER_NAME" | sha256sum | cut -c1-2)))"
+POD_SUBNET="$POD_NET.0/24"
+HOST_IP="$POD_NET.1"
+CLUSTER_SERVICE_CIDR="${CLUSTER_SERVICE_CIDR:-10.0.0.0/24}"
+# The node's label and taint: the taint keeps every pod that does not ask for the node off it
+# (the Helm chart's operator pod in the e2e, the scale bench's thousands), the label selects it.
+NODE_LABEL_KEY=telemetrylake.io/real-node
+# /etc/hosts lines of this cluster sit between these two.
+HOSTS_BEGIN="# BEGIN Services of cluster $CLUSTER_NAME (hack/node.sh hosts; removed by hack/node.sh down)"
+HOSTS_END="# END Services of cluster $CLUSTER_NAME"
 SOCKET="$NODE_DIR/containerd.sock"
 
 log() { echo "node.sh: $*" >&2; }
@@ -129,6 +155,8 @@ failSwapOn: false
 podCIDR: $POD_SUBNET
 containerRuntimeEndpoint: unix://$SOCKET
 resolvConf: /etc/resolv.conf
+# Containers' logs under the node's directory, which \`down\` removes, not in /var/log/pods.
+podLogsDir: $NODE_DIR/logs/pods
 # The development machine's disk is not the node's to manage: no eviction, no image GC.
 evictionHard: {}
 imageGCHighThresholdPercent: 100
@@ -153,6 +181,21 @@ start() { # start NAME CMD...: a daemon in its own session, its pid in NODE_DIR/
   echo $! >"$NODE_DIR/$name.pid"
 }
 
+running() { [[ -f "$NODE_DIR/$1.pid" ]] && kill -0 "$(<"$NODE_DIR/$1.pid")" 2>/dev/null; }
+
+build_images() {
+  log "building the images (pause, ingester, lakehouse)…"
+  (cd "$REPO_ROOT" && go run ./hack/images --out "$NODE_DIR/images" --only pause,ingester,lakehouse --tag "$1" \
+    --revision "$(git rev-parse HEAD 2>/dev/null || echo unknown)" --source-date-epoch "$(git log -1 --format=%ct 2>/dev/null || echo 0)" >&2)
+}
+
+import_images() {
+  local archive
+  for archive in "$NODE_DIR"/images/*.tar; do
+    ctr_ images import "$archive" >&2
+  done
+}
+
 up() {
   local start_time=$SECONDS
   [[ $EUID -eq 0 ]] || die "the real node needs root: containerd and runc make namespaces, mounts, a bridge and iptables rules"
@@ -164,24 +207,40 @@ up() {
   local tag
   tag="$(sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$REPO_ROOT/charts/telemetrylake-operator/Chart.yaml")"
   PAUSE_IMAGE="ghcr.io/telemetrylake/pause:$tag"
+  if running containerd && running kubelet && running kube-proxy; then
+    # Again (make demo twice): the node stays; the images are those of the source as it is now.
+    # Pods keep the image they started with until they are replaced.
+    log "node $NODE_NAME: already running; importing the images as built now"
+    build_images "$tag"
+    import_images
+    echo "$NODE_NAME"
+    return
+  fi
+  # Half a node (say, the kubelet died): start over rather than guess.
+  [[ -d "$NODE_DIR" ]] && down
   write_configs
+  # The kubelet makes /var/lib/kubelet/device-plugins whatever its --root-dir; `down` removes
+  # it again only if this node made it.
+  [[ -e /var/lib/kubelet ]] || touch "$NODE_DIR/made-var-lib-kubelet"
+  build_images "$tag"
 
-  log "building the images (pause, ingester, lakehouse)…"
-  (cd "$REPO_ROOT" && go run ./hack/images --out "$NODE_DIR/images" --only pause,ingester,lakehouse --tag "$tag" \
-    --revision "$(git rev-parse HEAD 2>/dev/null || echo unknown)" --source-date-epoch "$(git log -1 --format=%ct 2>/dev/null || echo 0)" >&2)
+  # The bridge exists before any pod, with the host's address on it, so that servers for the pods
+  # (SeaweedFS) can listen on HOST_IP from the start; the CNI bridge plugin adopts it as it is.
+  ip link show "$BRIDGE" >/dev/null 2>&1 || ip link add "$BRIDGE" type bridge
+  ip addr replace "$HOST_IP/24" dev "$BRIDGE"
+  ip link set "$BRIDGE" up
+  # ClusterIPs through the bridge: kube-proxy rewrites them to pod addresses on the way out.
+  ip route replace "$CLUSTER_SERVICE_CIDR" dev "$BRIDGE" src "$HOST_IP"
 
   log "starting containerd…"
   start containerd containerd --config "$NODE_DIR/containerd.toml"
   wait_for containerd 30 ctr_ version
-  local archive
-  for archive in "$NODE_DIR"/images/*.tar; do
-    ctr_ images import "$archive" >&2
-  done
+  import_images
 
   log "starting kubelet and kube-proxy (node $NODE_NAME, pods in $POD_SUBNET on bridge $BRIDGE)…"
   start kubelet "$kubelet" --config "$NODE_DIR/kubelet.yaml" --kubeconfig "$KUBECONFIG_PATH" \
     --root-dir "$NODE_DIR/kubelet" --cert-dir "$NODE_DIR/kubelet/pki" --hostname-override "$NODE_NAME" \
-    --node-ip 127.0.0.1 --node-labels "telemetrylake.io/real-node=true"
+    --node-ip "$HOST_IP" --node-labels "$NODE_LABEL_KEY=true" --register-with-taints "$NODE_LABEL_KEY=true:NoSchedule"
   start kube-proxy "$kube_proxy" --kubeconfig "$KUBECONFIG_PATH" --hostname-override "$NODE_NAME" \
     --proxy-mode iptables --cluster-cidr "$POD_SUBNET" --bind-address 127.0.0.1 \
     --healthz-bind-address "127.0.0.1:$(free_port)" --metrics-bind-address "127.0.0.1:$(free_port)"
@@ -221,7 +280,7 @@ remove_kubelet_chains() {
 }
 
 down() {
-  [[ -d "$NODE_DIR" ]] || return 0
+  [[ -d "$NODE_DIR" ]] || { remove_hosts; return 0; }
   local start_time=$SECONDS kubectl
   kubectl="$(tool kubectl)"
   log "stopping node $NODE_NAME…"
@@ -261,20 +320,84 @@ down() {
     iptables -t nat -F "$chain" 2>/dev/null || true
     iptables -t nat -X "$chain" 2>/dev/null || true
   done < <(iptables -t nat -S POSTROUTING 2>/dev/null | grep -F "name: \\\"$BRIDGE\\\"" || true)
-  ip link delete "$BRIDGE" 2>/dev/null || true
+  ip link delete "$BRIDGE" 2>/dev/null || true # and the Services' route with it
+  remove_hosts
   # Mounts under the node's directory (overlay roots, tmpfs Secrets), deepest first.
   local m
   for m in $(awk -v d="$NODE_DIR" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r); do umount -l "$m" 2>/dev/null || true; done
+  [[ -f "$NODE_DIR/made-var-lib-kubelet" ]] && rm -rf /var/lib/kubelet
   rm -rf "$NODE_DIR"
   log "node $NODE_NAME removed in $((SECONDS - start_time))s"
+}
+
+# write_hosts BLOCK replaces this cluster's lines of /etc/hosts with BLOCK (none if empty). In
+# place, not renamed over: /etc/hosts is often a bind mount.
+write_hosts() {
+  local kept
+  kept="$(awk -v b="$HOSTS_BEGIN" -v e="$HOSTS_END" '$0 == b {skip = 1} !skip {print} $0 == e {skip = 0}' /etc/hosts)"
+  if [[ -n "$1" ]]; then
+    printf '%s\n%s\n%s\n%s\n' "$kept" "$HOSTS_BEGIN" "$1" "$HOSTS_END" >/etc/hosts
+  else
+    printf '%s\n' "$kept" >/etc/hosts
+  fi
+}
+
+remove_hosts() { grep -qxF "$HOSTS_BEGIN" /etc/hosts 2>/dev/null && write_hosts "" || true; }
+
+hosts() {
+  [[ -f "$KUBECONFIG_PATH" ]] || die "cluster $CLUSTER_NAME is not up"
+  local lines
+  lines="$(KUBECONFIG="$KUBECONFIG_PATH" "$(tool kubectl)" get services --all-namespaces \
+    -o jsonpath='{range .items[*]}{.spec.clusterIP} {.metadata.name}.{.metadata.namespace}.svc {.metadata.name}.{.metadata.namespace}.svc.cluster.local{"\n"}{end}' |
+    grep -v '^None ' | grep -v '^ ' || true)"
+  write_hosts "$lines"
+  log "/etc/hosts: $(grep -c . <<<"$lines") Services of cluster $CLUSTER_NAME"
+}
+
+# inspect NAMESPACE/POD reads each container's process from /proc: its IDs, effective
+# capabilities and whether its root mount is read-only, as runc made them from the pod spec.
+inspect() {
+  local ns="${1%%/*}" pod="${1#*/}" name id pid uid gid cap root
+  [[ -n "$ns" && -n "$pod" && "$1" == */* ]] || die "usage: $0 inspect NAMESPACE/POD"
+  while read -r name id; do
+    [[ -n "$id" ]] || continue
+    pid="$(ctr_ tasks ls 2>/dev/null | awk -v id="${id#containerd://}" '$1 == id {print $2}')"
+    [[ -n "$pid" && -d "/proc/$pid" ]] || die "container $name of $1 ($id) has no running process on $NODE_NAME"
+    uid="$(awk '$1 == "Uid:" {print $3}' "/proc/$pid/status")"
+    gid="$(awk '$1 == "Gid:" {print $3}' "/proc/$pid/status")"
+    cap="$(awk '$1 == "CapEff:" {print $2}' "/proc/$pid/status")"
+    root="$(awk '$5 == "/" {split($6, o, ","); print o[1]}' "/proc/$pid/mountinfo" | tail -n1)"
+    echo "$name uid=$uid gid=$gid capeff=$cap root=$root pid=$pid"
+  done < <(KUBECONFIG="$KUBECONFIG_PATH" "$(tool kubectl)" get pod -n "$ns" "$pod" \
+    -o jsonpath='{range .status.containerStatuses[*]}{.name} {.containerID}{"\n"}{end}')
+}
+
+# logs NAMESPACE/POD prints the messages of the pod's CRI log files ("TIME STREAM TAG MESSAGE").
+logs() {
+  local ns="${1%%/*}" pod="${1#*/}" f
+  [[ -n "$ns" && -n "$pod" && "$1" == */* ]] || die "usage: $0 logs NAMESPACE/POD"
+  for f in "$NODE_DIR/logs/pods/${ns}_${pod}_"*/*/*.log; do
+    [[ -f "$f" ]] || die "no log of $1 on $NODE_NAME"
+    cut -d' ' -f4- "$f"
+  done
+}
+
+placement() {
+  printf '{"nodeSelector":{"%s":"true"},"tolerations":[{"key":"%s","operator":"Equal","value":"true","effect":"NoSchedule"}]}\n' \
+    "$NODE_LABEL_KEY" "$NODE_LABEL_KEY"
 }
 
 case "${1:-}" in
   up) up ;;
   down) down ;;
+  host-ip) echo "$HOST_IP" ;;
+  placement) placement ;;
+  hosts) hosts ;;
+  inspect) inspect "${2:-}" ;;
+  logs) logs "${2:-}" ;;
   remove-kubelet-chains) remove_kubelet_chains ;;
   *)
-    echo "usage: $0 up|down   (CLUSTER_NAME=$CLUSTER_NAME)" >&2
+    echo "usage: $0 up|down|host-ip|placement|hosts|inspect NAMESPACE/POD|logs NAMESPACE/POD   (CLUSTER_NAME=$CLUSTER_NAME)" >&2
     exit 2
     ;;
 esac
