@@ -52,7 +52,10 @@ NODE_LABEL_KEY=telemetrylake.io/real-node
 # /etc/hosts lines of this cluster sit between these two.
 HOSTS_BEGIN="# BEGIN Services of cluster $CLUSTER_NAME (hack/node.sh hosts; removed by hack/node.sh down)"
 HOSTS_END="# END Services of cluster $CLUSTER_NAME"
-SOCKET="$NODE_DIR/containerd.sock"
+# Not under NODE_DIR: a Unix socket's path has at most 107 bytes, and CLUSTER_DIR may be long (a
+# test's temporary directory). One directory per bridge, so per cluster; `down` removes it.
+SOCKET_DIR="/run/telemetrylake/$BRIDGE"
+SOCKET="$SOCKET_DIR/containerd.sock"
 
 log() { echo "node.sh: $*" >&2; }
 die() {
@@ -85,7 +88,7 @@ free_port() {
 }
 
 write_configs() {
-  mkdir -p "$NODE_DIR"/{containerd,cni/net.d,cni/ipam,kubelet,logs,images}
+  mkdir -p "$NODE_DIR"/{containerd,cni/net.d,cni/ipam,kubelet,logs,images} "$SOCKET_DIR"
   cat >"$NODE_DIR/containerd.toml" <<EOF
 # Written by hack/node.sh.
 version = 2
@@ -280,7 +283,7 @@ remove_kubelet_chains() {
 }
 
 down() {
-  [[ -d "$NODE_DIR" ]] || { remove_hosts; return 0; }
+  [[ -d "$NODE_DIR" ]] || { remove_hosts; rm -rf "$SOCKET_DIR"; return 0; }
   local start_time=$SECONDS kubectl
   kubectl="$(tool kubectl)"
   log "stopping node $NODE_NAME…"
@@ -326,6 +329,8 @@ down() {
   local m
   for m in $(awk -v d="$NODE_DIR" 'index($2, d) == 1 {print $2}' /proc/mounts | sort -r); do umount -l "$m" 2>/dev/null || true; done
   [[ -f "$NODE_DIR/made-var-lib-kubelet" ]] && rm -rf /var/lib/kubelet
+  rm -rf "$SOCKET_DIR"
+  rmdir /run/telemetrylake 2>/dev/null || true
   rm -rf "$NODE_DIR"
   log "node $NODE_NAME removed in $((SECONDS - start_time))s"
 }

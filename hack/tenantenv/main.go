@@ -1,14 +1,10 @@
 // Command tenantenv prints what the operator created for one TelemetryLake, in the shape its pods
-// get it, for hack/demo.sh to run real processes in their place. It reads the cluster of
+// get it, for hack/demo.sh to run a tenant's clients and readers as its pods would. It reads the cluster of
 // $KUBECONFIG with client-go, through test/tenant, the same code test/e2e uses, so the demo never
 // re-derives a Secret name or parses YAML by hand. A development aid, not a product binary.
 //
 //	tenantenv NAMESPACE/NAME secret config|auth|storage|token:TOKEN
 //	    the name of one of the lake's Secrets
-//	tenantenv NAMESPACE/NAME ingester-files DIR
-//	    writes DIR/config.yaml and DIR/tokens.yaml as the ingester's pod mounts them; for
-//	    spec.auth.serviceAccounts also the pod's service-account files into DIR/serviceaccount,
-//	    with the config pointed at them, and prints "serviceaccount DIR SERVICEACCOUNT"
 //	tenantenv NAMESPACE/NAME storage
 //	    the store URL of the ingester's config
 //	tenantenv NAMESPACE/NAME storage-env
@@ -39,7 +35,6 @@ import (
 
 const usage = `usage: tenantenv NAMESPACE/NAME COMMAND [ARGS]
   secret config|auth|storage|token:TOKEN   the name of one of the lake's Secrets
-  ingester-files DIR                       write config.yaml and tokens.yaml as the pod mounts them
   storage                                  the store URL of the ingester's config
   storage-env                              the storage Secret's credentials as NAME=VALUE
   token-env TOKEN [HOST:PORT]              the token Secret as envFrom gives it, NAME=VALUE`
@@ -77,14 +72,6 @@ func run(args []string) error {
 			return err
 		}
 		fmt.Println(n)
-	case command == "ingester-files" && len(rest) == 1:
-		files, err := t.WriteIngesterFiles(ctx, rest[0])
-		if err != nil {
-			return err
-		}
-		if files.ServiceAccount != "" {
-			fmt.Println("serviceaccount", files.ServiceAccount, files.ServiceAccountName)
-		}
 	case command == "storage" && len(rest) == 0:
 		cfg, err := t.IngesterConfig(ctx)
 		if err != nil {

@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -38,23 +38,25 @@ const clientRecords = 20
 // story well before the test binary's deadline. Generous: it is not a performance assertion.
 const stepTimeout = 3 * time.Minute
 
-func TestSampleTenantsSendThroughTheirOwnIngestersIntoTheirOwnBuckets(t *testing.T) {
+func TestSampleTenantsSendThroughTheirServicesToPodsOnARealNode(t *testing.T) {
 	begin := time.Now()
 	ctx := testContext(t)
 	s := startStack(t, ctx)
 
 	// The chart, installed for real next to the CRDs the stack applied: its operator is a
-	// simulated pod (no image is pulled), but its RBAC, ServiceAccount and Deployment are real.
+	// simulated pod (no image is pulled; the real node's taint keeps it off), but its RBAC,
+	// ServiceAccount and Deployment are real.
 	t.Run("the Helm chart installs over the existing CRDs and its operator Deployment becomes Available", func(t *testing.T) {
 		s.checkHelmInstall(t, ctx)
 	})
 
-	keys := s.applySamples(t, ctx)
+	keys, placement := s.applySamples(t, ctx)
+	realNode := s.realNode(t, ctx, placement)
 	lakes := make([]*lakev1.TelemetryLake, len(keys))
 	for i, key := range keys {
 		lakes[i] = s.waitReady(t, ctx, key)
 	}
-	t.Logf("%d sample lakes Ready after %v", len(lakes), since(begin))
+	t.Logf("%d sample lakes Ready after %v, their pods on %s", len(lakes), since(begin), realNode)
 
 	if !t.Run("each lake's status names its endpoint, token Secret and storage, and the token Secret the same endpoint", func(t *testing.T) {
 		for _, lake := range lakes {
@@ -79,31 +81,27 @@ func TestSampleTenantsSendThroughTheirOwnIngestersIntoTheirOwnBuckets(t *testing
 		t.FailNow()
 	}
 
-	ingesters := make([]*ingester, len(lakes))
-	for i, lake := range lakes {
-		ingesters[i] = s.startIngester(t, ctx, lake)
-		t.Logf("ingester of %s/%s on %s, from its config, auth and storage Secrets", lake.Namespace, lake.Name, ingesters[i].otlpAddr)
-	}
-	// Each ingester keeps serving for its shutdownDelay after SIGTERM: signal them all at once,
-	// before their own cleanups wait for them one by one.
-	t.Cleanup(func() {
-		for _, ing := range ingesters {
-			if ing != nil {
-				ing.proc.signal(syscall.SIGTERM)
-			}
+	if !t.Run("each lake's ingester pods run on the real node, from the image and with the securityContext the operator rendered", func(t *testing.T) {
+		for _, lake := range lakes {
+			s.checkIngesterPods(t, ctx, lake, realNode)
 		}
-	})
+	}) {
+		t.FailNow()
+	}
 
-	if !t.Run("the SDK sends with the token Secret as its environment and every record lands in the tenant's bucket", func(t *testing.T) {
-		for i, lake := range lakes {
-			env := s.clientEnv(t, ctx, lake, ingesters[i])
-			if out, err := s.runClient(ctx, env); err != nil {
+	// This machine has no cluster DNS: hack/node.sh names each Service's ClusterIP in /etc/hosts
+	// (removed by hack/cluster.sh down), so the Secret's endpoint works here as in a pod.
+	s.node(t, ctx, "hosts")
+
+	if !t.Run("the SDK sends with exactly the token Secret as its environment, through the Service, and every record lands in the tenant's bucket", func(t *testing.T) {
+		for _, lake := range lakes {
+			if out, err := s.runClient(ctx, s.clientEnv(t, ctx, lake, "")); err != nil {
 				t.Fatalf("democlient for %s/%s: %v\n%s", lake.Namespace, lake.Name, err, out)
 			}
-			counts := ingesters[i].requestCounts(t)
+			counts := s.requestCounts(t, ctx, lake)
 			for _, signal := range []string{"logs", "metrics", "traces"} {
 				if counts[signal+" 200"] < 1 {
-					t.Errorf("%s/%s: telemetrylake_ingester_requests_total{signal=%q,code=\"200\"} is %v", lake.Namespace, lake.Name, signal, counts[signal+" 200"])
+					t.Errorf("%s/%s: telemetrylake_ingester_requests_total{signal=%q,code=\"200\"} of its pods adds up to %v", lake.Namespace, lake.Name, signal, counts[signal+" 200"])
 				}
 			}
 			got := s.readBucket(t, ctx, lake, s.storageCredentials(t, ctx, lake))
@@ -114,14 +112,13 @@ func TestSampleTenantsSendThroughTheirOwnIngestersIntoTheirOwnBuckets(t *testing
 	}
 
 	a, b := lakes[0], lakes[1]
-	t.Run("tenant A's token is refused with 401 by tenant B's ingester", func(t *testing.T) {
+	t.Run("tenant A's token is refused with 401 by tenant B's Service", func(t *testing.T) {
 		headers := string(s.secret(t, ctx, a.Namespace, builders.NamesFor(a).TokenSecret(tokenName)).Data[wellknown.SecretKeyOTLPHeaders])
 		auth, ok := strings.CutPrefix(headers, "Authorization=")
 		if !ok {
 			t.Fatalf("%s of %s/%s is %q, want Authorization=Bearer …", wellknown.SecretKeyOTLPHeaders, a.Namespace, a.Name, headers)
 		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+ingesters[1].otlpAddr+wellknown.OTLPBasePath+"/v1/logs",
-			strings.NewReader(`{"resourceLogs":[]}`))
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, b.Status.Endpoint+"/v1/logs", strings.NewReader(`{"resourceLogs":[]}`))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -134,13 +131,17 @@ func TestSampleTenantsSendThroughTheirOwnIngestersIntoTheirOwnBuckets(t *testing
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusUnauthorized {
-			t.Errorf("%s/%s's ingester answered %s to %s/%s's token, want 401: %s", b.Namespace, b.Name, resp.Status, a.Namespace, a.Name, body)
+			t.Errorf("%s/%s's Service answered %s to %s/%s's token, want 401: %s", b.Namespace, b.Name, resp.Status, a.Namespace, a.Name, body)
 		}
 
-		// And the same with the SDK: A's environment, with the endpoint pointed at B's ingester.
-		out, err := s.runClient(ctx, s.clientEnv(t, ctx, a, ingesters[1]))
+		// And the same with the SDK: A's environment, with the endpoint pointed at B's Service.
+		bURL, err := url.Parse(b.Status.Endpoint)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := s.runClient(ctx, s.clientEnv(t, ctx, a, bURL.Host))
 		if err == nil || !strings.Contains(out, "401") {
-			t.Errorf("democlient with %s/%s's token at %s/%s's ingester: err %v, want a 401 failure\n%s", a.Namespace, a.Name, b.Namespace, b.Name, err, out)
+			t.Errorf("democlient with %s/%s's token at %s/%s's Service: err %v, want a 401 failure\n%s", a.Namespace, a.Name, b.Namespace, b.Name, err, out)
 		}
 	})
 
@@ -153,8 +154,20 @@ func TestSampleTenantsSendThroughTheirOwnIngestersIntoTheirOwnBuckets(t *testing
 		}
 	})
 
-	t.Run("a spec change rolls the Deployment and Ready follows the new generation", func(t *testing.T) {
+	t.Run("the lakehouse CronJob's job runs on the real node from the lakehouse image, with the tenant's credentials", func(t *testing.T) {
+		s.checkLakehouseJob(t, ctx, a, realNode)
+	})
+
+	t.Run("SIGTERM on an ingester pod drains it: every request it acknowledged is in the bucket", func(t *testing.T) {
+		s.checkDrainOnPodDelete(t, ctx, a)
+	})
+
+	t.Run("a spec change rolls the pods for real and Ready follows the new generation", func(t *testing.T) {
 		s.checkRolloutOnSpecChange(t, ctx, types.NamespacedName{Namespace: a.Namespace, Name: a.Name})
+	})
+
+	t.Run("deleting a lake stops and removes its pods on the real node", func(t *testing.T) {
+		s.checkDeleteRemovesPods(t, ctx, b)
 	})
 	t.Logf("end to end in %v, before teardown", since(begin))
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -39,11 +40,12 @@ const (
 	adminSecret       = "lake-admin"
 )
 
-// stack is everything the test runs: the local cluster, SeaweedFS, the operator, and the binaries
-// built from this repository.
+// stack is everything the test runs: the local cluster with its real node, SeaweedFS, the
+// operator, and the binaries built from this repository.
 type stack struct {
 	root       string
-	dir        string // the test's scratch directory
+	dir        string   // the test's scratch directory
+	clusterEnv []string // CLUSTER_NAME and CLUSTER_DIR, for hack/cluster.sh and hack/node.sh
 	kubectlBin string
 	kubeconfig string
 	client     client.WithWatch
@@ -52,7 +54,7 @@ type stack struct {
 	operator   *process
 }
 
-type binaries struct{ manager, ingester, democlient string }
+type binaries struct{ manager, democlient string }
 
 // startStack brings up the cluster, SeaweedFS, the CRDs and the operator, each torn down by a
 // cleanup in the reverse order.
@@ -62,14 +64,17 @@ func startStack(t *testing.T, ctx context.Context) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if os.Geteuid() != 0 {
+		t.Fatal("the e2e test runs the tenants' pods on a real node (hack/node.sh: containerd, runc, a bridge, iptables), which needs root")
+	}
 	s := &stack{root: root, dir: t.TempDir()}
 
 	begin := time.Now()
 	s.bin = buildBinaries(t, ctx, root, filepath.Join(s.dir, "bin"))
-	t.Logf("built bin/manager, bin/ingester and bin/democlient in %v", since(begin))
+	t.Logf("built bin/manager and bin/democlient in %v", since(begin))
 
 	begin = time.Now()
-	s.kubeconfig = startCluster(t, ctx, root, filepath.Join(s.dir, "cluster"))
+	s.startCluster(t, ctx)
 	s.kubectlBin = harness.Tool(t, "kubectl")
 	cfg, err := clientcmd.BuildConfigFromFlags("", s.kubeconfig)
 	if err != nil {
@@ -78,10 +83,12 @@ func startStack(t *testing.T, ctx context.Context) *stack {
 	if s.client, err = client.NewWithWatch(cfg, client.Options{Scheme: harness.Scheme(t)}); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("local cluster up in %v (KUBECONFIG=%s)", since(begin), s.kubeconfig)
+	t.Logf("local cluster with a real node up in %v (KUBECONFIG=%s)", since(begin), s.kubeconfig)
 
+	// On the host's address on the node's bridge: the operator here and the pods there both
+	// reach it.
 	begin = time.Now()
-	s.s3 = harness.StartSeaweedFS(t)
+	s.s3 = harness.StartSeaweedFSOn(t, strings.TrimSpace(s.node(t, ctx, "host-ip")))
 	t.Logf("SeaweedFS with IAM at %s in %v", s.s3.Endpoint, since(begin))
 
 	s.kubectl(t, ctx, "apply", "--server-side", "--field-manager=telemetrylake-e2e", "-k", filepath.Join(root, "config", "crd"))
@@ -99,16 +106,16 @@ func startStack(t *testing.T, ctx context.Context) *stack {
 	return s
 }
 
-// buildBinaries builds the operator, the ingester and the SDK client into dir: the test runs what
-// is in the working tree, never a stale bin/.
+// buildBinaries builds the operator and the SDK client into dir: the test runs what is in the
+// working tree, never a stale bin/. (The real node builds the ingester and lakehouse images from
+// the working tree too: hack/node.sh up.)
 func buildBinaries(t *testing.T, ctx context.Context, root, dir string) binaries {
 	t.Helper()
 	b := binaries{
 		manager:    filepath.Join(dir, "manager"),
-		ingester:   filepath.Join(dir, "ingester"),
 		democlient: filepath.Join(dir, "democlient"),
 	}
-	for out, pkg := range map[string]string{b.manager: "./cmd/manager", b.ingester: "./cmd/ingester", b.democlient: "./cmd/democlient"} {
+	for out, pkg := range map[string]string{b.manager: "./cmd/manager", b.democlient: "./cmd/democlient"} {
 		cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
@@ -119,43 +126,53 @@ func buildBinaries(t *testing.T, ctx context.Context, root, dir string) binaries
 	return b
 }
 
-// startCluster runs `hack/cluster.sh up` for a cluster of the test's own, in dir, and registers
-// `hack/cluster.sh down`. It returns the kubeconfig path.
-func startCluster(t *testing.T, ctx context.Context, root, dir string) string {
+// startCluster runs `hack/cluster.sh up` with a real node for a cluster of the test's own, in the
+// test's directory, and registers `hack/cluster.sh down`, which also removes the node.
+func (s *stack) startCluster(t *testing.T, ctx context.Context) {
 	t.Helper()
 	suffix := make([]byte, 4)
 	if _, err := rand.Read(suffix); err != nil {
 		t.Fatal(err)
 	}
-	env := append(os.Environ(), "CLUSTER_NAME=tl-e2e-"+hex.EncodeToString(suffix), "CLUSTER_DIR="+dir)
-	script := filepath.Join(root, "hack", "cluster.sh")
-	run := func(ctx context.Context, verb string) (string, error) {
-		var stdout, stderr bytes.Buffer
-		cmd := exec.CommandContext(ctx, "bash", script, verb)
-		cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = root, env, &stdout, &stderr
-		// A first run builds the cluster's binaries (minutes): with -v, show the progress live.
-		if testing.Verbose() {
-			cmd.Stderr = io.MultiWriter(&stderr, os.Stderr)
-		}
-		err := cmd.Run()
-		if err != nil {
-			return "", fmt.Errorf("hack/cluster.sh %s: %v\n%s", verb, err, stderr.String())
-		}
-		return strings.TrimSpace(stdout.String()), nil
-	}
-	// Registered first, so that it runs last and also removes a cluster that came up half-way.
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if _, err := run(ctx, "down"); err != nil {
-			t.Errorf("tearing down the cluster: %v", err)
-		}
-	})
-	kubeconfig, err := run(ctx, "up")
+	// The cluster's name also names the node's bridge and pod subnet: a random one keeps a
+	// test's cluster apart from the demo's and from another run's leftovers.
+	// A short directory rather than t.TempDir(), which is named after the test: the kubelet
+	// makes Unix sockets under it, whose paths may not exceed 107 bytes.
+	dir, err := os.MkdirTemp("", "tl-e2e-")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return kubeconfig
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	s.clusterEnv = []string{"CLUSTER_NAME=tl-e2e-" + hex.EncodeToString(suffix), "CLUSTER_DIR=" + filepath.Join(dir, "cluster"), "CLUSTER_REAL_NODE=1"}
+	// Registered first, so that it runs last and also removes a cluster that came up half-way.
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		if _, err := s.script(ctx, "cluster.sh", "down"); err != nil {
+			t.Errorf("tearing down the cluster: %v", err)
+		}
+	})
+	kubeconfig, err := s.script(ctx, "cluster.sh", "up")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.kubeconfig = kubeconfig
+}
+
+// script runs hack/NAME ARGS... for the test's cluster and returns its trimmed stdout.
+func (s *stack) script(ctx context.Context, name string, args ...string) (string, error) {
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, "bash", append([]string{filepath.Join(s.root, "hack", name)}, args...)...)
+	cmd.Dir, cmd.Stdout, cmd.Stderr = s.root, &stdout, &stderr
+	cmd.Env = append(os.Environ(), s.clusterEnv...)
+	// A first run builds the cluster's binaries (minutes): with -v, show the progress live.
+	if testing.Verbose() {
+		cmd.Stderr = io.MultiWriter(&stderr, os.Stderr)
+	}
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("hack/%s %s: %v\n%s", name, strings.Join(args, " "), err, stderr.String())
+	}
+	return strings.TrimSpace(stdout.String()), nil
 }
 
 func (s *stack) kubectl(t *testing.T, ctx context.Context, args ...string) string {
@@ -204,8 +221,10 @@ func conditionTrue(obj *unstructured.Unstructured, typ string) bool {
 }
 
 // applySamples creates the admin Secret with SeaweedFS's keys and everything in config/samples/,
-// with the LakeStorageClass pointed at SeaweedFS, and returns the sample TelemetryLakes.
-func (s *stack) applySamples(t *testing.T, ctx context.Context) []types.NamespacedName {
+// with the LakeStorageClass pointed at SeaweedFS and each lake's spec.ingester given the real
+// node's nodeSelector and tolerations (hack/node.sh placement), and returns the sample
+// TelemetryLakes and the real node's labels that the nodeSelector names.
+func (s *stack) applySamples(t *testing.T, ctx context.Context) (lakes []types.NamespacedName, nodeSelector map[string]string) {
 	t.Helper()
 	s.ensureNamespace(t, ctx, operatorNamespace)
 	s.create(t, ctx, &corev1.Secret{
@@ -216,9 +235,17 @@ func (s *stack) applySamples(t *testing.T, ctx context.Context) []types.Namespac
 		},
 	})
 
+	raw := s.node(t, ctx, "placement")
+	var placement map[string]any
+	var selector struct{ NodeSelector map[string]string }
+	if err := json.Unmarshal([]byte(raw), &placement); err != nil {
+		t.Fatalf("hack/node.sh placement: %v", err)
+	}
+	if err := json.Unmarshal([]byte(raw), &selector); err != nil || len(selector.NodeSelector) == 0 {
+		t.Fatalf("hack/node.sh placement %s: no nodeSelector (%v)", raw, err)
+	}
 	rendered := s.kubectl(t, ctx, "kustomize", filepath.Join(s.root, "config", "samples"))
 	dec := utilyaml.NewYAMLOrJSONDecoder(strings.NewReader(rendered), 4096)
-	var lakes []types.NamespacedName
 	for {
 		obj := &unstructured.Unstructured{}
 		if err := dec.Decode(&obj.Object); errors.Is(err, io.EOF) {
@@ -235,6 +262,11 @@ func (s *stack) applySamples(t *testing.T, ctx context.Context) []types.Namespac
 				t.Fatal(err)
 			}
 		case telemetryLakeGVK:
+			for field, value := range placement {
+				if err := unstructured.SetNestedField(obj.Object, value, "spec", "ingester", field); err != nil {
+					t.Fatal(err)
+				}
+			}
 			lakes = append(lakes, types.NamespacedName{Namespace: obj.GetNamespace(), Name: obj.GetName()})
 		}
 		if ns := obj.GetNamespace(); ns != "" {
@@ -245,7 +277,7 @@ func (s *stack) applySamples(t *testing.T, ctx context.Context) []types.Namespac
 	if len(lakes) < 2 {
 		t.Fatalf("config/samples has %d TelemetryLakes; the test needs two tenants", len(lakes))
 	}
-	return lakes
+	return lakes, selector.NodeSelector
 }
 
 var (

@@ -43,7 +43,7 @@ import (
 //     clean stop, and the harness removes leftovers at cleanup.
 //   - A clean stop (SIGTERM) takes ~1–3 s; weed exits with status 0.
 type SeaweedFS struct {
-	// Endpoint is the S3 (and IAM) endpoint, http://127.0.0.1:PORT.
+	// Endpoint is the S3 (and IAM) endpoint, http://127.0.0.1:PORT (or the ip of StartSeaweedFSOn).
 	Endpoint string
 	// AccessKey and SecretKey are the admin credentials (random per instance).
 	AccessKey, SecretKey string
@@ -54,6 +54,7 @@ type SeaweedFS struct {
 	LogPath string
 
 	bin   string
+	ip    string // the one address weed listens on
 	home  string // HOME for weed: an empty dir, so no ~/.seaweedfs config
 	args  []string
 	ports map[string]int // flag name -> port, kept across restarts
@@ -90,6 +91,14 @@ var seaweedPortFlags = []string{
 // and registers a cleanup that stops it.
 func StartSeaweedFS(t testing.TB) *SeaweedFS {
 	t.Helper()
+	return StartSeaweedFSOn(t, "127.0.0.1")
+}
+
+// StartSeaweedFSOn is StartSeaweedFS listening on ip instead of 127.0.0.1: a local address that
+// pods reach too, such as the host's on a real node's bridge (hack/node.sh host-ip). Its ports
+// are picked free on 127.0.0.1, which on one machine is a good guess for ip.
+func StartSeaweedFSOn(t testing.TB, ip string) *SeaweedFS {
+	t.Helper()
 	bin := Tool(t, "weed")
 
 	base := t.TempDir()
@@ -99,6 +108,7 @@ func StartSeaweedFS(t testing.TB) *SeaweedFS {
 		Dir:       filepath.Join(base, "data"),
 		LogPath:   filepath.Join(base, "weed.log"),
 		bin:       bin,
+		ip:        ip,
 		home:      filepath.Join(base, "home"),
 		ports:     map[string]int{},
 	}
@@ -123,9 +133,9 @@ func StartSeaweedFS(t testing.TB) *SeaweedFS {
 		"mini",
 		"-dir=" + s.Dir,
 		// -ip is what weed advertises to its own components; -ip.bind
-		// defaults to 0.0.0.0, so set it explicitly to stay on loopback.
-		"-ip=127.0.0.1",
-		"-ip.bind=127.0.0.1",
+		// defaults to 0.0.0.0, so set it explicitly to stay on ip.
+		"-ip=" + ip,
+		"-ip.bind=" + ip,
 		// The embedded IAM API is read-only by default; tests create users.
 		"-s3.iam.readOnly=false",
 		// Never phone home from tests.
@@ -175,7 +185,7 @@ func (s *SeaweedFS) usePorts(t testing.TB) {
 		s.ports[f] = ports[i]
 		s.args = append(s.args, fmt.Sprintf("-%s=%d", f, ports[i]))
 	}
-	s.Endpoint = fmt.Sprintf("http://127.0.0.1:%d", s.ports["s3.port"])
+	s.Endpoint = fmt.Sprintf("http://%s:%d", s.ip, s.ports["s3.port"])
 }
 
 // Start (re)starts weed on the same data dir, ports and credentials and waits

@@ -2,13 +2,10 @@ package tenant
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
-	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -35,8 +32,8 @@ func TestTenantReadsWhatTheOperatorCreatedAsThePodGetsIt(t *testing.T) {
 		}
 	}
 
-	const ns, saName = "team-a", "team-a-ingester"
-	api.CreateServiceAccount(t, ns, saName)
+	const ns = "team-a"
+	create(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
 	lake := &lakev1.TelemetryLake{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "team-a"}}
 	create(lake)
 	names := builders.NamesFor(lake)
@@ -47,13 +44,6 @@ func TestTenantReadsWhatTheOperatorCreatedAsThePodGetsIt(t *testing.T) {
 	config := `storage: "` + storage + `"
 auth:
   tokenFile: /etc/telemetrylake/auth/tokens.yaml
-  kubernetes:
-  - name: local
-    issuerURL: https://kubernetes.default.svc.cluster.local
-    audiences: [telemetrylake]
-    caFile: ` + ServiceAccountDir + `/ca.crt
-    tokenFile: ` + ServiceAccountDir + `/token
-    serviceAccounts: [system:serviceaccount:team-a:app]
 `
 	secret(names.ConfigSecret, map[string]string{wellknown.SecretKeyConfig: config})
 	secret(names.AuthSecret, map[string]string{wellknown.SecretKeyTokens: "tokens: []\n"})
@@ -63,25 +53,13 @@ auth:
 		wellknown.SecretKeyOTLPEndpoint: builders.Endpoint(lake),
 		wellknown.SecretKeyOTLPHeaders:  "Authorization=Bearer tlk_a",
 	})
-	create(&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "kube-root-ca.crt"}, Data: map[string]string{"ca.crt": "PEM"}})
-	labels := map[string]string{wellknown.LabelInstance: lake.Name}
-	create(&appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: names.Ingester},
-		Spec: appsv1.DeploymentSpec{
-			Selector: &metav1.LabelSelector{MatchLabels: labels},
-			Template: corev1.PodTemplateSpec{
-				ObjectMeta: metav1.ObjectMeta{Labels: labels},
-				Spec:       corev1.PodSpec{ServiceAccountName: saName, Containers: []corev1.Container{{Name: "ingester", Image: "ingester"}}},
-			},
-		},
-	})
 
 	tn, err := Get(ctx, c, types.NamespacedName{Namespace: ns, Name: lake.Name})
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	t.Run("the token Secret becomes the client's environment, its endpoint pointed at a local ingester", func(t *testing.T) {
+	t.Run("the token Secret becomes the client's environment, its endpoint pointed elsewhere if asked", func(t *testing.T) {
 		env, err := tn.TokenEnv(ctx, "claude", "127.0.0.1:4318")
 		if err != nil {
 			t.Fatal(err)
@@ -117,30 +95,6 @@ auth:
 		}
 		if cfg.Storage != storage {
 			t.Errorf("storage %q, want %q", cfg.Storage, storage)
-		}
-	})
-
-	t.Run("the ingester's files are written as mounted, with the service-account files beside them", func(t *testing.T) {
-		dir := t.TempDir()
-		files, err := tn.WriteIngesterFiles(ctx, dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		sa := filepath.Join(dir, "serviceaccount")
-		if files.ServiceAccount != sa || files.ServiceAccountName != saName {
-			t.Errorf("service account files in %q of %q, want %q of %q", files.ServiceAccount, files.ServiceAccountName, sa, saName)
-		}
-		k := files.Parsed.Auth.Kubernetes[0]
-		if k.CAFile != sa+"/ca.crt" || k.TokenFile != sa+"/token" || files.Parsed.Auth.TokenFile != wellknown.TokenFile {
-			t.Errorf("the written config names %q, %q and %q", k.CAFile, k.TokenFile, files.Parsed.Auth.TokenFile)
-		}
-		for path, want := range map[string]string{files.Tokens: "tokens: []\n", sa + "/ca.crt": "PEM"} {
-			if got, err := os.ReadFile(path); err != nil || string(got) != want {
-				t.Errorf("%s holds %q (%v), want %q", path, got, err, want)
-			}
-		}
-		if token, err := os.ReadFile(sa + "/token"); err != nil || strings.Count(string(token), ".") != 2 {
-			t.Errorf("%s/token holds %q (%v), want a JWT", sa, token, err)
 		}
 	})
 }
