@@ -188,8 +188,10 @@ running() { [[ -f "$NODE_DIR/$1.pid" ]] && kill -0 "$(<"$NODE_DIR/$1.pid")" 2>/d
 
 build_images() {
   log "building the images (pause, ingester, lakehouse)…"
-  (cd "$REPO_ROOT" && go run ./hack/images --out "$NODE_DIR/images" --only pause,ingester,lakehouse --tag "$1" \
+  local start=$SECONDS
+  (cd "$REPO_ROOT" && go run ./hack/images --out "$NODE_DIR/images" --only pause,ingester,lakehouse --host-platform-only --tag "$1" \
     --revision "$(git rev-parse HEAD 2>/dev/null || echo unknown)" --source-date-epoch "$(git log -1 --format=%ct 2>/dev/null || echo 0)" >&2)
+  log "images built in $((SECONDS - start))s"
 }
 
 import_images() {
@@ -240,6 +242,7 @@ up() {
   wait_for containerd 30 ctr_ version
   import_images
 
+  log "containerd up, images imported, at $((SECONDS - start_time))s"
   log "starting kubelet and kube-proxy (node $NODE_NAME, pods in $POD_SUBNET on bridge $BRIDGE)…"
   start kubelet "$kubelet" --config "$NODE_DIR/kubelet.yaml" --kubeconfig "$KUBECONFIG_PATH" \
     --root-dir "$NODE_DIR/kubelet" --cert-dir "$NODE_DIR/kubelet/pki" --hostname-override "$NODE_NAME" \
@@ -294,15 +297,27 @@ down() {
     KUBECONFIG="$KUBECONFIG_PATH" "$kubectl" cordon "$NODE_NAME" >/dev/null 2>&1 || true
     KUBECONFIG="$KUBECONFIG_PATH" "$kubectl" delete pods --all-namespaces --field-selector "spec.nodeName=$NODE_NAME" \
       --grace-period=0 --force --wait=false >/dev/null 2>&1 || true
+    # Done when no task runs and no pod's veth is left on the bridge: the runtime kills a pod's
+    # tasks first and releases its network (CNI DEL, then the network namespace) after.
     local deadline=$((SECONDS + 60))
-    while [[ -S "$SOCKET" && -n "$(ctr_ tasks ls -q 2>/dev/null)" ]] && ((SECONDS < deadline)); do sleep 0.5; done
+    # (Not while no kubelet runs to do it: the sweep below then does.)
+    while running kubelet && [[ -S "$SOCKET" ]] && [[ -n "$(ctr_ tasks ls -q 2>/dev/null)" || -n "$(ip -o link show master "$BRIDGE" 2>/dev/null)" ]] &&
+      ((SECONDS < deadline)); do sleep 0.5; done
     KUBECONFIG="$KUBECONFIG_PATH" "$kubectl" delete node "$NODE_NAME" --wait=false >/dev/null 2>&1 || true
+  fi
+  # The pods' network namespaces, from the runtime's own record of its sandboxes, for the sweep
+  # below: one whose pod was stopped half-way (the API server was gone, or time ran out) is
+  # otherwise left mounted under /var/run/netns.
+  local netns=() id
+  if [[ -S "$SOCKET" ]]; then
+    for id in $(ctr_ containers ls -q 2>/dev/null); do
+      netns+=($(ctr_ containers info "$id" 2>/dev/null | grep -o '/var/run/netns/cni-[0-9a-f-]*' || true))
+    done
   fi
   stop_pidfile kubelet
   stop_pidfile kube-proxy
   if [[ -S "$SOCKET" ]]; then
     # Whatever the kubelet did not stop (the API server was gone): kill, then delete, each task.
-    local id
     for id in $(ctr_ tasks ls -q 2>/dev/null); do ctr_ tasks kill -s KILL "$id" >/dev/null 2>&1 || true; done
     sleep 0.5
     for id in $(ctr_ tasks ls -q 2>/dev/null); do ctr_ tasks delete -f "$id" >/dev/null 2>&1 || true; done
@@ -323,6 +338,11 @@ down() {
     iptables -t nat -F "$chain" 2>/dev/null || true
     iptables -t nat -X "$chain" 2>/dev/null || true
   done < <(iptables -t nat -S POSTROUTING 2>/dev/null | grep -F "name: \\\"$BRIDGE\\\"" || true)
+  local ns
+  for ns in $(printf '%s\n' "${netns[@]}" | sort -u); do
+    [[ -e "$ns" ]] || continue
+    ip netns delete "$(basename "$ns")" 2>/dev/null || { umount "$ns" 2>/dev/null; rm -f "$ns"; } || true
+  done
   ip link delete "$BRIDGE" 2>/dev/null || true # and the Services' route with it
   remove_hosts
   # Mounts under the node's directory (overlay roots, tmpfs Secrets), deepest first.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -70,6 +71,9 @@ func buildAll(ctx context.Context, opts options, workDir string) ([]builtImage, 
 	for _, img := range images {
 		if wanted := len(opts.only) == 0 && !img.localOnly || slices.Contains(opts.only, img.name); !wanted {
 			continue
+		}
+		if opts.hostOnly {
+			img.platforms = slices.DeleteFunc(slices.Clone(img.platforms), func(p v1.Platform) bool { return p.Architecture != runtime.GOARCH })
 		}
 		b, err := buildImage(ctx, opts, workDir, img, base)
 		if err != nil {
