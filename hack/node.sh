@@ -18,6 +18,8 @@
 #   hack/node.sh logs NAMESPACE/POD
 #                           print the log of each container of the pod, from the kubelet's files
 #                           (the API server cannot reach this kubelet, which listens on 127.0.0.1)
+#   hack/node.sh leftovers  print what of this cluster's node is still on the machine after
+#                           `down`, one thing per line, and fail if anything is (the e2e's check)
 #   hack/node.sh hosts      write each Service's name (<svc>.<ns>.svc and …svc.cluster.local) and
 #                           ClusterIP into /etc/hosts, so this machine reaches a Service by the
 #                           name a token Secret's OTEL_EXPORTER_OTLP_ENDPOINT gives, through
@@ -407,6 +409,26 @@ logs() {
   done
 }
 
+# leftovers lists what `down` should have removed: processes of the node, mounts under its
+# directory, its bridge, network namespaces with an address on its subnet, its sockets'
+# directory and its /etc/hosts lines.
+leftovers() {
+  local found=() pid ns
+  for pid in $(pgrep -f -- "$NODE_DIR|$SOCKET" || true); do
+    [[ "$pid" == "$$" ]] || found+=("process $pid: $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | cut -c1-120)")
+  done
+  while read -r m; do found+=("mount $m"); done < <(awk -v d="$NODE_DIR" 'index($2, d) == 1 {print $2}' /proc/mounts)
+  ip link show "$BRIDGE" >/dev/null 2>&1 && found+=("bridge $BRIDGE")
+  for ns in $(ip netns list 2>/dev/null | awk '{print $1}'); do
+    ip netns exec "$ns" ip -4 -o addr 2>/dev/null | grep -q " $POD_NET\." && found+=("network namespace $ns")
+  done
+  [[ -e "$SOCKET_DIR" ]] && found+=("directory $SOCKET_DIR")
+  grep -qxF "$HOSTS_BEGIN" /etc/hosts 2>/dev/null && found+=("/etc/hosts lines")
+  ((${#found[@]} == 0)) && return 0
+  printf '%s\n' "${found[@]}"
+  return 1
+}
+
 placement() {
   printf '{"nodeSelector":{"%s":"true"},"tolerations":[{"key":"%s","operator":"Equal","value":"true","effect":"NoSchedule"}]}\n' \
     "$NODE_LABEL_KEY" "$NODE_LABEL_KEY"
@@ -418,11 +440,12 @@ case "${1:-}" in
   host-ip) echo "$HOST_IP" ;;
   placement) placement ;;
   hosts) hosts ;;
+  leftovers) leftovers ;;
   inspect) inspect "${2:-}" ;;
   logs) logs "${2:-}" ;;
   remove-kubelet-chains) remove_kubelet_chains ;;
   *)
-    echo "usage: $0 up|down|host-ip|placement|hosts|inspect NAMESPACE/POD|logs NAMESPACE/POD   (CLUSTER_NAME=$CLUSTER_NAME)" >&2
+    echo "usage: $0 up|down|host-ip|placement|hosts|leftovers|inspect NAMESPACE/POD|logs NAMESPACE/POD   (CLUSTER_NAME=$CLUSTER_NAME)" >&2
     exit 2
     ;;
 esac

@@ -151,6 +151,11 @@ func (s *stack) startCluster(t *testing.T, ctx context.Context) {
 		if _, err := s.script(ctx, "cluster.sh", "down"); err != nil {
 			t.Errorf("tearing down the cluster: %v", err)
 		}
+		// What make demo-down promises too: no process, mount, bridge, network namespace,
+		// socket or /etc/hosts line of the node is left.
+		if out, err := s.script(ctx, "node.sh", "leftovers"); err != nil {
+			t.Errorf("after hack/cluster.sh down, the real node left behind:\n%s\n(%v)", out, err)
+		}
 	})
 	kubeconfig, err := s.script(ctx, "cluster.sh", "up")
 	if err != nil {
@@ -159,7 +164,8 @@ func (s *stack) startCluster(t *testing.T, ctx context.Context) {
 	s.kubeconfig = kubeconfig
 }
 
-// script runs hack/NAME ARGS... for the test's cluster and returns its trimmed stdout.
+// script runs hack/NAME ARGS... for the test's cluster and returns its trimmed stdout, also when
+// it fails.
 func (s *stack) script(ctx context.Context, name string, args ...string) (string, error) {
 	var stdout, stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, "bash", append([]string{filepath.Join(s.root, "hack", name)}, args...)...)
@@ -170,7 +176,7 @@ func (s *stack) script(ctx context.Context, name string, args ...string) (string
 		cmd.Stderr = io.MultiWriter(&stderr, os.Stderr)
 	}
 	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("hack/%s %s: %v\n%s", name, strings.Join(args, " "), err, stderr.String())
+		return strings.TrimSpace(stdout.String()), fmt.Errorf("hack/%s %s: %v\n%s", name, strings.Join(args, " "), err, stderr.String())
 	}
 	return strings.TrimSpace(stdout.String()), nil
 }
