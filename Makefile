@@ -37,7 +37,7 @@ run: build ## run the ingester in the foreground on the embedded file store
 		--storage file://$(RUN_DIR) --allow-anonymous
 
 tools: ## build the pinned tools the tests start (cached under ~/.cache/telemetrylake)
-	hack/tools.sh weed controller-gen helm kube-apiserver kube-controller-manager kube-scheduler kubectl etcd kwok kwokctl >/dev/null
+	hack/tools.sh weed controller-gen helm kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy etcd kwok kwokctl >/dev/null
 
 CONTROLLER_GEN = hack/tools.sh controller-gen
 
@@ -89,7 +89,7 @@ demo-down: ## stop everything `make demo` started and remove its cluster and dat
 
 E2E_TIMEOUT ?= 15m
 
-test-e2e: ## the demo's path with assertions, on its own local cluster (also part of `make test`)
+test-e2e: tools ## the demo's path with assertions, on its own local cluster with a real node (also part of `make test`)
 	$(GO) test -count=1 -v -timeout $(E2E_TIMEOUT) ./test/e2e
 
 clean:
