@@ -159,6 +159,16 @@ func (p countingProvisioner) RevokeCredentials(ctx context.Context, t provision.
 	return p.next.RevokeCredentials(ctx, t)
 }
 
+func (p countingProvisioner) AssumeTenantRole(ctx context.Context, t provision.Tenant, pl provision.Placement, role provision.Role) (provision.Credentials, error) {
+	p.calls.Add(1)
+	return p.next.AssumeTenantRole(ctx, t, pl, role)
+}
+
+func (p countingProvisioner) AssumeReadOnlyTenantRole(ctx context.Context, t provision.Tenant, pl provision.Placement, role provision.Role) (provision.Credentials, error) {
+	p.calls.Add(1)
+	return p.next.AssumeReadOnlyTenantRole(ctx, t, pl, role)
+}
+
 func (p countingProvisioner) DeleteData(ctx context.Context, pl provision.Placement, deleteBucket bool) error {
 	p.calls.Add(1)
 	return p.next.DeleteData(ctx, pl, deleteBucket)

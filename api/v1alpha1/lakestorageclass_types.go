@@ -154,10 +154,11 @@ type CredentialSettings struct {
 	Mode CredentialMode `json:"mode,omitempty"`
 
 	// roleARN is the role the operator assumes with the class's admin credentials, e.g.
-	// arn:aws:iam::123456789012:role/telemetrylake-tenants. Its own policy must allow at least
+	// arn:aws:iam::123456789012:role/telemetrylake-tenants (SeaweedFS spells its roles
+	// arn:aws:iam::role/<name>, with no account). Its own policy must allow at least
 	// what every tenant needs (s3:PutObject, s3:GetObject, s3:DeleteObject and s3:ListBucket on
 	// the tenants' buckets); each session gets only its tenant's share of it.
-	// +kubebuilder:validation:Pattern=`^arn:[^:]+:iam::[^:]*:role/.+`
+	// +kubebuilder:validation:Pattern=`^arn:[^:]+:iam::([^:]*:)?role/.+`
 	// +optional
 	RoleARN string `json:"roleARN,omitempty"`
 
