@@ -31,7 +31,7 @@ import (
 // wellknown.ConfigMountPath: one volume needs no mount point created inside another, read-only,
 // one, and the kubelet updates all its files in one atomic swap.
 const (
-	oidcCADir     = wellknown.AuthMountPath + "/oidc"
+	oidcCADir              = wellknown.AuthMountPath + "/oidc"
 	storageCAFile          = wellknown.ConfigMountPath + "/storage/" + wellknown.SecretKeyCA
 	storageCredentialsFile = wellknown.ConfigMountPath + "/storage/" + wellknown.SecretKeyCredentialsFile
 )
