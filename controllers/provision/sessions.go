@@ -2,6 +2,8 @@ package provision
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -65,4 +67,17 @@ func (s *s3iam) assumeRole(ctx context.Context, t Tenant, p Placement, role Role
 		SessionToken:    aws.ToString(c.SessionToken),
 		Expires:         c.Expiration.UTC(),
 	}, nil
+}
+
+// RefreshAt is when a session of duration that expires at expires should be replaced: two thirds
+// into its lifetime, less a jitter of up to a tenth of it fixed by key (the lake's UID), so that
+// lakes onboarded together do not all call STS again in the same second, and a restart does not
+// move the time. The third left over (20 minutes of an hour, 5 of the 15-minute minimum) covers
+// the kubelet's delay in updating the mounted file (about a minute), the pods' re-read
+// (s3client, every 10 s), and a store that is down for a while when the refresh falls due: the
+// operator retries with backoff while the old session still works.
+func RefreshAt(expires time.Time, duration time.Duration, key string) time.Time {
+	sum := sha256.Sum256([]byte(key))
+	frac := float64(binary.BigEndian.Uint64(sum[:8])) / (1 << 64)
+	return expires.Add(-duration/3 - time.Duration(frac*float64(duration)/10))
 }
