@@ -3,6 +3,7 @@ package controllers
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,11 +14,13 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
+	"sigs.k8s.io/yaml"
 
 	lakev1 "github.com/telemetrylake/telemetrylake/api/v1alpha1"
 	"github.com/telemetrylake/telemetrylake/api/wellknown"
 	"github.com/telemetrylake/telemetrylake/controllers/provision"
 	"github.com/telemetrylake/telemetrylake/lake/s3client"
+	"github.com/telemetrylake/telemetrylake/test/harness"
 )
 
 // Credentials mode AssumeRole end to end on a real API server and SeaweedFS: lakes become Ready on
@@ -186,6 +189,20 @@ func TestAssumeRoleCredentials(t *testing.T) {
 		c.waitGone(t, "sts-1", "lake")
 		if got := c.s3.IAMUserCount(t); got != users {
 			t.Errorf("IAM users %d after the delete; want %d", got, users)
+		}
+	})
+
+	t.Run("the sample class is valid", func(t *testing.T) {
+		raw := harness.ReadFile(t, filepath.Join("..", "config", "samples", "lake_v1alpha1_lakestorageclass_assumerole.yaml"))
+		sample := &lakev1.LakeStorageClass{}
+		if err := yaml.UnmarshalStrict(raw, sample); err != nil {
+			t.Fatal(err)
+		}
+		if !sample.Spec.AssumesRole() {
+			t.Fatal("the sample class assumes no role")
+		}
+		if err := c.client.Create(ctx, sample); err != nil {
+			t.Errorf("the API server refused the sample class: %v", err)
 		}
 	})
 

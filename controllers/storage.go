@@ -193,7 +193,11 @@ func (r *TelemetryLakeReconciler) provisionStorage(ctx context.Context, lake *la
 	if sessions {
 		var replacedKey bool
 		if replacedKey, result = issueSessions(ctx, prov, class, tenant, placement, &facts, rec, existing != nil); result != nil {
-			return facts, stepDone(), provisionFailure("assuming role "+class.Spec.Credentials.RoleARN+" for the tenant's STS session", result)
+			doing := "assuming role " + class.Spec.Credentials.RoleARN + " for the tenant's STS session"
+			if refreshOnly {
+				doing += fmt.Sprintf(" (the current session works until %s)", rec.credentials.Expires.UTC().Format(time.RFC3339))
+			}
+			return facts, stepDone(), provisionFailure(doing, result)
 		}
 		if replacedKey {
 			r.Events.Eventf(lake, nil, corev1.EventTypeNormal, "CredentialsRevoked", "Provision", "LakeStorageClass %s assumes a role now: revoked the tenant's IAM users and keys", class.Name)

@@ -1,6 +1,7 @@
 package provision
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -131,4 +132,26 @@ func TestAssumeTenantRole(t *testing.T) {
 			t.Errorf("the error does not name the permission: %v", err)
 		}
 	})
+}
+
+func TestRefreshAtIsTwoThirdsIntoTheSessionLessAJitterFixedPerLake(t *testing.T) {
+	issued := time.Date(2026, 12, 2, 4, 0, 0, 0, time.UTC)
+	for _, d := range []time.Duration{MinSessionDuration, time.Hour, MaxSessionDuration} {
+		seen := map[time.Time]bool{}
+		for i := range 50 {
+			key := fmt.Sprintf("lake-%d", i)
+			at := RefreshAt(issued.Add(d), d, key)
+			if at != RefreshAt(issued.Add(d), d, key) {
+				t.Fatalf("RefreshAt of %s is not the same twice", key)
+			}
+			into := at.Sub(issued)
+			if into < d*2/3-d/10 || into > d*2/3 {
+				t.Errorf("a %s session of %s is refreshed %s into it; want between 2/3 less 1/10 and 2/3", d, key, into)
+			}
+			seen[at] = true
+		}
+		if len(seen) < 40 {
+			t.Errorf("50 lakes' %s sessions are refreshed at only %d distinct times", d, len(seen))
+		}
+	}
 }
