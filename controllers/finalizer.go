@@ -72,7 +72,12 @@ func (r *TelemetryLakeReconciler) cleanUpStore(ctx context.Context, lake *lakev1
 		return err
 	}
 	tenant := provision.Tenant{Namespace: lake.Namespace, Name: lake.Name}
-	if class.Spec.Provisioner == lakev1.ProvisionerS3IAM {
+	switch {
+	case class.Spec.AssumesRole():
+		// No IAM user to delete, and STS cannot revoke a session: dropping the storage Secrets
+		// (they go with the lake) is all there is, and the last session stays valid until it expires.
+		r.Events.Eventf(lake, nil, corev1.EventTypeNormal, "CredentialsDropped", "Delete", "the tenant's STS sessions go with its storage Secrets; the last stays valid until it expires (at most spec.credentials.sessionDuration of LakeStorageClass %s)", class.Name)
+	case class.Spec.Provisioner == lakev1.ProvisionerS3IAM:
 		if err := prov.RevokeCredentials(ctx, tenant); err != nil {
 			return fmt.Errorf("revoking the IAM user of %s/%s: %w", lake.Namespace, lake.Name, err)
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/telemetrylake/telemetrylake/api/wellknown"
 	"github.com/telemetrylake/telemetrylake/controllers/provision"
 	"github.com/telemetrylake/telemetrylake/lake/layout"
+	"github.com/telemetrylake/telemetrylake/lake/s3client"
 )
 
 // A reconcile that changes nothing calls no store. Before this record, every reconcile made 5 IAM
@@ -27,6 +28,12 @@ import (
 // (a storage Secret deleted or edited by hand gets a fresh key), and provisioningVersion. The query
 // server's read-only key (spec.query) has a record of its own on its own Secret, of the same
 // inputs, its own key and its grants; a lake with spec.query calls no store only when both match.
+//
+// In credentials mode AssumeRole the record also holds the session's expiry (its credentials.json),
+// and the store is called again when the session is due for refresh (provision.RefreshAt, two
+// thirds into its lifetime): a lake at rest then makes one AssumeRole per session duration (two
+// with spec.query) and nothing else, since a refresh before the periodic check is due skips the
+// bucket calls and keeps the record's time.
 //
 // What it cannot see is a change made in the store behind the operator's back (a deleted key or
 // bucket): the periodic check repairs that, every StoreCheckInterval with jitter.
@@ -109,7 +116,17 @@ func recordOf(secret *corev1.Secret) (rec provisionedRecord, ok bool) {
 		credentials: provision.Credentials{
 			AccessKeyID:     string(secret.Data[wellknown.SecretKeyAccessKeyID]),
 			SecretAccessKey: string(secret.Data[wellknown.SecretKeySecretAccessKey]),
+			SessionToken:    string(secret.Data[wellknown.SecretKeySessionToken]),
 		},
+	}
+	if rec.credentials.SessionToken != "" {
+		// An STS session's expiry is in the file its pods read; a session whose expiry cannot be
+		// read is no record, and is replaced.
+		f, ferr := s3client.ParseCredentialsFile(secret.Data[wellknown.SecretKeyCredentialsFile])
+		if ferr != nil || f.Expiration == nil || f.SessionToken != rec.credentials.SessionToken {
+			return rec, false
+		}
+		rec.credentials.Expires = *f.Expiration
 	}
 	return rec, err == nil && rec.hash != ""
 }

@@ -10,6 +10,7 @@ import (
 
 	lakev1 "github.com/telemetrylake/telemetrylake/api/v1alpha1"
 	"github.com/telemetrylake/telemetrylake/api/wellknown"
+	"github.com/telemetrylake/telemetrylake/controllers/builders"
 	"github.com/telemetrylake/telemetrylake/controllers/provision"
 )
 
@@ -115,5 +116,30 @@ func TestCheckDue(t *testing.T) {
 	}
 	if len(seen) < 50 {
 		t.Errorf("100 lakes provisioned together are due in only %d distinct minutes", len(seen))
+	}
+}
+
+// A storage Secret of an STS session (credentials mode AssumeRole), as the builder writes it, is a
+// record whose expiry is its credentials.json's; one whose file is missing or of another session
+// is no record, and is provisioned again rather than refreshed at a wrong time.
+func TestProvisionedRecordOfASession(t *testing.T) {
+	lake := &lakev1.TelemetryLake{ObjectMeta: metav1.ObjectMeta{Name: "a", Namespace: "a", UID: "lake-uid"}}
+	expires := time.Date(2026, 12, 2, 5, 0, 0, 0, time.UTC)
+	secret := builders.StorageSecret(lake, builders.StorageCredentials{AccessKeyID: "ASIA", SecretAccessKey: "SK", SessionToken: "TOKEN",
+		Expires: expires, ProvisionedHash: "h", ProvisionedAt: time.Date(2026, 12, 2, 4, 0, 0, 0, time.UTC)})
+	rec, ok := recordOf(secret)
+	if !ok || rec.credentials.SessionToken != "TOKEN" || !rec.credentials.Expires.Equal(expires) {
+		t.Fatalf("the record of a session Secret: %+v, %v; want its token and expiry %s", rec.credentials, ok, expires)
+	}
+	for name, change := range map[string]func(*corev1.Secret){
+		"no credentials.json":                   func(s *corev1.Secret) { delete(s.Data, wellknown.SecretKeyCredentialsFile) },
+		"a credentials.json of another session": func(s *corev1.Secret) { s.Data[wellknown.SecretKeySessionToken] = []byte("OTHER") },
+		"a broken credentials.json":             func(s *corev1.Secret) { s.Data[wellknown.SecretKeyCredentialsFile] = []byte("{") },
+	} {
+		broken := secret.DeepCopy()
+		change(broken)
+		if _, ok := recordOf(broken); ok {
+			t.Errorf("%s: a record was read", name)
+		}
 	}
 }

@@ -140,22 +140,29 @@ func (r *TelemetryLakeReconciler) provisionStorage(ctx context.Context, lake *la
 	if wantQuery {
 		facts.queryCredentials = &builders.StorageCredentials{AccessKeyID: ep.AccessKeyID, SecretAccessKey: ep.SecretAccessKey, CA: ep.CABundle}
 		if queryRecorded = queryRecorded && queryRec.matchesReadOnly(inputs); queryRecorded {
-			facts.queryCredentials.AccessKeyID, facts.queryCredentials.SecretAccessKey = queryRec.credentials.AccessKeyID, queryRec.credentials.SecretAccessKey
-			facts.queryCredentials.ProvisionedHash, facts.queryCredentials.ProvisionedAt = queryRec.hash, queryRec.at
+			useRecord(facts.queryCredentials, queryRec)
 		}
 		recorded = recorded && queryRecorded
 	}
 	// spec.query was turned off and its key's Secret is still there: the key is revoked before the
 	// Secret goes (Build removes it), so a failed revoke leaves the Secret to be retried from.
-	revokeQuery := !wantQuery && existingQuery != nil && class.Spec.Provisioner == lakev1.ProvisionerS3IAM
+	// STS sessions have no user to revoke: the query server's Secret just goes.
+	sessions := class.Spec.AssumesRole()
+	revokeQuery := !wantQuery && existingQuery != nil && class.Spec.Provisioner == lakev1.ProvisionerS3IAM && !sessions
 	recorded = recorded && !revokeQuery
+	// refreshOnly: the record holds, the periodic check is not due, only the sessions are.
+	refreshOnly := false
 	if recorded {
-		facts.credentials.AccessKeyID, facts.credentials.SecretAccessKey = rec.credentials.AccessKeyID, rec.credentials.SecretAccessKey
-		facts.credentials.ProvisionedHash, facts.credentials.ProvisionedAt = rec.hash, rec.at
-		facts.recheckAt = checkDue(lake, rec.at, r.storeCheckInterval())
+		useRecord(facts.credentials, rec)
+		checkAt := checkDue(lake, rec.at, r.storeCheckInterval())
+		facts.recheckAt = checkAt
+		if sessions {
+			facts.recheckAt = earliest(checkAt, r.sessionsRefreshAt(lake, class, facts))
+		}
 		if r.Now().Before(facts.recheckAt) {
 			return facts, stepDone(), stepDone()
 		}
+		refreshOnly = sessions && r.Now().Before(checkAt)
 	}
 
 	release, retryAfter, err := r.gates.enter(class.Name)
@@ -178,10 +185,24 @@ func (r *TelemetryLakeReconciler) provisionStorage(ctx context.Context, lake *la
 	if result != nil {
 		return facts, provisionFailure("connecting to the object store", result), stepWaiting()
 	}
-	if result = prov.EnsureStorage(ctx, placement, inputs.retention); result != nil {
-		return facts, provisionFailure("creating bucket "+placement.Bucket, result), stepWaiting()
+	if !refreshOnly {
+		if result = prov.EnsureStorage(ctx, placement, inputs.retention); result != nil {
+			return facts, provisionFailure("creating bucket "+placement.Bucket, result), stepWaiting()
+		}
 	}
-	if class.Spec.Provisioner == lakev1.ProvisionerS3IAM {
+	if sessions {
+		var replacedKey bool
+		if replacedKey, result = issueSessions(ctx, prov, class, tenant, placement, &facts, rec, existing != nil); result != nil {
+			doing := "assuming role " + class.Spec.Credentials.RoleARN + " for the tenant's STS session"
+			if refreshOnly {
+				doing += fmt.Sprintf(" (the current session works until %s)", rec.credentials.Expires.UTC().Format(time.RFC3339))
+			}
+			return facts, stepDone(), provisionFailure(doing, result)
+		}
+		if replacedKey {
+			r.Events.Eventf(lake, nil, corev1.EventTypeNormal, "CredentialsRevoked", "Provision", "LakeStorageClass %s assumes a role now: revoked the tenant's IAM users and keys", class.Name)
+		}
+	} else if class.Spec.Provisioner == lakev1.ProvisionerS3IAM {
 		var creds provision.Credentials
 		var keep *provision.Credentials
 		if existing != nil {
@@ -208,6 +229,10 @@ func (r *TelemetryLakeReconciler) provisionStorage(ctx context.Context, lake *la
 		}
 	}
 	now := r.Now()
+	if refreshOnly {
+		// Only the sessions were replaced: the bucket calls stay due when they were.
+		now = rec.at
+	}
 	facts.credentials.ProvisionedHash = inputs.hash(facts.credentials.AccessKeyID, facts.credentials.SecretAccessKey)
 	facts.credentials.ProvisionedAt = now
 	if wantQuery {
@@ -215,8 +240,22 @@ func (r *TelemetryLakeReconciler) provisionStorage(ctx context.Context, lake *la
 		facts.queryCredentials.ProvisionedAt = now
 	}
 	facts.recheckAt = checkDue(lake, now, r.storeCheckInterval())
+	if sessions {
+		refreshAt := r.sessionsRefreshAt(lake, class, facts)
+		if soonest := r.Now().Add(minSessionRefresh); refreshAt.Before(soonest) {
+			refreshAt = soonest
+		}
+		facts.recheckAt = earliest(facts.recheckAt, refreshAt)
+	}
 	storeProvisionings.WithLabelValues(class.Name).Inc()
 	return facts, stepDone(), stepDone()
+}
+
+// useRecord fills creds from a provisioning record, for a reconcile that calls no store.
+func useRecord(creds *builders.StorageCredentials, rec provisionedRecord) {
+	creds.AccessKeyID, creds.SecretAccessKey = rec.credentials.AccessKeyID, rec.credentials.SecretAccessKey
+	creds.SessionToken, creds.Expires = rec.credentials.SessionToken, rec.credentials.Expires
+	creds.ProvisionedHash, creds.ProvisionedAt = rec.hash, rec.at
 }
 
 // provisionFailure turns a provisioner error into a condition whose reason says who must act.

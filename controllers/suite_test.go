@@ -47,13 +47,17 @@ type manager struct {
 	// storeCalls counts its calls of the provisioner's methods, each one or more requests to the
 	// real store behind it.
 	storeCalls atomic.Int64
-	stop       func()
+	// sessionCalls counts the store calls that were AssumeRole (credentials mode AssumeRole).
+	sessionCalls atomic.Int64
+	stop         func()
 }
 
 // managerConfig is what a test may set of the reconciler; zero values are the defaults.
 type managerConfig struct {
 	workers, storeCallsPerClass int
 	storeCheckInterval          time.Duration
+	// sessionRefreshAhead is the reconciler's SessionRefreshAhead.
+	sessionRefreshAhead time.Duration
 }
 
 func startCluster(t *testing.T) *cluster {
@@ -100,12 +104,13 @@ func (c *cluster) startManager(t *testing.T, mc managerConfig) *manager {
 		ServiceAccountIssuer: c.api.IssuerURL,
 		NewProvisioner: func(ctx context.Context, ep provision.Endpoint) (provision.BucketProvisioner, error) {
 			p, err := provision.NewS3IAM(ctx, ep)
-			return countingProvisioner{p, &m.storeCalls}, err
+			return countingProvisioner{p, &m.storeCalls, &m.sessionCalls}, err
 		},
 		APIReader:               mgr.GetAPIReader(),
 		MaxConcurrentReconciles: mc.workers,
 		StoreCallsPerClass:      mc.storeCallsPerClass,
 		StoreCheckInterval:      mc.storeCheckInterval,
+		SessionRefreshAhead:     mc.sessionRefreshAhead,
 	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		t.Fatal(err)
@@ -130,8 +135,8 @@ func (c *cluster) startManager(t *testing.T, mc managerConfig) *manager {
 
 // countingProvisioner counts the calls of the real provisioner it wraps.
 type countingProvisioner struct {
-	next  provision.BucketProvisioner
-	calls *atomic.Int64
+	next            provision.BucketProvisioner
+	calls, sessions *atomic.Int64
 }
 
 func (p countingProvisioner) EnsureStorage(ctx context.Context, pl provision.Placement, days int32) error {
@@ -157,6 +162,18 @@ func (p countingProvisioner) RevokeReadOnlyCredentials(ctx context.Context, t pr
 func (p countingProvisioner) RevokeCredentials(ctx context.Context, t provision.Tenant) error {
 	p.calls.Add(1)
 	return p.next.RevokeCredentials(ctx, t)
+}
+
+func (p countingProvisioner) AssumeTenantRole(ctx context.Context, t provision.Tenant, pl provision.Placement, role provision.Role) (provision.Credentials, error) {
+	p.calls.Add(1)
+	p.sessions.Add(1)
+	return p.next.AssumeTenantRole(ctx, t, pl, role)
+}
+
+func (p countingProvisioner) AssumeReadOnlyTenantRole(ctx context.Context, t provision.Tenant, pl provision.Placement, role provision.Role) (provision.Credentials, error) {
+	p.calls.Add(1)
+	p.sessions.Add(1)
+	return p.next.AssumeReadOnlyTenantRole(ctx, t, pl, role)
 }
 
 func (p countingProvisioner) DeleteData(ctx context.Context, pl provision.Placement, deleteBucket bool) error {

@@ -64,6 +64,9 @@ type TelemetryLakeReconciler struct {
 	// StoreCheckInterval is how often a provisioned lake's store calls run anyway, to repair what
 	// changed in the store behind the operator's back; 0 means DefaultStoreCheckInterval.
 	StoreCheckInterval time.Duration
+	// SessionRefreshAhead is how long before an STS session expires it is replaced (credentials
+	// mode AssumeRole); 0 means provision.RefreshAt's third of the session, with jitter.
+	SessionRefreshAhead time.Duration
 
 	provisionersMu sync.Mutex
 	provisioners   map[[32]byte]provision.BucketProvisioner

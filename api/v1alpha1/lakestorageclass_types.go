@@ -1,6 +1,8 @@
 package v1alpha1
 
 import (
+	"time"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -46,8 +48,29 @@ const (
 // not defaulted (a unit test, an object stored under an older CRD).
 const DefaultDeletionPolicy = DeletionRetain
 
+// CredentialMode says what kind of credentials an s3-iam class gives each tenant.
+// +kubebuilder:validation:Enum=IAMUser;AssumeRole
+type CredentialMode string
+
+const (
+	// CredentialModeIAMUser makes one IAM user per tenant (two with spec.query), whose one access
+	// key never expires and is replaced only when it is lost or the class changes.
+	CredentialModeIAMUser CredentialMode = "IAMUser"
+	// CredentialModeAssumeRole creates no IAM user: the operator calls STS AssumeRole on one role
+	// for all tenants, with a session policy that narrows each session to its tenant's bucket or
+	// prefix, and replaces the session before it expires.
+	CredentialModeAssumeRole CredentialMode = "AssumeRole"
+)
+
+// DefaultSessionDuration is spec.credentials.sessionDuration when it is not set. The
+// +kubebuilder:default marker on CredentialSettings.SessionDuration says the same for the API
+// server, and defaults_test.go keeps the two equal. One hour is the longest session an AWS role
+// grants unless its MaxSessionDuration is raised.
+const DefaultSessionDuration = time.Hour
+
 // LakeStorageClassSpec describes an object store and how tenants get their share of it. It is
 // owned by platform admins; tenants only name it.
+// +kubebuilder:validation:XValidation:rule="!has(self.credentials) || self.credentials.mode != 'AssumeRole' || self.provisioner == 's3-iam'",message="credentials.mode AssumeRole needs the s3-iam provisioner"
 // +kubebuilder:validation:XValidation:rule="self.provisioner == 'filesystem' || has(self.s3)",message="s3 is required unless the provisioner is filesystem"
 // +kubebuilder:validation:XValidation:rule="self.provisioner != 'filesystem' || has(self.filesystem)",message="filesystem is required when the provisioner is filesystem"
 type LakeStorageClassSpec struct {
@@ -58,6 +81,12 @@ type LakeStorageClassSpec struct {
 	// s3 says where the object store is and where its admin credentials are.
 	// +optional
 	S3 *S3Settings `json:"s3,omitempty"`
+
+	// credentials says what kind of credentials the s3-iam provisioner gives each tenant: an IAM
+	// user's access key (IAMUser, the default), or short-lived STS sessions of one role
+	// (AssumeRole), for stores and accounts where one IAM user per tenant is the limit.
+	// +optional
+	Credentials *CredentialSettings `json:"credentials,omitempty"`
 
 	// bucket says how tenants are placed in the object store.
 	// +kubebuilder:default={mode: BucketPerTenant}
@@ -107,6 +136,39 @@ type S3Settings struct {
 	// bundle that signs the endpoint's certificate.
 	// +optional
 	CASecretRef *SecretReference `json:"caSecretRef,omitempty"`
+}
+
+// CredentialSettings choose how the s3-iam provisioner gives each tenant its credentials.
+// +kubebuilder:validation:XValidation:rule="self.mode != 'AssumeRole' || (has(self.roleARN) && size(self.roleARN) > 0)",message="roleARN is required when mode is AssumeRole"
+// +kubebuilder:validation:XValidation:rule="self.mode == 'AssumeRole' || !has(self.roleARN)",message="roleARN is only used when mode is AssumeRole"
+type CredentialSettings struct {
+	// mode: IAMUser makes one IAM user and access key per tenant (and one more, read-only, for
+	// spec.query). AssumeRole makes no IAM user: each tenant gets STS sessions of roleARN, each
+	// narrowed by a session policy to the tenant's bucket or prefix with the same grants an IAM
+	// user would have, written to its storage Secret with their session token and expiry and
+	// replaced by the operator two thirds into their lifetime. The ingester, the query server and
+	// the lakehouse CronJob read the Secret as a mounted file, so a new session needs no restart.
+	// A deleted lake's last session stays valid until it expires: STS cannot revoke one.
+	// +kubebuilder:default=IAMUser
+	// +optional
+	Mode CredentialMode `json:"mode,omitempty"`
+
+	// roleARN is the role the operator assumes with the class's admin credentials, e.g.
+	// arn:aws:iam::123456789012:role/telemetrylake-tenants (SeaweedFS spells its roles
+	// arn:aws:iam::role/<name>, with no account). Its own policy must allow at least
+	// what every tenant needs (s3:PutObject, s3:GetObject, s3:DeleteObject and s3:ListBucket on
+	// the tenants' buckets); each session gets only its tenant's share of it.
+	// +kubebuilder:validation:Pattern=`^arn:[^:]+:iam::([^:]*:)?role/.+`
+	// +optional
+	RoleARN string `json:"roleARN,omitempty"`
+
+	// sessionDuration is how long each session is valid: 15m to 12h, as STS allows (on AWS, no
+	// longer than the role's MaxSessionDuration). The operator replaces a session two thirds into
+	// its lifetime, so a lake at rest costs one AssumeRole per this duration (two with spec.query).
+	// +kubebuilder:default="1h"
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('15m') && duration(self) <= duration('12h')",message="sessionDuration must be between 15m and 12h"
+	// +optional
+	SessionDuration *metav1.Duration `json:"sessionDuration,omitempty"`
 }
 
 // SecretReference names a Secret in the operator's namespace.
@@ -170,6 +232,7 @@ type LakeStorageClassStatus struct {
 // +kubebuilder:subresource:status
 // +kubebuilder:printcolumn:name="Provisioner",type=string,JSONPath=`.spec.provisioner`
 // +kubebuilder:printcolumn:name="Mode",type=string,JSONPath=`.spec.bucket.mode`
+// +kubebuilder:printcolumn:name="Credentials",type=string,JSONPath=`.spec.credentials.mode`,priority=1
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type LakeStorageClass struct {
@@ -190,4 +253,19 @@ type LakeStorageClassList struct {
 
 func init() {
 	SchemeBuilder.Register(&LakeStorageClass{}, &LakeStorageClassList{})
+}
+
+// AssumesRole reports whether the class gives its tenants STS sessions of one role rather than IAM
+// users of their own. Only the s3-iam provisioner has either.
+func (s LakeStorageClassSpec) AssumesRole() bool {
+	return s.Provisioner == ProvisionerS3IAM && s.Credentials != nil && s.Credentials.Mode == CredentialModeAssumeRole
+}
+
+// SessionDuration is how long the class's STS sessions are valid: spec.credentials.sessionDuration,
+// or DefaultSessionDuration for an object that was not defaulted.
+func (s LakeStorageClassSpec) SessionDuration() time.Duration {
+	if s.Credentials != nil && s.Credentials.SessionDuration != nil && s.Credentials.SessionDuration.Duration > 0 {
+		return s.Credentials.SessionDuration.Duration
+	}
+	return DefaultSessionDuration
 }

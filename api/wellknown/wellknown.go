@@ -88,6 +88,11 @@ const (
 	// them from the environment.
 	SecretKeyAccessKeyID     = "AWS_ACCESS_KEY_ID"
 	SecretKeySecretAccessKey = "AWS_SECRET_ACCESS_KEY"
+	// Of a tenant's storage Secret in credentials mode AssumeRole: the STS session's token beside
+	// its key, and the whole session (key, secret, token, expiry) as one JSON file, the form the
+	// pods read (see EnvStorageCredentialsFile).
+	SecretKeySessionToken    = "AWS_SESSION_TOKEN"
+	SecretKeyCredentialsFile = "credentials.json"
 	// Of a CA Secret.
 	SecretKeyCA = "ca.crt"
 	// Of the ingester's config Secret and its auth Secret.
@@ -107,6 +112,13 @@ const (
 	TokenFile       = AuthMountPath + "/" + SecretKeyTokens
 	DataMountPath   = "/var/lib/telemetrylake"
 )
+
+// EnvStorageCredentialsFile, in a pod's environment, names the file that holds its storage
+// credentials (lake/s3client reads it, and reads it again as it changes), instead of
+// AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY. Credentials mode AssumeRole uses it: its sessions
+// expire and are replaced in the storage Secret, which the kubelet updates in a mounted volume but
+// never in a running container's environment.
+const EnvStorageCredentialsFile = "TELEMETRYLAKE_STORAGE_CREDENTIALS_FILE"
 
 // ServiceAccountAudience is the audience of projected service-account tokens the ingester accepts.
 const ServiceAccountAudience = "telemetrylake"

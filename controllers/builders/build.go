@@ -84,7 +84,7 @@ func Build(in Inputs) (Objects, error) {
 			return Objects{}, fmt.Errorf("TelemetryLake %s/%s: LakeStorageClass %s trusts a CA (spec.s3.caSecretRef) but no CA was resolved for its ingester", lake.Namespace, lake.Name, in.Class.Name)
 		}
 		storage := StorageSecret(lake, *in.Credentials)
-		podSecrets = append(podSecrets, storage)
+		podSecrets = append(podSecrets, rollingPart(storage))
 		out.Apply = append(out.Apply, storage)
 	}
 
@@ -115,7 +115,7 @@ func Build(in Inputs) (Objects, error) {
 		}
 		// The token file is not in the hash: the server reads it at each login.
 		queryStorage := QueryStorageSecret(lake, *in.QueryCredentials)
-		out.Apply = append(out.Apply, queryStorage, QueryConnectionSecret(in), QueryService(in), QueryDeployment(in, ConfigHash(queryStorage)))
+		out.Apply = append(out.Apply, queryStorage, QueryConnectionSecret(in), QueryService(in), QueryDeployment(in, ConfigHash(rollingPart(queryStorage))))
 	} else {
 		query := metav1.ObjectMeta{Name: names.Query, Namespace: lake.Namespace}
 		out.Remove = append(out.Remove,

@@ -5,8 +5,13 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/telemetrylake/telemetrylake/api/wellknown"
 )
 
 func kinds(objs []client.Object) []string {
@@ -134,5 +139,45 @@ func TestBuildRefusesWhatThePodsCouldNotStartWith(t *testing.T) {
 				t.Error("Build returned objects with its error")
 			}
 		})
+	}
+}
+
+// An STS session is replaced two thirds into its lifetime, in the storage Secrets the pods mount
+// as files: the pods follow the file, so a new session must not roll them, while a new CA, which
+// they read once at start, still does.
+func TestANewSessionRollsNoPodsAndANewCADoes(t *testing.T) {
+	hashes := func(in Inputs) (string, string) {
+		t.Helper()
+		out, err := Build(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ingester, query string
+		for _, obj := range out.Apply {
+			if d, ok := obj.(*appsv1.Deployment); ok {
+				switch d.Name {
+				case NamesFor(in.Lake).Ingester:
+					ingester = d.Spec.Template.Annotations[wellknown.AnnotationConfigHash]
+				case NamesFor(in.Lake).Query:
+					query = d.Spec.Template.Annotations[wellknown.AnnotationConfigHash]
+				}
+			}
+		}
+		return ingester, query
+	}
+	in := inputs(variantSessions)
+	ingester, query := hashes(in)
+	for _, c := range []*StorageCredentials{in.Credentials, in.QueryCredentials} {
+		c.AccessKeyID, c.SecretAccessKey, c.SessionToken = c.AccessKeyID+"-next", c.SecretAccessKey+"-next", c.SessionToken+"-next"
+		c.Expires = c.Expires.Add(40 * time.Minute)
+	}
+	if i, q := hashes(in); i != ingester || q != query {
+		t.Errorf("a new session changed the config hashes: ingester %s -> %s, query %s -> %s", ingester, i, query, q)
+	}
+	for _, c := range []*StorageCredentials{in.Credentials, in.QueryCredentials} {
+		c.CA = []byte("-----BEGIN CERTIFICATE-----\nMIIB...another-ca...\n-----END CERTIFICATE-----\n")
+	}
+	if i, q := hashes(in); i == ingester || q == query {
+		t.Errorf("a new CA left a config hash as it was: ingester %s -> %s, query %s -> %s", ingester, i, query, q)
 	}
 }

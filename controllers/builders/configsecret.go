@@ -24,13 +24,16 @@ import (
 //	/etc/telemetrylake/auth/tokens.yaml             the auth Secret's tokens.yaml (re-read on change)
 //	/etc/telemetrylake/auth/oidc/<secret>/ca.crt    ca.crt of each spec.auth.oidc[].caSecretRef
 //	/etc/telemetrylake/storage/ca.crt               the storage Secret's ca.crt, when the class has a CA
+//	/etc/telemetrylake/storage/credentials.json     the storage Secret's STS session (credentials mode
+//	                                                AssumeRole), followed as it is replaced
 //
 // One volume rather than one per Secret, because wellknown.AuthMountPath lies inside
 // wellknown.ConfigMountPath: one volume needs no mount point created inside another, read-only,
 // one, and the kubelet updates all its files in one atomic swap.
 const (
-	oidcCADir     = wellknown.AuthMountPath + "/oidc"
-	storageCAFile = wellknown.ConfigMountPath + "/storage/" + wellknown.SecretKeyCA
+	oidcCADir              = wellknown.AuthMountPath + "/oidc"
+	storageCAFile          = wellknown.ConfigMountPath + "/storage/" + wellknown.SecretKeyCA
+	storageCredentialsFile = wellknown.ConfigMountPath + "/storage/" + wellknown.SecretKeyCredentialsFile
 )
 
 // The pod's own service-account credentials, which the Kubernetes issuer uses to read the

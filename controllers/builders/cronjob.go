@@ -48,10 +48,10 @@ func CronJob(in Inputs) *batchv1.CronJob {
 	env := append(storageEnv(in), corev1.EnvVar{Name: "TMPDIR", Value: scratchDir})
 	mounts := []corev1.VolumeMount{{Name: scratchVolume, MountPath: scratchDir}}
 	vols := []corev1.Volume{{Name: scratchVolume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
-	if in.storageCA() {
+	if files := credentialsFiles(in, NamesFor(lake).StorageSecret); len(files) > 0 {
 		mounts = append(mounts, corev1.VolumeMount{Name: configVolume, MountPath: wellknown.ConfigMountPath, ReadOnly: true})
 		vols = append(vols, corev1.Volume{Name: configVolume, VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
-			Sources:     []corev1.VolumeProjection{secretFile(NamesFor(lake).StorageSecret, wellknown.SecretKeyCA, storageCAFile)},
+			Sources:     files,
 			DefaultMode: ptr.To(int32(0o440)),
 		}}})
 	}

@@ -13,6 +13,7 @@ func TestCronJob(t *testing.T) {
 	}{
 		{variantMinimal, true},
 		{variantScheduling, true},
+		{variantSessions, true},
 		{variantFilesystem, false}, // its volume can be mounted by the ingester alone
 	}
 	for _, c := range cases {

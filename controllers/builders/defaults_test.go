@@ -42,6 +42,8 @@ func TestDefaultsMatchTheCRDs(t *testing.T) {
 		{class, "filesystem.size", defaultFilesystemSize},
 		{class, "deletionPolicy", string(v1alpha1.DefaultDeletionPolicy)},
 		{class, "bucket.nameTemplate", provision.DefaultBucketTemplate},
+		{class, "credentials.mode", string(v1alpha1.CredentialModeIAMUser)},
+		{class, "credentials.sessionDuration", v1alpha1.DefaultSessionDuration},
 	}
 	for _, c := range cases {
 		t.Run(c.path, func(t *testing.T) {

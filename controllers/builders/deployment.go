@@ -169,22 +169,50 @@ func env(in Inputs) []corev1.EnvVar {
 
 // storageEnv gives a pod the tenant's S3 credentials, from its storage Secret, and the store's CA.
 func storageEnv(in Inputs) []corev1.EnvVar {
+	if in.filesystem() {
+		return nil
+	}
+	return append(credentialsEnv(in, NamesFor(in.Lake).StorageSecret), caEnv(in)...)
+}
+
+// caEnv points a pod at the store's CA, mounted from its storage Secret.
+func caEnv(in Inputs) []corev1.EnvVar {
+	if !in.storageCA() {
+		return nil
+	}
+	return []corev1.EnvVar{{Name: "AWS_CA_BUNDLE", Value: storageCAFile}}
+}
+
+// credentialsEnv points a pod at the credentials of storage Secret secret: the keys themselves, or
+// for STS sessions the mounted file (credentialsFiles) they are followed in.
+func credentialsEnv(in Inputs, secret string) []corev1.EnvVar {
 	var vars []corev1.EnvVar
-	if !in.filesystem() {
-		storage := NamesFor(in.Lake).StorageSecret
+	if in.sessions() {
+		vars = append(vars, corev1.EnvVar{Name: wellknown.EnvStorageCredentialsFile, Value: storageCredentialsFile})
+	} else {
 		for _, key := range []string{wellknown.SecretKeyAccessKeyID, wellknown.SecretKeySecretAccessKey} {
 			vars = append(vars, corev1.EnvVar{Name: key, ValueFrom: &corev1.EnvVarSource{
 				SecretKeyRef: &corev1.SecretKeySelector{
-					LocalObjectReference: corev1.LocalObjectReference{Name: storage},
+					LocalObjectReference: corev1.LocalObjectReference{Name: secret},
 					Key:                  key,
 				},
 			}})
 		}
 	}
-	if in.storageCA() {
-		vars = append(vars, corev1.EnvVar{Name: "AWS_CA_BUNDLE", Value: storageCAFile})
-	}
 	return vars
+}
+
+// credentialsFiles are the files of storage Secret secret that a pod mounts in its config volume:
+// the store's CA, and for STS sessions the session file.
+func credentialsFiles(in Inputs, secret string) []corev1.VolumeProjection {
+	var files []corev1.VolumeProjection
+	if in.storageCA() {
+		files = append(files, secretFile(secret, wellknown.SecretKeyCA, storageCAFile))
+	}
+	if in.sessions() {
+		files = append(files, secretFile(secret, wellknown.SecretKeyCredentialsFile, storageCredentialsFile))
+	}
+	return files
 }
 
 // restrictedPodSecurityContext runs a pod under the restricted Pod Security profile as the
@@ -228,8 +256,8 @@ func volumes(in Inputs) []corev1.Volume {
 			sources = append(sources, secretFile(ref.Name, wellknown.SecretKeyCA, oidcCAFile(ref.Name)))
 		}
 	}
-	if in.storageCA() {
-		sources = append(sources, secretFile(names.StorageSecret, wellknown.SecretKeyCA, storageCAFile))
+	if !in.filesystem() {
+		sources = append(sources, credentialsFiles(in, names.StorageSecret)...)
 	}
 	vols := []corev1.Volume{{
 		Name: configVolume,

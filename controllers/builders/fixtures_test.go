@@ -40,12 +40,15 @@ const (
 	variantUndefaulted = "undefaulted"
 	// query: spec.query with two replicas, a token that may query and one that may only send.
 	variantQuery = "query"
+	// sessions: an s3-iam class in credentials mode AssumeRole with a CA, spec.query: STS sessions
+	// in the storage Secrets, mounted as files.
+	variantSessions = "sessions"
 )
 
 var allVariants = []string{
 	variantMinimal, variantSingle, variantAutoscaling, variantAutoscalingMin1, variantFilesystem,
 	variantFilesystemDelete, variantIngressTLS, variantIngressPlain, variantAuth, variantScheduling,
-	variantUndefaulted, variantQuery,
+	variantUndefaulted, variantQuery, variantSessions,
 }
 
 const (
@@ -169,6 +172,17 @@ func inputs(variant string) Inputs {
 		in.Tokens = authTokens(spec.Auth.Tokens)
 		in.QueryCredentials = &StorageCredentials{AccessKeyID: "AKIAQUERYTEAMA", SecretAccessKey: "query/team-a/secret",
 			ProvisionedHash: "fedcba9876543210", ProvisionedAt: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}
+	case variantSessions:
+		in.Class = assumeRoleClass()
+		ca := []byte("-----BEGIN CERTIFICATE-----\nMIIB...store-ca...\n-----END CERTIFICATE-----\n")
+		expires := time.Date(2026, 11, 30, 13, 0, 0, 0, time.UTC)
+		in.Credentials = &StorageCredentials{AccessKeyID: "ASIATENANTTEAMA", SecretAccessKey: "session/team-a/secret", SessionToken: "session-token-team-a",
+			Expires: expires, CA: ca, ProvisionedHash: "0123456789abcdef", ProvisionedAt: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}
+		spec.Query = v1alpha1.QuerySpec{Enabled: true}
+		spec.Auth.Tokens = []v1alpha1.TokenSpec{{Name: "claude"}, {Name: "grafana", Permissions: []v1alpha1.Permission{v1alpha1.PermissionQuery, v1alpha1.PermissionIngest}}}
+		in.Tokens = authTokens(spec.Auth.Tokens)
+		in.QueryCredentials = &StorageCredentials{AccessKeyID: "ASIAQUERYTEAMA", SecretAccessKey: "session/query/secret", SessionToken: "session-token-query",
+			Expires: expires, CA: ca, ProvisionedHash: "fedcba9876543210", ProvisionedAt: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)}
 	default:
 		panic(fmt.Sprintf("no variant %q", variant))
 	}
@@ -224,6 +238,15 @@ func s3IAMClass() *v1alpha1.LakeStorageClass {
 			DeletionPolicy: v1alpha1.DeletionRetain,
 		},
 	}
+}
+
+// assumeRoleClass is s3IAMClass in credentials mode AssumeRole, with a CA.
+func assumeRoleClass() *v1alpha1.LakeStorageClass {
+	class := s3IAMClass()
+	class.Spec.S3.CASecretRef = &v1alpha1.SecretReference{Name: "seaweedfs-ca"}
+	class.Spec.Credentials = &v1alpha1.CredentialSettings{Mode: v1alpha1.CredentialModeAssumeRole,
+		RoleARN: "arn:aws:iam::123456789012:role/telemetrylake-tenants", SessionDuration: &metav1.Duration{Duration: time.Hour}}
+	return class
 }
 
 func s3StaticClass() *v1alpha1.LakeStorageClass {

@@ -85,6 +85,13 @@ func (in Inputs) filesystem() bool {
 	return in.provisioner() == v1alpha1.ProvisionerFilesystem
 }
 
+// sessions reports whether the storage Secrets hold STS sessions (credentials mode AssumeRole),
+// which expire and are replaced: the pods then read them from a mounted file, which the kubelet
+// updates, rather than from their environment, which it never does.
+func (in Inputs) sessions() bool {
+	return in.Class != nil && in.Class.Spec.AssumesRole()
+}
+
 // storageCA reports whether the storage Secret carries the object store's CA under ca.crt: the
 // controller copies it there from the class's s3.caSecretRef, which lives in the operator's
 // namespace where the tenant's pods cannot mount it.

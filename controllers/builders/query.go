@@ -77,21 +77,9 @@ func QueryDeployment(in Inputs, configHash string) *appsv1.Deployment {
 	if image == "" {
 		image = in.LakehouseImage
 	}
-	var env []corev1.EnvVar
-	for _, key := range []string{wellknown.SecretKeyAccessKeyID, wellknown.SecretKeySecretAccessKey} {
-		env = append(env, corev1.EnvVar{Name: key, ValueFrom: &corev1.EnvVarSource{
-			SecretKeyRef: &corev1.SecretKeySelector{
-				LocalObjectReference: corev1.LocalObjectReference{Name: names.QueryStorageSecret},
-				Key:                  key,
-			},
-		}})
-	}
-	env = append(env, corev1.EnvVar{Name: "TMPDIR", Value: scratchDir})
-	sources := []corev1.VolumeProjection{secretFile(names.AuthSecret, wellknown.SecretKeyTokens, wellknown.TokenFile)}
-	if in.storageCA() {
-		env = append(env, corev1.EnvVar{Name: "AWS_CA_BUNDLE", Value: storageCAFile})
-		sources = append(sources, secretFile(names.QueryStorageSecret, wellknown.SecretKeyCA, storageCAFile))
-	}
+	env := append(append(credentialsEnv(in, names.QueryStorageSecret), corev1.EnvVar{Name: "TMPDIR", Value: scratchDir}), caEnv(in)...)
+	sources := append([]corev1.VolumeProjection{secretFile(names.AuthSecret, wellknown.SecretKeyTokens, wellknown.TokenFile)},
+		credentialsFiles(in, names.QueryStorageSecret)...)
 	scratchLimit := resource.MustParse(queryScratchLimit)
 	podLabels := labels(lake, wellknown.ComponentQuery)
 	health := corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{

@@ -15,6 +15,7 @@ func TestQueryServer(t *testing.T) {
 		want    bool
 	}{
 		{variantQuery, true, true},
+		{variantSessions, true, true},
 		{variantMinimal, false, false},
 		// Its volume can be mounted by the ingester alone.
 		{variantFilesystem, true, false},

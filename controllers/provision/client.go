@@ -16,6 +16,7 @@ import (
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"github.com/prometheus/client_golang/prometheus"
@@ -54,6 +55,8 @@ const (
 type s3iam struct {
 	s3  *s3.Client
 	iam *iam.Client
+	// sts serves AssumeTenantRole; SeaweedFS serves it at the S3 endpoint, like IAM.
+	sts *sts.Client
 	// where names the store in messages: its URL, or AWS.
 	where  string
 	region string
@@ -96,6 +99,7 @@ func NewS3IAM(ctx context.Context, ep Endpoint) (BucketProvisioner, error) {
 	return &s3iam{
 		s3:       s3c,
 		iam:      iam.NewFromConfig(cfg, func(o *iam.Options) { o.APIOptions = append(o.APIOptions, countRequests) }),
+		sts:      sts.NewFromConfig(cfg, func(o *sts.Options) { o.APIOptions = append(o.APIOptions, countRequests) }),
 		where:    describe(ep.URL),
 		region:   cfg.Region,
 		endpoint: ep.URL,

@@ -270,5 +270,8 @@ func redact(c Credentials) Credentials {
 	if c.SecretAccessKey != "" {
 		c.SecretAccessKey = "(set)"
 	}
+	if c.SessionToken != "" {
+		c.SessionToken = "(set)"
+	}
 	return c
 }

@@ -13,13 +13,29 @@
 // credentials.
 package provision
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Credentials are a tenant's access key, as stored in its "<name>-storage" Secret.
 type Credentials struct {
 	AccessKeyID, SecretAccessKey string
-	// UserName is the IAM user the key belongs to.
+	// UserName is the IAM user the key belongs to; empty for an STS session.
 	UserName string
+	// SessionToken and Expires are an STS session's (AssumeRole); empty for an IAM user's key,
+	// which does not expire.
+	SessionToken string
+	Expires      time.Time
+}
+
+// Role is what a class's tenants assume instead of having IAM users of their own: one role for
+// all of them, each session narrowed to one tenant by a session policy.
+type Role struct {
+	// ARN of the role; the admin credentials must be allowed to assume it.
+	ARN string
+	// SessionDuration is how long each session is valid (STS allows 15 minutes to 12 hours).
+	SessionDuration time.Duration
 }
 
 // BucketProvisioner creates and removes a tenant's storage and credentials on an object store.
@@ -46,6 +62,14 @@ type BucketProvisioner interface {
 	// and ReadOnlyUserName(t). A user that is gone, or that belongs to another tenant, is left as
 	// it is.
 	RevokeCredentials(ctx context.Context, t Tenant) error
+	// AssumeTenantRole asks STS for a session of role whose session policy allows only what
+	// UserName(t)'s inline policy would (policyFor: the same grants), and returns its temporary
+	// credentials. It writes nothing into the store's IAM: no user, no key, no policy. The session
+	// is named after UserName(t), so the store's and AWS's logs say whose it is.
+	AssumeTenantRole(ctx context.Context, t Tenant, p Placement, role Role) (Credentials, error)
+	// AssumeReadOnlyTenantRole is AssumeTenantRole narrowed to what ReadOnlyUserName(t) would be
+	// allowed (readOnlyPolicyFor): the query server's session, which can only read.
+	AssumeReadOnlyTenantRole(ctx context.Context, t Tenant, p Placement, role Role) (Credentials, error)
 	// DeleteData deletes every object under p and, when deleteBucket is set (only allowed for a
 	// bucket of the tenant's own), the bucket itself. For a shared bucket it also removes the
 	// tenant's lifecycle rule. Data already gone is no error.

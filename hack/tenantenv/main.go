@@ -8,7 +8,8 @@
 //	tenantenv NAMESPACE/NAME storage
 //	    the store URL of the ingester's config
 //	tenantenv NAMESPACE/NAME storage-env
-//	    AWS_ACCESS_KEY_ID=… and AWS_SECRET_ACCESS_KEY=… from the storage Secret
+//	    AWS_ACCESS_KEY_ID=… and AWS_SECRET_ACCESS_KEY=… (and AWS_SESSION_TOKEN=… of an STS session)
+//	    from the storage Secret
 //	tenantenv NAMESPACE/NAME token-env TOKEN [HOST:PORT]
 //	    NAME=VALUE lines of the token Secret, as envFrom gives them, with the endpoint's host and
 //	    port replaced by HOST:PORT if given

@@ -8,6 +8,7 @@ package s3client
 import (
 	"context"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -17,6 +18,8 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/telemetrylake/telemetrylake/api/wellknown"
 )
 
 // DefaultRegion is the region of a store whose region is not given. It is also the one region
@@ -37,7 +40,10 @@ type Options struct {
 	// LakeStorageClass, and must not change with whatever AWS_* variables its pod has. Empty, the
 	// standard AWS chain provides the credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, a
 	// credentials file, a role) and the environment the rest, AWS_CA_BUNDLE among it, as a
-	// workload (the ingester, the lakehouse) expects.
+	// workload (the ingester, the lakehouse) expects; but when the environment names a credentials
+	// file (wellknown.EnvStorageCredentialsFile, a CredentialsFile), the credentials come from that
+	// file alone, read again as it changes, so that a replaced STS session is used without a
+	// restart.
 	AccessKeyID, SecretAccessKey string
 	// HTTPClient, when set, carries the caller's timeouts and trusted CAs; nil is the SDK's.
 	HTTPClient aws.HTTPClient
@@ -110,6 +116,13 @@ func config(ctx context.Context, o Options) (aws.Config, error) {
 	load := []func(*awsconfig.LoadOptions) error{awsconfig.WithRegion(o.region()), awsconfig.WithRetryer(retryer)}
 	if o.HTTPClient != nil {
 		load = append(load, awsconfig.WithHTTPClient(o.HTTPClient))
+	}
+	if path := os.Getenv(wellknown.EnvStorageCredentialsFile); path != "" {
+		creds, err := credentialsFromFile(ctx, path)
+		if err != nil {
+			return aws.Config{}, fmt.Errorf("%s=%s: %w", wellknown.EnvStorageCredentialsFile, path, err)
+		}
+		load = append(load, awsconfig.WithCredentialsProvider(creds))
 	}
 	cfg, err := awsconfig.LoadDefaultConfig(ctx, load...)
 	if err != nil {

@@ -40,7 +40,7 @@ import (
 
 var (
 	sizes       = flag.String("n", "100,300,1000", "numbers of lakes to onboard at once, comma-separated")
-	classNames  = flag.String("classes", "s3-iam,shared-bucket", "storage classes to measure, comma-separated: s3-iam, shared-bucket")
+	classNames  = flag.String("classes", "s3-iam,shared-bucket", "storage classes to measure, comma-separated: s3-iam, s3-sts, shared-bucket")
 	readyWithin = flag.Duration("ready-timeout", 15*time.Minute, "how long to wait for all lakes of one run to be Ready")
 	restWindow  = flag.Duration("rest", 30*time.Second, "how long the lakes are watched at rest")
 	managerArgs = flag.String("manager-args", "", "extra flags for the manager, space-separated")
@@ -52,12 +52,14 @@ const (
 	operatorNamespace = "telemetrylake-system"
 	adminSecret       = "lake-admin"
 	sharedBucket      = "bench-shared"
+	// tenantRole is the one role the s3-sts class's tenants assume.
+	tenantRole = "bench-tenants"
 	// podsPerNode is kwok's default node capacity (110) with room for the system's own pods.
 	podsPerNode = 100
 )
 
-// classFor is the LakeStorageClass of each measured kind.
-func classFor(kind, endpoint string) *lakev1.LakeStorageClass {
+// classFor is the LakeStorageClass of each measured kind; role is the ARN of tenantRole.
+func classFor(kind, endpoint, role string) *lakev1.LakeStorageClass {
 	s3 := &lakev1.S3Settings{Endpoint: endpoint, Region: "us-east-1", PathStyle: true, AdminCredentialsSecretRef: lakev1.SecretReference{Name: adminSecret}}
 	c := &lakev1.LakeStorageClass{ObjectMeta: metav1.ObjectMeta{Name: "bench-" + kind}}
 	switch kind {
@@ -65,6 +67,13 @@ func classFor(kind, endpoint string) *lakev1.LakeStorageClass {
 		// As config/samples: a bucket and an IAM user per tenant, 30 days of retention.
 		c.Spec = lakev1.LakeStorageClassSpec{Provisioner: lakev1.ProvisionerS3IAM, S3: s3,
 			Bucket: lakev1.BucketPlacement{Mode: lakev1.BucketPerTenant}, RetentionDays: ptr.To[int32](30), DeletionPolicy: lakev1.DeletionDelete}
+	case "s3-sts":
+		// s3-iam without IAM users: a bucket per tenant and its retention as there, and STS
+		// sessions of one role (credentials mode AssumeRole) instead of a user and key per tenant,
+		// which SeaweedFS's embedded IAM serializes under one global lock (issue 13).
+		c.Spec = lakev1.LakeStorageClassSpec{Provisioner: lakev1.ProvisionerS3IAM, S3: s3,
+			Credentials: &lakev1.CredentialSettings{Mode: lakev1.CredentialModeAssumeRole, RoleARN: role, SessionDuration: &metav1.Duration{Duration: lakev1.DefaultSessionDuration}},
+			Bucket:      lakev1.BucketPlacement{Mode: lakev1.BucketPerTenant}, RetentionDays: ptr.To[int32](30), DeletionPolicy: lakev1.DeletionDelete}
 	case "shared-bucket":
 		// A class whose store is not the limit: one bucket, a prefix per tenant, the class's own
 		// key, and no retention (0, not the default 30). Retention in a shared bucket is one
@@ -90,8 +99,8 @@ func TestBenchOperator(t *testing.T) {
 	}
 	kinds := strings.Split(*classNames, ",")
 	for _, k := range kinds {
-		if classFor(k, "") == nil {
-			t.Fatalf("-classes: unknown class %q (s3-iam, shared-bucket)", k)
+		if classFor(k, "", "") == nil {
+			t.Fatalf("-classes: unknown class %q (s3-iam, s3-sts, shared-bucket)", k)
 		}
 	}
 	root, err := harness.RepoRoot()
@@ -190,8 +199,12 @@ func (b *bench) install(ctx context.Context, kinds []string) {
 	// A kept cluster (-keep-cluster) has the Secret and classes of an earlier SeaweedFS: replace.
 	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: adminSecret, Namespace: operatorNamespace}}
 	class := map[string]*lakev1.LakeStorageClass{}
+	role := ""
+	if slices.Contains(kinds, "s3-sts") {
+		role = b.s3.CreateTenantRole(t, tenantRole)
+	}
 	for _, k := range kinds {
-		class[k] = classFor(k, b.s3.Endpoint)
+		class[k] = classFor(k, b.s3.Endpoint, role)
 	}
 	_ = b.client.Delete(ctx, secret)
 	for _, c := range class {

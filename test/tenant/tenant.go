@@ -64,14 +64,22 @@ func (t *Tenant) secret(ctx context.Context, name string) (*corev1.Secret, error
 // StorageCredentials are the tenant's own, scoped storage keys, from its storage Secret.
 type StorageCredentials struct {
 	AccessKeyID, SecretAccessKey string
+	// SessionToken is an STS session's (credentials mode AssumeRole); empty for an IAM user's key.
+	SessionToken string
 }
 
-// Env is the credentials as the AWS SDKs read them, as the ingester's pod gets them.
+// Env is the credentials as the AWS SDKs read them, as the ingester's pod gets them (in credentials
+// mode AssumeRole the pod reads them from a file it follows as it is replaced; these lines are the
+// session of the moment, valid until it expires).
 func (s StorageCredentials) Env() []string {
-	return []string{
+	env := []string{
 		wellknown.SecretKeyAccessKeyID + "=" + s.AccessKeyID,
 		wellknown.SecretKeySecretAccessKey + "=" + s.SecretAccessKey,
 	}
+	if s.SessionToken != "" {
+		env = append(env, wellknown.SecretKeySessionToken+"="+s.SessionToken)
+	}
+	return env
 }
 
 // StorageCredentials reads the storage Secret.
@@ -83,6 +91,7 @@ func (t *Tenant) StorageCredentials(ctx context.Context) (StorageCredentials, er
 	creds := StorageCredentials{
 		AccessKeyID:     string(sec.Data[wellknown.SecretKeyAccessKeyID]),
 		SecretAccessKey: string(sec.Data[wellknown.SecretKeySecretAccessKey]),
+		SessionToken:    string(sec.Data[wellknown.SecretKeySessionToken]),
 	}
 	if creds.AccessKeyID == "" || creds.SecretAccessKey == "" {
 		return StorageCredentials{}, fmt.Errorf("Secret %s/%s lacks %s or %s", t.Key.Namespace, sec.Name,
