@@ -33,6 +33,7 @@ func serve(args []string) error {
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
 	profiling := fs.Bool("enable-pprof", false, "serve /debug/pprof on the admin listener")
 	storeLayout := fs.String("layout", "", "how blocks are written: segments (the default; group-committed, storage v2) or blocks (one object per block); overrides layout in --config")
+	fileMode := fs.String("segments-file-mode", "", "how a flush is made durable on a file store: append (the default; to an open segment, one fdatasync) or create (a file per segment); overrides segments.fileMode in --config")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -68,6 +69,9 @@ func serve(args []string) error {
 	override("token-file", &cfg.Auth.TokenFile, *tokenFile)
 	if set["layout"] {
 		cfg.Layout = ingesterconfig.Layout(*storeLayout)
+	}
+	if set["segments-file-mode"] {
+		cfg.Segments.FileMode = ingesterconfig.SegmentFileMode(*fileMode)
 	}
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -125,7 +129,7 @@ func serve(args []string) error {
 		CORSAllowedOrigins: cfg.CORS.AllowedOrigins,
 		Profiling:          *profiling,
 		Layout:             cfg.Layout,
-		Segments:           server.SegmentOptions{MaxDelay: cfg.Segments.MaxDelay.Duration, MaxInFlight: cfg.Segments.MaxInFlight},
+		Segments:           server.SegmentOptions{MaxDelay: cfg.Segments.MaxDelay.Duration, MaxInFlight: cfg.Segments.MaxInFlight, FileMode: cfg.Segments.FileMode},
 		Logger:             log,
 		Registry:           registry,
 	})

@@ -159,15 +159,7 @@ func (s *FileStore) flushNames(ctx context.Context, dir string) error {
 	if !s.syncEach {
 		return s.flusher.flush(ctx)
 	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("file store: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("file store: flush: %w", err)
-	}
-	return nil
+	return syncDir(dir)
 }
 
 // tempFile is written data that has no final name yet.
@@ -339,7 +331,7 @@ func (s *FileStore) List(ctx context.Context, prefix string, fn func(key string)
 
 // Delete removes an object, then its metadata sidecar (the reverse of Create's order, so that a
 // reader who finds the object always finds its metadata), and waits for a group flush that makes
-// the removal durable.
+// the removal durable (with SyncEachObject, an fsync of the object's directory).
 func (s *FileStore) Delete(ctx context.Context, key string) error {
 	final, err := s.path(key)
 	if err != nil {
@@ -350,7 +342,7 @@ func (s *FileStore) Delete(ctx context.Context, key string) error {
 			return fmt.Errorf("file store: %w", err)
 		}
 	}
-	return s.flusher.flush(ctx)
+	return s.flushNames(ctx, filepath.Dir(final))
 }
 
 // Ping checks that the root is still a writable directory.
