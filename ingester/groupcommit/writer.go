@@ -63,6 +63,9 @@ type Config struct {
 	// store, one barrier per flush, instead of writing each to a file of its own (two); they are
 	// sealed into ordinary segments later. Process records are written to Store either way.
 	Open *OpenSegments
+	// AppendBelow is the size of a flush's segments from which they are written as objects of
+	// their own even with Open; default DefaultAppendBelow.
+	AppendBelow int
 	// OnFlush, if set, is told about every flush once it is over.
 	OnFlush func(FlushStats)
 }
@@ -70,8 +73,10 @@ type Config struct {
 // FlushStats describes one flush, for metrics.
 type FlushStats struct {
 	Blocks, Segments, Processes, Bytes int
-	Duration                           time.Duration
-	Err                                error
+	// Appended says the flush went to the open segment (Config.Open), not to objects of its own.
+	Appended bool
+	Duration time.Duration
+	Err      error
 }
 
 // Result is what one Write did.
@@ -136,6 +141,9 @@ func New(cfg Config) *Writer {
 	}
 	if cfg.StoreTimeout <= 0 {
 		cfg.StoreTimeout = DefaultStoreTimeout
+	}
+	if cfg.AppendBelow <= 0 {
+		cfg.AppendBelow = DefaultAppendBelow
 	}
 	w := &Writer{
 		cfg:     cfg,
@@ -314,6 +322,7 @@ func (w *Writer) flush(bt *batch) {
 		errMu    sync.Mutex
 		firstErr = err
 		written  int
+		appended bool
 	)
 	fail := func(err error) {
 		errMu.Lock()
@@ -326,7 +335,8 @@ func (w *Writer) flush(bt *batch) {
 		for _, s := range segments {
 			written += s.size
 		}
-		if w.cfg.Open != nil {
+		appended = w.cfg.Open != nil && written < w.cfg.AppendBelow
+		if appended {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -376,7 +386,7 @@ func (w *Writer) flush(bt *batch) {
 	close(bt.done)
 	w.signal()
 	if w.cfg.OnFlush != nil {
-		w.cfg.OnFlush(FlushStats{Blocks: len(bt.blocks), Segments: len(segments), Processes: len(bt.procs), Bytes: written, Duration: time.Since(began), Err: firstErr})
+		w.cfg.OnFlush(FlushStats{Blocks: len(bt.blocks), Segments: len(segments), Processes: len(bt.procs), Bytes: written, Appended: appended, Duration: time.Since(began), Err: firstErr})
 	}
 }
 

@@ -59,7 +59,11 @@ func newSegmentWriter(opts Options, reg prometheus.Registerer, log *slog.Logger)
 		Name: "telemetrylake_ingester_segments_written_total",
 		Help: "Segments made durable.",
 	})
-	reg.MustRegister(flushes, flushBlocks, flushSeconds, segments)
+	appended := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "telemetrylake_ingester_segment_flushes_appended_total",
+		Help: "Segment flushes appended to an open segment (file store, one fdatasync), of the flushes_total that succeeded.",
+	})
+	reg.MustRegister(flushes, flushBlocks, flushSeconds, segments, appended)
 	var open *groupcommit.OpenSegments
 	if fileStore, ok := opts.Store.(*store.FileStore); ok && opts.Segments.FileMode == ingesterconfig.SegmentFileAppend {
 		open = newOpenSegments(fileStore, reg, log)
@@ -81,6 +85,9 @@ func newSegmentWriter(opts Options, reg prometheus.Registerer, log *slog.Logger)
 			flushBlocks.Observe(float64(f.Blocks))
 			flushSeconds.Observe(f.Duration.Seconds())
 			segments.Add(float64(f.Segments))
+			if f.Appended {
+				appended.Inc()
+			}
 		},
 	}), open
 }
@@ -122,8 +129,11 @@ func newOpenSegments(st *store.FileStore, reg prometheus.Registerer, log *slog.L
 			sealSeconds.Observe(s.Duration.Seconds())
 			sealedBytes.Add(float64(s.Bytes))
 			tornBytes.Add(float64(s.TornBytes))
-			if s.TornBytes > 0 || s.Recovered {
-				log.Warn("sealed an open segment left by a process that is gone", "key", s.Key, "segments", s.Segments, "blocks", s.Blocks, "bytes", s.Bytes, "torn_bytes", s.TornBytes, "torn", s.Torn)
+			switch {
+			case s.TornBytes > 0:
+				log.Warn("sealed an open segment up to its last whole record; the rest, never acknowledged, is cut", "key", s.Key, "recovered", s.Recovered, "segments", s.Segments, "blocks", s.Blocks, "bytes", s.Bytes, "torn_bytes", s.TornBytes, "torn", s.Torn)
+			case s.Recovered:
+				log.Info("sealed an open segment left by a process that is gone", "key", s.Key, "segments", s.Segments, "blocks", s.Blocks, "bytes", s.Bytes)
 			}
 		},
 	})

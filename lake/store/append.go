@@ -31,8 +31,9 @@ type AppendFile struct {
 }
 
 // CreateAppendFile creates an empty append file at key, locked, and makes its name durable. The
-// file is created unnamed (O_TMPFILE), locked, and only then linked, so no other process can
-// ever see it unlocked and take it for abandoned. A key that exists is an error.
+// file is created unnamed (O_TMPFILE; a temp name where the filesystem has none), locked, and only
+// then linked, so no other process can ever see it unlocked and take it for abandoned. A key that
+// exists is an error.
 func (s *FileStore) CreateAppendFile(key string) (*AppendFile, error) {
 	final, err := s.path(key)
 	if err != nil {
@@ -42,17 +43,15 @@ func (s *FileStore) CreateAppendFile(key string) (*AppendFile, error) {
 	if err := s.ensureDir(dir); err != nil {
 		return nil, err
 	}
-	fd, err := unix.Open(dir, unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, 0o640)
+	f, t, err := s.lockedTemp(dir)
 	if err != nil {
-		return nil, fmt.Errorf("file store: append file %s: %w (the file store needs O_TMPFILE for open segments)", key, err)
+		return nil, fmt.Errorf("file store: append file %s: %w", key, err)
 	}
-	f := os.NewFile(uintptr(fd), final)
-	if err := unix.Flock(fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("file store: lock append file %s: %w", key, err)
+	err = t.link(final)
+	if t.name != "" {
+		os.Remove(t.name)
 	}
-	t := &tempFile{fd: fd}
-	if err := t.link(final); err != nil {
+	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("file store: %w", err)
 	}
@@ -61,6 +60,33 @@ func (s *FileStore) CreateAppendFile(key string) (*AppendFile, error) {
 		return nil, err
 	}
 	return &AppendFile{key: key, path: final, f: f}, nil
+}
+
+// lockedTemp makes a new, empty, locked file in dir with no name yet (O_TMPFILE), or where the
+// filesystem has none, under a temp name that the caller removes once it has linked the file.
+func (s *FileStore) lockedTemp(dir string) (*os.File, *tempFile, error) {
+	var f *os.File
+	t := &tempFile{fd: -1}
+	fd, err := unix.Open(dir, unix.O_TMPFILE|unix.O_RDWR|unix.O_CLOEXEC, 0o640)
+	switch {
+	case err == nil:
+		f, t.fd = os.NewFile(uintptr(fd), dir), fd
+	case errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EISDIR) || errors.Is(err, unix.EINVAL):
+		if f, err = os.CreateTemp(dir, tempPrefix); err != nil {
+			return nil, nil, err
+		}
+		t.name = f.Name()
+	default:
+		return nil, nil, err
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		if t.name != "" {
+			os.Remove(t.name)
+		}
+		return nil, nil, fmt.Errorf("lock: %w", err)
+	}
+	return f, t, nil
 }
 
 // TakeOverAppendFile opens an append file whose writer is gone, and holds its lock from then on.
