@@ -432,18 +432,30 @@ func encode(blocks []segment.Block) ([]encoded, error) {
 	return out, nil
 }
 
+// partsCreator is a store that writes an object from its parts without joining them (the file
+// store's vectored write), so a big block goes from the request's bytes to the file uncopied.
+type partsCreator interface {
+	CreateParts(ctx context.Context, key string, parts [][]byte, meta map[string]string) (bool, error)
+}
+
 // create writes one segment as an object of its own, named by its hash.
 func (w *Writer) create(ctx context.Context, s encoded) error {
-	data := make([]byte, 0, s.size)
-	for _, p := range s.parts {
-		data = append(data, p...)
-	}
-	key := layout.SegmentKey(s.signal, s.minTime, segment.ID(data))
+	key := layout.SegmentKey(s.signal, s.minTime, segment.IDOfParts(s.parts))
 	var meta map[string]string
 	if w.cfg.SegmentMetadata {
 		meta = s.idx.Meta()
 	}
-	if _, err := w.cfg.Store.Create(ctx, key, data, meta); err != nil {
+	var err error
+	if pc, ok := w.cfg.Store.(partsCreator); ok {
+		_, err = pc.CreateParts(ctx, key, s.parts, meta)
+	} else {
+		data := make([]byte, 0, s.size)
+		for _, p := range s.parts {
+			data = append(data, p...)
+		}
+		_, err = w.cfg.Store.Create(ctx, key, data, meta)
+	}
+	if err != nil {
 		return fmt.Errorf("segment %s: %w", key, err)
 	}
 	return nil

@@ -177,6 +177,15 @@ func ID(segment []byte) string {
 	return hex.EncodeToString(sum[:16])
 }
 
+// IDOfParts is ID of the segment that parts (EncodeParts) make, without joining them.
+func IDOfParts(parts [][]byte) string {
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write(p)
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
 // Meta is the segment's metadata, kept with the object (S3 user metadata), so a lister learns
 // what a segment holds without reading it.
 func (idx Index) Meta() map[string]string {

@@ -135,9 +135,6 @@ func (a *AppendFile) Key() string { return a.key }
 // Size is how many bytes the file holds, all durable unless an Append failed.
 func (a *AppendFile) Size() int64 { return a.size }
 
-// maxIovecs is how many buffers one writev takes (Linux's IOV_MAX).
-const maxIovecs = 1024
-
 // Append writes bufs at the end of the file, one after another, and returns once they are
 // durable: one fdatasync, whatever their number. After a failure the file's end is unknown (a
 // record may be torn there), so every later Append fails too: the caller seals the file and
@@ -158,46 +155,22 @@ func (a *AppendFile) Append(bufs [][]byte) error {
 	return nil
 }
 
-// writev writes every byte of bufs at the file's end, in as few writev calls as it takes.
+// writev writes every byte of bufs at the file's end.
 func (a *AppendFile) writev(bufs [][]byte) (written int64, err error) {
-	fd := int(a.f.Fd())
-	for len(bufs) > 0 {
-		batch := bufs[:min(len(bufs), maxIovecs)]
-		n, err := unix.Pwritev(fd, batch, a.size+written)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return written, err
-		}
-		if n == 0 {
-			return written, io.ErrShortWrite
-		}
-		written += int64(n)
-		// Drop what was written, which may end inside a buffer.
-		for n > 0 && len(bufs) > 0 {
-			if n >= len(bufs[0]) {
-				n -= len(bufs[0])
-				bufs = bufs[1:]
-				continue
-			}
-			bufs = append([][]byte{bufs[0][n:]}, bufs[1:]...)
-			n = 0
-		}
-		for len(bufs) > 0 && len(bufs[0]) == 0 {
-			bufs = bufs[1:]
-		}
-	}
-	return written, nil
+	return pwritevAll(int(a.f.Fd()), bufs, a.size)
 }
 
-// ReadAll reads the whole file as it is now.
-func (a *AppendFile) ReadAll() ([]byte, error) {
+// ReadAll reads the whole file as it is now, into buf if it is big enough.
+func (a *AppendFile) ReadAll(buf []byte) ([]byte, error) {
 	info, err := a.f.Stat()
 	if err != nil {
 		return nil, fmt.Errorf("file store: %w", err)
 	}
-	data := make([]byte, info.Size())
+	data := buf[:0]
+	if int64(cap(buf)) < info.Size() {
+		data = make([]byte, info.Size())
+	}
+	data = data[:info.Size()]
 	if _, err := a.f.ReadAt(data, 0); err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("file store: read %s: %w", a.key, err)
 	}

@@ -54,7 +54,7 @@ func TestAnAppendFileIsTakenOverOnlyOnceItsWriterLetsGo(t *testing.T) {
 	if b.Size() != int64(len(want)) {
 		t.Errorf("taken over at size %d, want %d", b.Size(), len(want))
 	}
-	if data, err := b.ReadAll(); err != nil || !bytes.Equal(data, want) {
+	if data, err := b.ReadAll(nil); err != nil || !bytes.Equal(data, want) {
 		t.Errorf("ReadAll: %d bytes, %v", len(data), err)
 	}
 	var keys []string
