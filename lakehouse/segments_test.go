@@ -24,6 +24,7 @@ import (
 	"github.com/telemetrylake/telemetrylake/api/ingesterconfig"
 	"github.com/telemetrylake/telemetrylake/ingester/groupcommit"
 	"github.com/telemetrylake/telemetrylake/ingester/otlpwire"
+	lakeblocks "github.com/telemetrylake/telemetrylake/lake/blocks"
 	"github.com/telemetrylake/telemetrylake/lake/layout"
 	"github.com/telemetrylake/telemetrylake/lake/segment"
 	"github.com/telemetrylake/telemetrylake/lake/store"
@@ -564,6 +565,17 @@ func TestOpenSegmentsAnswerAsTheSameBlocksStoredAlone(t *testing.T) {
 		t.Fatalf("compact exited %d: %s", r.code, r.stderr)
 	}
 	sameRows(t, "compacted", l.everyRow(t, window), want)
+	// Compaction left one copy of every dated block (undated segments are never compacted).
+	copies := harness.BlockCopies(t, l.Store)
+	found, _, err := lakeblocks.List(ctx, l.Store, lakeblocks.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range found {
+		if f.Ref.Partition != layout.Undated && copies[f.Ref.ID] != 1 {
+			t.Errorf("block %s of %s: %d copies after compaction, want 1", f.Ref.ID, f.Ref.Partition, copies[f.Ref.ID])
+		}
+	}
 	// Fresh readers, no parts: the blocks straight from the compacted segments.
 	fresh := readerOf(t, l.Storage)
 	for _, k := range l.keys(t, layout.TablesPrefix+"/") {
