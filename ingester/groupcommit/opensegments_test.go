@@ -2,6 +2,7 @@ package groupcommit
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -274,5 +275,60 @@ func TestAStartingProcessLeavesALiveWritersOpenSegmentAlone(t *testing.T) {
 	ids, _ := harness.SegmentedBlocks(t, st)
 	if ids[b.ID] != 1 || ids[b2.ID] != 1 {
 		t.Fatalf("after both closed: copies %v", ids)
+	}
+}
+
+// A reader beside a writer that seals often: every block acknowledged before a listing began is
+// in that listing, once, wherever it is by then (open segment, both, or sealed segment). This is
+// the order readers keep: open segments first, then the partitions (storage.md §5.7).
+func TestAReaderBesideSealsFindsEveryAcknowledgedBlock(t *testing.T) {
+	st, _ := openFileStore(t)
+	open := NewOpenSegments(OpenConfig{Store: st, SealBytes: 3000})
+	w := New(Config{Store: st, Open: open})
+	defer open.Close(context.Background())
+	defer w.Close(context.Background())
+
+	var mu sync.Mutex
+	var acked []string
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 300 {
+			b := block(fmt.Sprintf("beside-%d", i), hour, 300)
+			if _, err := w.Write(context.Background(), []segment.Block{b}, noRecord(t)); err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			acked = append(acked, b.ID.String())
+			mu.Unlock()
+		}
+	}()
+	defer func() { <-done }() // before the writer closes, however the test ends
+	for lists := 0; ; lists++ {
+		mu.Lock()
+		before := slices.Clone(acked)
+		mu.Unlock()
+		found, skipped, err := blocks.List(context.Background(), st, blocks.Filter{})
+		if err != nil || len(skipped) > 0 {
+			t.Fatalf("listing %d: %v, skipped %v", lists, err, skipped)
+		}
+		got := map[string]int{}
+		for _, f := range found {
+			got[f.Ref.ID]++
+		}
+		for _, id := range before {
+			if got[id] != 1 {
+				t.Fatalf("listing %d: acknowledged block %s listed %d times, want once", lists, id, got[id])
+			}
+		}
+		select {
+		case <-done:
+			if _, n := harness.SegmentedBlocks(t, st); n < 10 {
+				t.Errorf("only %d seals happened beside the reader; the test proves little", n)
+			}
+			return
+		default:
+		}
 	}
 }
