@@ -68,11 +68,19 @@ func (r blockRef) name() string {
 	return r.Key + " block " + r.ID
 }
 
-// segmentFile is a segment the catalog read, and its checked index.
+// segmentFile is a segment the catalog read, and its checked index: a whole object, or one record
+// of an open segment (docs/contracts/storage.md §5.7), whose segment lies at [base, base+length)
+// of the object and whose first block is entry first of the object's blocks.
 type segmentFile struct {
-	ref layout.SegmentRef
-	idx segment.Index
+	ref          layout.SegmentRef
+	idx          segment.Index
+	open         bool
+	base, length int64
+	first        int
 }
+
+// place is the block's place in the segment's index, from its place in the object.
+func (f *segmentFile) place(entry int) int { return entry - f.first }
 
 // scanStore lists the blocks, segments and parts whose hour overlaps the window, one listing per
 // signal or table and day. withUndated also lists the blocks and segments that carry no time.
@@ -87,6 +95,12 @@ func scanStore(ctx context.Context, st store.Store, w parts.Window, withUndated 
 		blocks:  map[time.Time]map[layout.Signal][]blockRef{},
 		undated: map[layout.Signal][]blockRef{},
 		parts:   map[string][]layout.PartRef{},
+	}
+	// Open segments first: a seal writes its segments before it removes the open segment, so one
+	// gone by the time it is read has left segments that the listings below find.
+	inOpen, err := readOpenSegments(ctx, st)
+	if err != nil {
+		return nil, err
 	}
 	var found []blockRef
 	var segs []layout.SegmentRef
@@ -129,6 +143,7 @@ func scanStore(ctx context.Context, st store.Store, w parts.Window, withUndated 
 	if err != nil {
 		return nil, err
 	}
+	found = append(found, inOpen...)
 	c.badSegments = bad
 	found = append(found, inSegments...)
 	for _, ref := range pickCopies(found) {
@@ -216,6 +231,46 @@ func readSegments(ctx context.Context, st store.Store, refs []layout.SegmentRef,
 	}
 	slices.SortFunc(bad, func(a, b SkippedBlock) int { return strings.Compare(a.Key, b.Key) })
 	return blocks, bad, nil
+}
+
+// readOpenSegments reads every open segment's whole records and returns their blocks, each dated
+// by its own earliest time, as in any segment. An open segment is read whole: it is a file store's
+// (the only store the writer keeps them on), bounded by the writer's seal size.
+func readOpenSegments(ctx context.Context, st store.Store) ([]blockRef, error) {
+	var keys []string
+	err := st.List(ctx, layout.OpenSegmentListPrefix(), func(key string) error {
+		if layout.IsOpenSegmentKey(key) {
+			keys = append(keys, key)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, storeErr(fmt.Errorf("list %s in %s: %w", layout.OpenSegmentListPrefix(), st, err))
+	}
+	var blocks []blockRef
+	for _, key := range keys {
+		records, err := lakeblocks.ReadOpen(ctx, st, key)
+		if errors.Is(err, store.ErrNotFound) {
+			continue // sealed since it was listed: its segments are listed after this
+		}
+		if err != nil {
+			return nil, storeErr(err)
+		}
+		n := 0
+		for _, r := range records {
+			f := &segmentFile{
+				ref: layout.SegmentRef{Key: key, Signal: r.Index.Signal},
+				idx: r.Index, open: true, base: r.Offset, length: r.Length, first: n,
+			}
+			for _, e := range r.Index.Entries {
+				ref, _ := layout.ParseBlockKey(layout.BlockKey(r.Index.Signal, e.MinTime, e.ID))
+				ref.Key = key
+				blocks = append(blocks, blockRef{BlockRef: ref, seg: f, entry: n})
+				n++
+			}
+		}
+	}
+	return blocks, nil
 }
 
 // readSegment reads one segment's index, with one ranged read of its tail (a second one only for

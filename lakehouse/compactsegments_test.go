@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/telemetrylake/telemetrylake/api/ingesterconfig"
+	"github.com/telemetrylake/telemetrylake/ingester/server"
 	lakeblocks "github.com/telemetrylake/telemetrylake/lake/blocks"
 	"github.com/telemetrylake/telemetrylake/lake/layout"
 	"github.com/telemetrylake/telemetrylake/lakehouse/parts"
@@ -26,7 +28,15 @@ func TestTheSameBodyThroughTwoIngestersCountsOnceAndCompactsToOneCopy(t *testing
 	for _, b := range harness.Backends() {
 		t.Run(b.Name, func(t *testing.T) {
 			storage := b.Storage(t)
-			pods := []*lake{startLakeOn(t, storage), startLakeOn(t, storage)}
+			// A file per segment (S3's way, and segments.fileMode create on a file store), so that
+			// both pods' flushes of one body make one segment name: this pins §5.3's naming and
+			// §5.6's compaction. Open segments (the file store's default) are each pod's own and
+			// are compacted once sealed: TestOpenSegmentsAnswerAsTheSameBlocksStoredAlone.
+			create := server.SegmentOptions{FileMode: ingesterconfig.SegmentFileCreate}
+			pods := []*lake{
+				startLakeSegments(t, storage, ingesterconfig.LayoutSegments, create),
+				startLakeSegments(t, storage, ingesterconfig.LayoutSegments, create),
+			}
 			l := pods[0]
 			hour := time.Now().UTC().Add(-3 * time.Hour).Truncate(time.Hour)
 			w := parts.Window{Since: hour, Until: hour.Add(time.Hour)}

@@ -53,6 +53,13 @@ func startLakeOn(t *testing.T, storage string) *lake {
 // layout.
 func startLakeWith(t *testing.T, storage string, storeLayout ingesterconfig.Layout) *lake {
 	t.Helper()
+	return startLakeSegments(t, storage, storeLayout, server.SegmentOptions{})
+}
+
+// startLakeSegments starts an in-process ingester writing into the store at storage in the given
+// layout, its segment writer tuned by segs.
+func startLakeSegments(t *testing.T, storage string, storeLayout ingesterconfig.Layout, segs server.SegmentOptions) *lake {
+	t.Helper()
 	st := harness.OpenStore(t, storage)
 	ing := harness.StartIngester(t, server.New(server.Options{
 		Store:          st,
@@ -62,6 +69,7 @@ func startLakeWith(t *testing.T, storage string, storeLayout ingesterconfig.Layo
 		Logger:         slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Registry:       prometheus.NewRegistry(),
 		Layout:         storeLayout,
+		Segments:       segs,
 	}))
 	return &lake{URL: ing.URL, Storage: storage, Store: st, cacheDir: t.TempDir()}
 }

@@ -4,6 +4,7 @@ package lakehouse
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -17,6 +18,9 @@ import (
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
 
+	lakeblocks "github.com/telemetrylake/telemetrylake/lake/blocks"
+	"github.com/telemetrylake/telemetrylake/lake/layout"
+	"github.com/telemetrylake/telemetrylake/lake/store"
 	"github.com/telemetrylake/telemetrylake/test/harness"
 )
 
@@ -34,8 +38,14 @@ func TestAnIngesterKilledUnderLoadLosesNothingItAcknowledged(t *testing.T) {
 	}{
 		{"one object per block", []string{"--layout", "blocks"}},
 		{"segments", nil},
+		// On a file store the default appends to open segments (storage.md §5.7); this is the
+		// other way, a file per segment. S3 always does that, so it runs on the file store only.
+		{"segments, a file each", []string{"--segments-file-mode", "create"}},
 	} {
 		for _, backend := range harness.Backends() {
+			if layoutCase.flags != nil && layoutCase.flags[0] == "--segments-file-mode" && backend.Name != "file" {
+				continue
+			}
 			t.Run(layoutCase.name+" on "+backend.Name, func(t *testing.T) {
 				storage := backend.Storage(t)
 				killedUnderLoad(t, bin, storage, layoutCase.flags)
@@ -94,18 +104,42 @@ func killedUnderLoad(t *testing.T, bin, storage string, flags []string) {
 	if err := json.Unmarshal([]byte(r.stdout), &rows); err != nil {
 		t.Fatalf("lakehouse sql printed no JSON array: %v", err)
 	}
-	bodies := map[string]int{}
-	for _, row := range rows {
-		bodies[fmt.Sprint(row["body"])]++
-	}
-	for n := range acked {
-		if bodies[requestBody(n)] != 1 {
-			t.Errorf("acknowledged request %d is in log_entries %d times after the kill, want once", n, bodies[requestBody(n)])
+	ackedOnce := func(when string, rows []map[string]any) {
+		t.Helper()
+		bodies := map[string]int{}
+		for _, row := range rows {
+			bodies[fmt.Sprint(row["body"])]++
+		}
+		for n := range acked {
+			if bodies[requestBody(n)] != 1 {
+				t.Errorf("acknowledged request %d is in log_entries %d times %s, want once", n, bodies[requestBody(n)], when)
+			}
 		}
 	}
+	ackedOnce("after the kill", rows)
+	blocksOnce(t, storage, "after the kill", len(acked))
 
-	// The clients retry everything, acknowledged or not, at a fresh ingester.
+	// The clients retry everything, acknowledged or not, at a fresh ingester, which first seals
+	// what the killed one left open (storage.md §5.7) up to its last whole record.
 	again := harness.StartIngesterProcess(t, bin, storage, flags)
+	if _, onFile := openStore(t, storage).(*store.FileStore); onFile {
+		st := openStore(t, storage)
+		harness.WaitFor(t, 20*time.Second, "the killed ingester's open segments to be sealed", func() bool {
+			n := 0
+			st.List(context.Background(), layout.OpenSegmentListPrefix(), func(string) error { n++; return nil })
+			return n == 0
+		})
+		r := reader.lakehouse(t, "sql", "--format", "json", window[0], window[1], `SELECT body FROM log_entries`)
+		if r.code != 0 || r.stderr != "" {
+			t.Fatalf("lakehouse sql after the seal exited %d, warned %q", r.code, r.stderr)
+		}
+		var sealed []map[string]any
+		if err := json.Unmarshal([]byte(r.stdout), &sealed); err != nil {
+			t.Fatal(err)
+		}
+		ackedOnce("once the open segments are sealed", sealed)
+		blocksOnce(t, storage, "once the open segments are sealed", len(acked))
+	}
 	next := make(chan int)
 	for range 8 {
 		clients.Add(1)
@@ -132,6 +166,56 @@ func killedUnderLoad(t *testing.T, bin, storage string, flags []string) {
 	row := reader.one(t, `SELECT count(*) AS n, count(DISTINCT body) AS distinct_bodies FROM log_entries`, window...)
 	if row["n"] != float64(sent) || row["distinct_bodies"] != float64(sent) {
 		t.Errorf("after the retries log_entries holds %v rows of %v bodies, want each of the %d requests once", row["n"], row["distinct_bodies"], sent)
+	}
+	// Open, sealed and compacted data together: still each request once.
+	until := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	if r := reader.lakehouse(t, "compact", "--since", "3h", "--until", until); r.code != 0 {
+		t.Fatalf("lakehouse compact exited %d: %s", r.code, r.stderr)
+	}
+	row = reader.one(t, `SELECT count(*) AS n, count(DISTINCT body) AS distinct_bodies FROM log_entries`, window...)
+	if row["n"] != float64(sent) || row["distinct_bodies"] != float64(sent) {
+		t.Errorf("after compaction log_entries holds %v rows of %v bodies, want each of the %d requests once", row["n"], row["distinct_bodies"], sent)
+	}
+}
+
+func openStore(t *testing.T, storage string) store.Store {
+	t.Helper()
+	st, err := store.Open(context.Background(), storage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// blocksOnce checks what `ingester blocks list` reads (lake/blocks): at least the acknowledged
+// requests' blocks, each id once, every one readable and intact, and no segment skipped.
+func blocksOnce(t *testing.T, storage, when string, acked int) {
+	t.Helper()
+	st := openStore(t, storage)
+	found, skipped, err := lakeblocks.List(context.Background(), st, lakeblocks.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(skipped) > 0 {
+		t.Errorf("segments skipped %s: %v", when, skipped)
+	}
+	seen := map[string]bool{}
+	for _, f := range found {
+		if seen[f.Ref.ID] {
+			t.Errorf("block %s listed twice %s", f.Ref.ID, when)
+		}
+		seen[f.Ref.ID] = true
+		data, err := lakeblocks.Read(context.Background(), st, f)
+		if err != nil {
+			t.Errorf("block %s in %s %s: %v", f.Ref.ID, f.Ref.Key, when, err)
+		}
+		if got := layout.BlockID(f.Ref.Signal, data).String(); got != f.Ref.ID {
+			t.Errorf("block %s read from %s hashes to %s %s", f.Ref.ID, f.Ref.Key, got, when)
+		}
+	}
+	if len(found) < acked {
+		t.Errorf("%d blocks listed %s, fewer than the %d requests acknowledged", len(found), when, acked)
 	}
 }
 

@@ -210,7 +210,13 @@ func (l *loader) decodeFetch(ctx context.Context, f fetch, want func(ref blockRe
 	for i, ref := range f.refs {
 		ds[i] = &decoded{ref: ref}
 	}
-	data, _, err := l.st.Get(ctx, f.refs[0].Key)
+	var data []byte
+	var err error
+	if f.seg != nil && f.seg.open {
+		data, _, err = l.st.GetRange(ctx, f.refs[0].Key, f.seg.base, f.seg.length)
+	} else {
+		data, _, err = l.st.Get(ctx, f.refs[0].Key)
+	}
 	if err != nil {
 		what := "block"
 		if f.seg != nil {
@@ -239,10 +245,10 @@ func (l *loader) decodeFetch(ctx context.Context, f fetch, want func(ref blockRe
 		switch {
 		case err != nil:
 			d.err = err
-		case d.ref.entry >= len(idx.Entries) || idx.Entries[d.ref.entry].ID.String() != d.ref.ID:
+		case f.seg.place(d.ref.entry) >= len(idx.Entries) || idx.Entries[f.seg.place(d.ref.entry)].ID.String() != d.ref.ID:
 			d.skip = "segment " + d.ref.Key + " changed since it was listed"
 		default:
-			b, _ := idx.Block(data, d.ref.entry) // checked by Decode
+			b, _ := idx.Block(data, f.seg.place(d.ref.entry)) // checked by Decode
 			d.decode(b, want)
 		}
 	}

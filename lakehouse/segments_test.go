@@ -24,6 +24,7 @@ import (
 	"github.com/telemetrylake/telemetrylake/api/ingesterconfig"
 	"github.com/telemetrylake/telemetrylake/ingester/groupcommit"
 	"github.com/telemetrylake/telemetrylake/ingester/otlpwire"
+	lakeblocks "github.com/telemetrylake/telemetrylake/lake/blocks"
 	"github.com/telemetrylake/telemetrylake/lake/layout"
 	"github.com/telemetrylake/telemetrylake/lake/segment"
 	"github.com/telemetrylake/telemetrylake/lake/store"
@@ -508,4 +509,77 @@ func TestMaterializeReadsEachSegmentAtMostTwice(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestOpenSegmentsAnswerAsTheSameBlocksStoredAlone: on a file store the segment writer appends to
+// an open segment (storage.md §5.7). Its blocks answer at once, in every table, as the same
+// blocks stored alone; with some of them also in sealed segments (a retry that reached another
+// pod, or a seal in progress), after materialize, after the seal and after compaction, each
+// counts once.
+func TestOpenSegmentsAnswerAsTheSameBlocksStoredAlone(t *testing.T) {
+	hour := time.Now().UTC().Add(-4 * time.Hour).Truncate(time.Hour)
+	window := windowOf(hour, 2)
+	reqs := mixedRequests(t, hour)
+	alone := readerOf(t, "file://"+t.TempDir())
+	storeBlocks(t, alone.Store, reqs...)
+	want := alone.everyRow(t, window)
+
+	l := readerOf(t, "file://"+t.TempDir())
+	fileStore := l.Store.(*store.FileStore)
+	open := groupcommit.NewOpenSegments(groupcommit.OpenConfig{Store: fileStore})
+	w := groupcommit.New(groupcommit.Config{Store: l.Store, Open: open})
+	ctx := context.Background()
+	for _, r := range reqs {
+		blocks := splitRequest(t, r)
+		record := func(i int) ([]byte, error) {
+			return json.Marshal(layout.ProcessRecord{ProcessID: blocks[i].Meta.ProcessID.String()})
+		}
+		if _, err := w.Write(ctx, blocks, record); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(l.keys(t, layout.OpenSegmentListPrefix())); n != 1 {
+		t.Fatalf("%d open segments, want 1", n)
+	}
+	sameRows(t, "from the open segment", l.everyRow(t, window), want)
+
+	// Another pod wrote half the requests as sealed segments.
+	writeSegments(t, l.Store, reqs[:len(reqs)/2]...)
+	sameRows(t, "open and sealed", l.everyRow(t, window), want)
+	if r := l.materialize(t, window); !strings.Contains(r.stdout, "skipped    0 blocks") {
+		t.Errorf("materialize skipped blocks:\n%s", r.stdout)
+	}
+	sameRows(t, "materialized from open and sealed", l.everyRow(t, window), want)
+
+	if err := w.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := open.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(l.keys(t, layout.OpenSegmentListPrefix())); n != 0 {
+		t.Fatalf("%d open segments after the seal, want 0", n)
+	}
+	sameRows(t, "sealed", l.everyRow(t, window), want)
+	if r := l.lakehouse(t, append([]string{"compact"}, window...)...); r.code != 0 {
+		t.Fatalf("compact exited %d: %s", r.code, r.stderr)
+	}
+	sameRows(t, "compacted", l.everyRow(t, window), want)
+	// Compaction left one copy of every dated block (undated segments are never compacted).
+	copies := harness.BlockCopies(t, l.Store)
+	found, _, err := lakeblocks.List(ctx, l.Store, lakeblocks.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range found {
+		if f.Ref.Partition != layout.Undated && copies[f.Ref.ID] != 1 {
+			t.Errorf("block %s of %s: %d copies after compaction, want 1", f.Ref.ID, f.Ref.Partition, copies[f.Ref.ID])
+		}
+	}
+	// Fresh readers, no parts: the blocks straight from the compacted segments.
+	fresh := readerOf(t, l.Storage)
+	for _, k := range l.keys(t, layout.TablesPrefix+"/") {
+		l.Store.Delete(ctx, k)
+	}
+	sameRows(t, "compacted, read afresh", fresh.everyRow(t, window), want)
 }

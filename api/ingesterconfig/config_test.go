@@ -45,6 +45,7 @@ func TestLoadRefusesMistakes(t *testing.T) {
 		"a duration without units": {"storeTimeout: 3", "duration"},
 		"a wildcard CORS origin":   {"cors: {allowedOrigins: ['*']}", "may not be"},
 		"a negative limit":         {"limits: {maxBodyBytes: -1}", "must not be negative"},
+		"an unknown file mode":     {"segments: {fileMode: mmap}", `want "append" or "create"`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := Load(write(t, tc.yaml))

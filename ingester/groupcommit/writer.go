@@ -59,6 +59,13 @@ type Config struct {
 	// SegmentMetadata keeps the index's summary as object metadata (S3 user metadata). A file
 	// store needs none: the index is in the file.
 	SegmentMetadata bool
+	// Open, if set, makes a flush append its segments to this process's open segment on a file
+	// store, one barrier per flush, instead of writing each to a file of its own (two); they are
+	// sealed into ordinary segments later. Process records are written to Store either way.
+	Open *OpenSegments
+	// AppendBelow is the size of a flush's segments from which they are written as objects of
+	// their own even with Open; default DefaultAppendBelow.
+	AppendBelow int
 	// OnFlush, if set, is told about every flush once it is over.
 	OnFlush func(FlushStats)
 }
@@ -66,8 +73,10 @@ type Config struct {
 // FlushStats describes one flush, for metrics.
 type FlushStats struct {
 	Blocks, Segments, Processes, Bytes int
-	Duration                           time.Duration
-	Err                                error
+	// Appended says the flush went to the open segment (Config.Open), not to objects of its own.
+	Appended bool
+	Duration time.Duration
+	Err      error
 }
 
 // Result is what one Write did.
@@ -132,6 +141,9 @@ func New(cfg Config) *Writer {
 	}
 	if cfg.StoreTimeout <= 0 {
 		cfg.StoreTimeout = DefaultStoreTimeout
+	}
+	if cfg.AppendBelow <= 0 {
+		cfg.AppendBelow = DefaultAppendBelow
 	}
 	w := &Writer{
 		cfg:     cfg,
@@ -304,12 +316,13 @@ func (w *Writer) flush(bt *batch) {
 	ctx, cancel := context.WithTimeout(context.Background(), w.cfg.StoreTimeout)
 	defer cancel()
 
-	segments, err := w.encode(bt.blocks)
+	segments, err := encode(bt.blocks)
 	var (
 		wg       sync.WaitGroup
 		errMu    sync.Mutex
 		firstErr = err
 		written  int
+		appended bool
 	)
 	fail := func(err error) {
 		errMu.Lock()
@@ -320,14 +333,27 @@ func (w *Writer) flush(bt *batch) {
 	}
 	if err == nil {
 		for _, s := range segments {
+			written += s.size
+		}
+		appended = w.cfg.Open != nil && written < w.cfg.AppendBelow
+		if appended {
 			wg.Add(1)
-			written += len(s.data)
 			go func() {
 				defer wg.Done()
-				if _, err := w.cfg.Store.Create(ctx, s.key, s.data, s.meta); err != nil {
-					fail(fmt.Errorf("segment %s: %w", s.key, err))
+				if err := w.cfg.Open.append(appendRecords(segments)); err != nil {
+					fail(fmt.Errorf("open segment: %w", err))
 				}
 			}()
+		} else {
+			for _, s := range segments {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if err := w.create(ctx, s); err != nil {
+						fail(err)
+					}
+				}()
+			}
 		}
 		for _, p := range bt.procs {
 			wg.Add(1)
@@ -360,18 +386,22 @@ func (w *Writer) flush(bt *batch) {
 	close(bt.done)
 	w.signal()
 	if w.cfg.OnFlush != nil {
-		w.cfg.OnFlush(FlushStats{Blocks: len(bt.blocks), Segments: len(segments), Processes: len(bt.procs), Bytes: written, Duration: time.Since(began), Err: firstErr})
+		w.cfg.OnFlush(FlushStats{Blocks: len(bt.blocks), Segments: len(segments), Processes: len(bt.procs), Bytes: written, Appended: appended, Duration: time.Since(began), Err: firstErr})
 	}
 }
 
+// encoded is one segment of a flush, as the parts that laid end to end make it (EncodeParts):
+// the blocks' own bytes, not copied, and its index and trailer.
 type encoded struct {
-	key  string
-	data []byte
-	meta map[string]string
+	signal  layout.Signal
+	minTime uint64
+	parts   [][]byte
+	size    int
+	idx     segment.Index
 }
 
 // encode groups blocks by signal and hour, in the order they came, and packs each group.
-func (w *Writer) encode(blocks []segment.Block) ([]encoded, error) {
+func encode(blocks []segment.Block) ([]encoded, error) {
 	type group struct {
 		dir    string
 		signal layout.Signal
@@ -393,17 +423,77 @@ func (w *Writer) encode(blocks []segment.Block) ([]encoded, error) {
 	slices.SortFunc(groups, func(a, b *group) int { return cmp.Compare(a.dir, b.dir) })
 	out := make([]encoded, 0, len(groups))
 	for _, g := range groups {
-		data, idx, err := segment.Encode(g.signal, g.blocks)
+		parts, size, idx, err := segment.EncodeParts(g.signal, g.blocks)
 		if err != nil {
 			return nil, err
 		}
-		e := encoded{key: layout.SegmentKey(g.signal, g.min, segment.ID(data)), data: data}
-		if w.cfg.SegmentMetadata {
-			e.meta = idx.Meta()
-		}
-		out = append(out, e)
+		out = append(out, encoded{signal: g.signal, minTime: g.min, parts: parts, size: size, idx: idx})
 	}
 	return out, nil
+}
+
+// partsCreator is a store that writes an object from its parts without joining them (the file
+// store's vectored write), so a big block goes from the request's bytes to the file uncopied.
+type partsCreator interface {
+	CreateParts(ctx context.Context, key string, parts [][]byte, meta map[string]string) (bool, error)
+}
+
+// create writes one segment as an object of its own, named by its hash.
+func (w *Writer) create(ctx context.Context, s encoded) error {
+	key := layout.SegmentKey(s.signal, s.minTime, segment.IDOfParts(s.parts))
+	var meta map[string]string
+	if w.cfg.SegmentMetadata {
+		meta = s.idx.Meta()
+	}
+	var err error
+	if pc, ok := w.cfg.Store.(partsCreator); ok {
+		_, err = pc.CreateParts(ctx, key, s.parts, meta)
+	} else {
+		data := make([]byte, 0, s.size)
+		for _, p := range s.parts {
+			data = append(data, p...)
+		}
+		_, err = w.cfg.Store.Create(ctx, key, data, meta)
+	}
+	if err != nil {
+		return fmt.Errorf("segment %s: %w", key, err)
+	}
+	return nil
+}
+
+// coalesceBelow is the size under which a flush's small buffers are copied into one before the
+// vectored write: a copy of a few KiB costs less than an iovec of its own, and a flush of
+// thousands of small blocks stays within one writev.
+const coalesceBelow = 64 << 10
+
+// appendRecords lays a flush's segments out as the records of an open segment (a header, then
+// the segment), as buffers for one vectored write. Big blocks are passed by reference; runs of
+// small buffers are copied together.
+func appendRecords(segments []encoded) [][]byte {
+	var (
+		bufs  [][]byte
+		small []byte
+	)
+	add := func(b []byte) {
+		if len(b) >= coalesceBelow {
+			if len(small) > 0 {
+				bufs, small = append(bufs, small), nil
+			}
+			bufs = append(bufs, b)
+			return
+		}
+		small = append(small, b...)
+	}
+	for _, s := range segments {
+		add(segment.AppendRecordHeader(nil, s.size))
+		for _, p := range s.parts {
+			add(p)
+		}
+	}
+	if len(small) > 0 {
+		bufs = append(bufs, small)
+	}
+	return bufs
 }
 
 // Close flushes what is pending and stops the writer; later Writes fail with ErrClosed. It

@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -22,6 +24,9 @@ type SegmentOptions struct {
 	// ingesterconfig.DefaultSegmentMaxInFlightFile on a file store and
 	// DefaultSegmentMaxInFlightS3 on S3.
 	MaxInFlight int
+	// FileMode is how a flush is made durable on a file store; "" is
+	// ingesterconfig.DefaultSegmentFileMode, an open segment appended to.
+	FileMode ingesterconfig.SegmentFileMode
 }
 
 func (o *SegmentOptions) setDefaults(st store.Store) {
@@ -30,9 +35,12 @@ func (o *SegmentOptions) setDefaults(st store.Store) {
 		setDefault(&o.MaxDelay, ingesterconfig.DefaultSegmentMaxDelayS3)
 	}
 	setDefault(&o.MaxInFlight, ingesterconfig.DefaultSegmentMaxInFlightFile)
+	setDefault(&o.FileMode, ingesterconfig.DefaultSegmentFileMode)
 }
 
-func newSegmentWriter(opts Options, reg prometheus.Registerer) *groupcommit.Writer {
+// newSegmentWriter builds the segment writer and, on a file store in append mode, the open
+// segments it appends to (nil otherwise).
+func newSegmentWriter(opts Options, reg prometheus.Registerer, log *slog.Logger) (*groupcommit.Writer, *groupcommit.OpenSegments) {
 	flushes := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "telemetrylake_ingester_segment_flushes_total",
 		Help: "Segment flushes by result (ok, error); each is one durable write of every block pending.",
@@ -51,8 +59,17 @@ func newSegmentWriter(opts Options, reg prometheus.Registerer) *groupcommit.Writ
 		Name: "telemetrylake_ingester_segments_written_total",
 		Help: "Segments made durable.",
 	})
-	reg.MustRegister(flushes, flushBlocks, flushSeconds, segments)
+	appended := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "telemetrylake_ingester_segment_flushes_appended_total",
+		Help: "Segment flushes appended to an open segment (file store, one fdatasync), of the flushes_total that succeeded.",
+	})
+	reg.MustRegister(flushes, flushBlocks, flushSeconds, segments, appended)
+	var open *groupcommit.OpenSegments
+	if fileStore, ok := opts.Store.(*store.FileStore); ok && opts.Segments.FileMode == ingesterconfig.SegmentFileAppend {
+		open = newOpenSegments(fileStore, reg, log)
+	}
 	return groupcommit.New(groupcommit.Config{
+		Open:         open,
 		Store:        opts.Store,
 		MaxDelay:     opts.Segments.MaxDelay,
 		MaxInFlight:  opts.Segments.MaxInFlight,
@@ -68,8 +85,60 @@ func newSegmentWriter(opts Options, reg prometheus.Registerer) *groupcommit.Writ
 			flushBlocks.Observe(float64(f.Blocks))
 			flushSeconds.Observe(f.Duration.Seconds())
 			segments.Add(float64(f.Segments))
+			if f.Appended {
+				appended.Inc()
+			}
+		},
+	}), open
+}
+
+// newOpenSegments keeps the open segments of a file store, with their metrics.
+func newOpenSegments(st *store.FileStore, reg prometheus.Registerer, log *slog.Logger) *groupcommit.OpenSegments {
+	seals := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "telemetrylake_ingester_open_segment_seals_total",
+		Help: "Open segments sealed into ordinary segments, by result (ok, error: tried again) and whether a process now gone left them (recovered).",
+	}, []string{"result", "recovered"})
+	sealSeconds := prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "telemetrylake_ingester_open_segment_seal_duration_seconds",
+		Help:    "Time to seal an open segment: read it, write its segments durably, remove it.",
+		Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+	})
+	sealedBytes := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "telemetrylake_ingester_open_segment_sealed_bytes_total",
+		Help: "Bytes of open segments sealed: what sealing wrote a second time.",
+	})
+	tornBytes := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "telemetrylake_ingester_open_segment_torn_bytes_total",
+		Help: "Bytes cut from the end of open segments after their last whole record when sealed: a write torn by a crash, never acknowledged.",
+	})
+	var open *groupcommit.OpenSegments
+	openFiles := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "telemetrylake_ingester_open_segments",
+		Help: "Open segments this process holds: the one flushes append to, and those waiting to be sealed.",
+	}, func() float64 { return float64(open.OpenFiles()) })
+	open = groupcommit.NewOpenSegments(groupcommit.OpenConfig{
+		Store: st,
+		OnSeal: func(s groupcommit.SealStats) {
+			recovered := strconv.FormatBool(s.Recovered)
+			if s.Err != nil {
+				seals.WithLabelValues("error", recovered).Inc()
+				log.Error("sealing an open segment failed; it stays readable and is tried again", "key", s.Key, "error", s.Err)
+				return
+			}
+			seals.WithLabelValues("ok", recovered).Inc()
+			sealSeconds.Observe(s.Duration.Seconds())
+			sealedBytes.Add(float64(s.Bytes))
+			tornBytes.Add(float64(s.TornBytes))
+			switch {
+			case s.TornBytes > 0:
+				log.Warn("sealed an open segment up to its last whole record; the rest, never acknowledged, is cut", "key", s.Key, "recovered", s.Recovered, "segments", s.Segments, "blocks", s.Blocks, "bytes", s.Bytes, "torn_bytes", s.TornBytes, "torn", s.Torn)
+			case s.Recovered:
+				log.Info("sealed an open segment left by a process that is gone", "key", s.Key, "segments", s.Segments, "blocks", s.Blocks, "bytes", s.Bytes)
+			}
 		},
 	})
+	reg.MustRegister(seals, sealSeconds, sealedBytes, tornBytes, openFiles)
+	return open
 }
 
 // writeSegments hands the request's blocks to the segment writer and waits for their flush. Its

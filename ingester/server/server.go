@@ -97,9 +97,11 @@ type Server struct {
 	bodies   *bodyReader
 	writer   *blockWriter
 	segments *groupcommit.Writer // nil: one object per block
-	health   *storeHealth
-	metrics  *metrics
-	draining atomic.Bool
+	// openSegments are what the segment writer appends to on a file store; nil otherwise.
+	openSegments *groupcommit.OpenSegments
+	health       *storeHealth
+	metrics      *metrics
+	draining     atomic.Bool
 }
 
 func New(opts Options) *Server {
@@ -109,7 +111,7 @@ func New(opts Options) *Server {
 	s.health = newStoreHealth(opts.Store, opts.HealthInterval, opts.StoreTimeout, s.metrics.storeUp, opts.Logger)
 	s.writer = newBlockWriter(opts.Store)
 	if opts.Layout == ingesterconfig.LayoutSegments {
-		s.segments = newSegmentWriter(opts, opts.Registry)
+		s.segments, s.openSegments = newSegmentWriter(opts, opts.Registry, opts.Logger)
 	}
 	return s
 }
@@ -395,6 +397,13 @@ func (s *Server) Run(ctx context.Context, otlp, admin net.Listener, grace time.D
 		// after the flush of anything a request still in flight handed it.
 		if cerr := s.segments.Close(shutdownCtx); cerr != nil {
 			s.log.Error("segment flushes still running at the end of the grace period", "error", cerr)
+		}
+	}
+	if s.openSegments != nil {
+		// After the writer's Close: nothing appends any more. What is not sealed in time stays
+		// readable, and the next process seals it.
+		if cerr := s.openSegments.Close(shutdownCtx); cerr != nil {
+			s.log.Error("open segments not sealed at the end of the grace period; the next start seals them", "error", cerr)
 		}
 	}
 	if errors.Is(err, http.ErrServerClosed) {

@@ -6,6 +6,7 @@ package blocks
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -71,6 +72,12 @@ type Skipped struct {
 // Of each segment only the index is read (ReadIndex), so listing a lake of big compacted
 // segments reads little; a block's own checksum is checked when it is read (Read, Bytes).
 func List(ctx context.Context, st store.Store, f Filter) (found []Found, skipped []Skipped, err error) {
+	// Open segments first: a seal writes its segments before it removes the open segment, so an
+	// open segment gone by the time it is read has left segments that the listing below finds.
+	inOpen, err := listOpen(ctx, st, f)
+	if err != nil {
+		return nil, nil, err
+	}
 	var standalone, segmented []Found
 	var segments []layout.SegmentRef
 	for _, sig := range f.signals() {
@@ -110,7 +117,63 @@ func List(ctx context.Context, st store.Store, f Filter) (found []Found, skipped
 			}
 		}
 	}
-	return onePerID(append(standalone, segmented...)), skipped, nil
+	return onePerID(append(append(standalone, segmented...), inOpen...)), skipped, nil
+}
+
+// listOpen lists the blocks the filter keeps in the open segments (docs/contracts/storage.md
+// §5.7), each placed in the partition of its own time, as in a sealed segment. Its Segment entry
+// locates the block in the open segment itself, so Read and Bytes work as for a segment.
+func listOpen(ctx context.Context, st store.Store, f Filter) ([]Found, error) {
+	var keys []string
+	err := st.List(ctx, layout.OpenSegmentListPrefix(), func(key string) error {
+		if layout.IsOpenSegmentKey(key) {
+			keys = append(keys, key)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list %s in %s: %w", layout.OpenSegmentListPrefix(), st, err)
+	}
+	var found []Found
+	for _, key := range keys {
+		records, err := ReadOpen(ctx, st, key)
+		if errors.Is(err, store.ErrNotFound) {
+			continue // sealed since it was listed: its segments are listed after this
+		}
+		if err != nil {
+			return nil, err
+		}
+		n := 0
+		for _, r := range records {
+			if !slices.Contains(f.signals(), r.Index.Signal) {
+				n += len(r.Index.Entries)
+				continue
+			}
+			for _, e := range r.Index.Entries {
+				ref, _ := layout.ParseBlockKey(layout.BlockKey(r.Index.Signal, e.MinTime, e.ID))
+				ref.Key = key
+				e.Offset += uint64(r.Offset)
+				if f.keep(ref) {
+					found = append(found, Found{Ref: ref, Segment: &e, Entry: n})
+				}
+				n++
+			}
+		}
+	}
+	return found, nil
+}
+
+// ReadOpen reads an open segment whole and returns its whole records, each checked as a segment
+// is (segment.ScanOpen). What follows the last whole record is left out, never reported: it is a
+// write in progress, or one torn by a crash, and was never acknowledged. A missing key is
+// store.ErrNotFound: the open segment was sealed since it was listed.
+func ReadOpen(ctx context.Context, st store.Store, key string) ([]segment.Record, error) {
+	data, _, err := st.Get(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("read open segment %s in %s: %w", key, st, err)
+	}
+	records, _, _ := segment.ScanOpen(data)
+	return records, nil
 }
 
 // onePerID keeps the copy of each block that every reader keeps (layout.FirstCopies), sorted by

@@ -2,6 +2,7 @@ package layout
 
 import (
 	"cmp"
+	"fmt"
 	"path"
 	"slices"
 	"strings"
@@ -101,4 +102,30 @@ func FirstCopies(n int, copyOf func(i int) BlockCopy, block func(i int) string) 
 		}
 	}
 	return kept
+}
+
+// On the file store the segment writer appends each flush to an open segment of its own process
+// (docs/contracts/storage.md §5.7), one file for every signal and hour it holds, and seals it
+// into ordinary segments, one per signal and hour, later. Open segments live in one directory, so that a process starting up
+// finds every one left behind with one listing, and so that creating one fsyncs a directory that
+// holds nothing else of value. Readers list it besides the partitions they read, and place each
+// block by its own time.
+const (
+	OpenSegmentsDir   = SegmentsPrefix + "/open"
+	OpenSegmentSuffix = ".open"
+)
+
+// OpenSegmentKey names a writer's seq-th open segment. writer is unique to one process's life
+// (a crashed process's successor takes its files over, never its names).
+func OpenSegmentKey(writer string, seq int) string {
+	return path.Join(OpenSegmentsDir, fmt.Sprintf("%s-%06d%s", writer, seq, OpenSegmentSuffix))
+}
+
+// OpenSegmentListPrefix is where every open segment lives, for listing.
+func OpenSegmentListPrefix() string { return OpenSegmentsDir + "/" }
+
+// IsOpenSegmentKey says whether a key names an open segment.
+func IsOpenSegmentKey(key string) bool {
+	dir, name := path.Split(key)
+	return dir == OpenSegmentListPrefix() && strings.HasSuffix(name, OpenSegmentSuffix) && len(name) > len(OpenSegmentSuffix)
 }

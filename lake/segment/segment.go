@@ -98,42 +98,55 @@ type Index struct {
 // equal ids mean equal bytes. Encode does not check that the blocks share an hour; the writer
 // groups them by layout.BlockDir before it calls Encode.
 func Encode(signal layout.Signal, blocks []Block) ([]byte, Index, error) {
+	parts, size, idx, err := EncodeParts(signal, blocks)
+	if err != nil {
+		return nil, Index{}, err
+	}
+	buf := make([]byte, 0, size)
+	for _, p := range parts {
+		buf = append(buf, p...)
+	}
+	return buf, idx, nil
+}
+
+// EncodeParts is Encode without the copy: the segment is its parts laid end to end, the blocks'
+// own bytes (not copied) and then the index and trailer, size bytes in all. A writer hands the
+// parts to one vectored write, so a block of a megabyte is not copied on its way to the file.
+func EncodeParts(signal layout.Signal, blocks []Block) (parts [][]byte, size int, idx Index, err error) {
 	if len(blocks) == 0 {
-		return nil, Index{}, errors.New("segment: no blocks to encode")
+		return nil, 0, Index{}, errors.New("segment: no blocks to encode")
 	}
 	if len(blocks) > maxBlocks {
-		return nil, Index{}, fmt.Errorf("segment: %d blocks is more than the %d one segment may hold", len(blocks), maxBlocks)
+		return nil, 0, Index{}, fmt.Errorf("segment: %d blocks is more than the %d one segment may hold", len(blocks), maxBlocks)
 	}
-	size := 0
-	for _, b := range blocks {
-		size += len(b.Bytes)
-	}
-	buf := make([]byte, 0, size+64*len(blocks)+TrailerSize+64)
-	idx := Index{Signal: signal, Entries: make([]Entry, 0, len(blocks))}
+	idx = Index{Signal: signal, Entries: make([]Entry, 0, len(blocks))}
+	parts = make([][]byte, 0, len(blocks)+1)
 	seen := make(map[layout.UUID]bool, len(blocks))
 	for _, b := range blocks {
 		if b.Meta.Signal != signal {
-			return nil, Index{}, fmt.Errorf("segment: block %s is %s, not %s: a segment holds one signal", b.ID, b.Meta.Signal, signal)
+			return nil, 0, Index{}, fmt.Errorf("segment: block %s is %s, not %s: a segment holds one signal", b.ID, b.Meta.Signal, signal)
 		}
 		if seen[b.ID] {
 			continue
 		}
 		seen[b.ID] = true
 		e := Entry{
-			ID: b.ID, Offset: uint64(len(buf)), Length: uint64(len(b.Bytes)),
+			ID: b.ID, Offset: uint64(size), Length: uint64(len(b.Bytes)),
 			CRC32C:  crc32.Checksum(b.Bytes, castagnoli),
 			Records: b.Meta.Records, MinTime: b.Meta.MinTime, MaxTime: b.Meta.MaxTime, ProcessID: b.Meta.ProcessID,
 		}
-		buf = append(buf, b.Bytes...)
+		parts = append(parts, b.Bytes)
+		size += len(b.Bytes)
 		idx.add(e)
 	}
 	index := appendIndex(nil, idx)
-	buf = protowire.AppendTag(buf, indexField, protowire.BytesType)
-	buf = protowire.AppendVarint(buf, uint64(len(index)))
-	indexOffset := len(buf)
-	buf = append(buf, index...)
-	buf = appendTrailer(buf, uint64(indexOffset), index)
-	return buf, idx, nil
+	tail := make([]byte, 0, protowire.SizeTag(indexField)+protowire.SizeBytes(len(index))+TrailerSize)
+	tail = protowire.AppendTag(tail, indexField, protowire.BytesType)
+	tail = protowire.AppendVarint(tail, uint64(len(index)))
+	indexOffset := size + len(tail)
+	tail = append(tail, index...)
+	tail = appendTrailer(tail, uint64(indexOffset), index)
+	return append(parts, tail), size + len(tail), idx, nil
 }
 
 func (idx *Index) add(e Entry) {
@@ -162,6 +175,15 @@ func appendTrailer(buf []byte, indexOffset uint64, index []byte) []byte {
 func ID(segment []byte) string {
 	sum := sha256.Sum256(segment)
 	return hex.EncodeToString(sum[:16])
+}
+
+// IDOfParts is ID of the segment that parts (EncodeParts) make, without joining them.
+func IDOfParts(parts [][]byte) string {
+	h := sha256.New()
+	for _, p := range parts {
+		h.Write(p)
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
 // Meta is the segment's metadata, kept with the object (S3 user metadata), so a lister learns

@@ -3,7 +3,9 @@
 // for the lakehouse's replaced parts alone (see Store.Delete). It has two real backends, a local
 // directory (file://) and S3 (s3://). It knows nothing of OTLP, nor where the lake puts what:
 // keys are the caller's, and the one fact about them it needs, the media type S3 serves an object
-// with, it asks of package layout.
+// with, it asks of package layout. The one exception to create-only is the file store's
+// AppendFile, the segment writer's open segment, which its one locked writer grows by appending
+// and which is never rewritten, only removed once sealed.
 package store
 
 import (

@@ -599,12 +599,14 @@ func printResults(w io.Writer, rows []row, opts *options) {
 	}
 	printRatios("ratios (req/s):", reqs, [][][2]string{
 		{{"ingester-seg", "durable-floor"}, {"ingester", "durable-floor"}, {"bare-store", "durable-floor"}},
+		{{"ingester-seg-create", "durable-floor"}, {"ingester-seg", "ingester-seg-create"}},
 		{{"ingester-seg", "collector"}, {"ingester-seg", "collector-durable"}, {"durable-floor", "collector"}},
 		{{"ingester-seg", "ingester"}, {"ingester-seg-s3", "ingester-s3"}, {"ingester-seg-s3", "ingester-seg"}},
 		{{"bare", "bare-altload"}, {"durable-floor", "bare"}},
 	})
 	printRatios("ratios (MB/s):", mbs, [][][2]string{
 		{{"ingester-seg", "durable-floor"}, {"ingester", "durable-floor"}, {"collector-durable", "durable-floor"}},
+		{{"ingester-seg-create", "durable-floor"}, {"ingester-seg", "ingester-seg-create"}},
 	})
 	printRatios("ratios (subject CPU per request; below 1 means the first spends less):", cpu, [][][2]string{
 		{{"ingester-seg", "durable-floor"}, {"ingester-seg", "collector"}, {"ingester-seg", "collector-durable"}, {"ingester-seg", "ingester"}},

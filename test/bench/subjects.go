@@ -74,6 +74,9 @@ var subjectKinds = map[string]subjectKind{
 	"ingester": {name: "ingester", start: fileIngester("--layout", "blocks")},
 	// ingester-seg is the same binary with storage v2: blocks in group-committed segments.
 	"ingester-seg": {name: "ingester-seg", start: fileIngester()},
+	// ingester-seg-create writes a file per segment of a flush (two barriers), where ingester-seg
+	// appends the flush to an open segment (one): docs/contracts/storage.md §5.7.
+	"ingester-seg-create": {name: "ingester-seg-create", start: fileIngester("--segments-file-mode", "create")},
 	// The two layouts on SeaweedFS, where what a request costs is counted in S3 requests.
 	"ingester-s3":     {name: "ingester-s3", start: s3Ingester("--layout", "blocks")},
 	"ingester-seg-s3": {name: "ingester-seg-s3", start: s3Ingester()},
@@ -90,7 +93,7 @@ var subjectKinds = map[string]subjectKind{
 	"bare-store": {name: "bare-store", start: startBareStore},
 }
 
-var subjectOrder = []string{"ingester", "ingester-seg", "ingester-s3", "ingester-seg-s3", "durable-floor",
+var subjectOrder = []string{"ingester", "ingester-seg", "ingester-seg-create", "ingester-s3", "ingester-seg-s3", "durable-floor",
 	"collector", "collector-durable", "bare", "bare-altload", "bare-store"}
 
 // prepare builds or locates the binaries of the chosen subjects up front, and starts SeaweedFS
@@ -102,7 +105,7 @@ func prepare(ctx context.Context, d *runDir, want map[string]bool, opts *options
 			return fmt.Errorf("build bare server: %w", err)
 		}
 	}
-	if want["ingester"] || want["ingester-seg"] || want["ingester-s3"] || want["ingester-seg-s3"] {
+	if want["ingester"] || want["ingester-seg"] || want["ingester-seg-create"] || want["ingester-s3"] || want["ingester-seg-s3"] {
 		if opts.ingesterBin != "" {
 			d.ingester = opts.ingesterBin
 		} else {

@@ -5,18 +5,32 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/telemetrylake/telemetrylake/lake/blocks"
 	"github.com/telemetrylake/telemetrylake/lake/layout"
 	"github.com/telemetrylake/telemetrylake/lake/segment"
 	"github.com/telemetrylake/telemetrylake/lake/store"
 )
 
-// SegmentedBlocks reads every segment in st and counts each block id in them, so a test sees how
-// many times a block landed. A segment that does not decode, or is not named by its content hash
-// (docs/contracts/storage.md §5.3), fails the test.
+// SegmentedBlocks reads every segment in st, and every open segment's whole records
+// (docs/contracts/storage.md §5.7), and counts each block id in them, so a test sees how many
+// times a block landed. A segment that does not decode, or is not named by its content hash
+// (§5.3), fails the test. segments counts the sealed segments.
 func SegmentedBlocks(t testing.TB, st store.Store) (ids map[layout.UUID]int, segments int) {
 	t.Helper()
 	ids = map[layout.UUID]int{}
 	err := st.List(context.Background(), layout.SegmentsPrefix+"/", func(key string) error {
+		if layout.IsOpenSegmentKey(key) {
+			records, err := blocks.ReadOpen(context.Background(), st, key)
+			if err != nil {
+				return err
+			}
+			for _, r := range records {
+				for _, e := range r.Index.Entries {
+					ids[e.ID]++
+				}
+			}
+			return nil
+		}
 		if _, ok := layout.ParseSegmentKey(key); !ok {
 			return nil
 		}
