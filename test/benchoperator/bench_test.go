@@ -332,6 +332,8 @@ type counts struct {
 	api        map[string]float64
 	store      map[string]float64
 	reconciles float64
+	// errors are the reconciles that ended in an error, each retried with the queue's backoff.
+	errors float64
 	// byKind is the manager's API requests by "verb resource" (telemetrylake_api_requests_total).
 	byKind map[string]float64
 }
@@ -368,6 +370,9 @@ func (m *managerProc) counts(t *testing.T) counts {
 		case "controller_runtime_reconcile_total":
 			if labels["controller"] == "telemetrylake" {
 				c.reconciles += v
+				if labels["result"] == "error" {
+					c.errors += v
+				}
 			}
 		}
 	}
@@ -375,7 +380,7 @@ func (m *managerProc) counts(t *testing.T) counts {
 }
 
 func (c counts) minus(o counts) counts {
-	return counts{api: minus(c.api, o.api), store: minus(c.store, o.store), byKind: minus(c.byKind, o.byKind), reconciles: c.reconciles - o.reconciles}
+	return counts{api: minus(c.api, o.api), store: minus(c.store, o.store), byKind: minus(c.byKind, o.byKind), reconciles: c.reconciles - o.reconciles, errors: c.errors - o.errors}
 }
 
 func minus(a, b map[string]float64) map[string]float64 {
@@ -447,7 +452,7 @@ func (b *bench) run(ctx context.Context, kind string, n int) row {
 	m := b.startManager(fmt.Sprintf("manager-%s-%d", kind, n))
 	before := m.counts(t)
 	_, cpuBefore := m.usage(t)
-	apiBefore := b.apiserverRequests(ctx)
+	apiBefore := b.apiserverStats(ctx)
 	clusterCPUBefore := b.clusterCPU()
 	profiled := b.profile(m, fmt.Sprintf("%s-%d", kind, n))
 
@@ -586,20 +591,26 @@ func (b *bench) profile(m *managerProc, name string) <-chan struct{} {
 	return done
 }
 
-// apiserverRequests is the API server's apiserver_request_total by "verb resource[/subresource]":
-// every client's requests, the manager's and the cluster's own (kwok-controller's pod and node
+// apiserverStats are the API server's own counters: requests by "verb resource[/subresource]"
+// (apiserver_request_total), the seconds they took (apiserver_request_duration_seconds), and
+// the seconds its calls of etcd took by operation (etcd_request_duration_seconds). They count
+// every client's requests: the manager's and the cluster's own (kwok-controller's pod and node
 // status writes, the scheduler's bindings, kube-controller-manager's ReplicaSets and pods, and
-// the bench's own creates and polls).
-func (b *bench) apiserverRequests(ctx context.Context) map[string]float64 {
+// the bench's own creates and watches).
+type apiserverStats struct {
+	requests, seconds, etcdSeconds, etcdCalls map[string]float64
+}
+
+func (b *bench) apiserverStats(ctx context.Context) apiserverStats {
+	st := apiserverStats{requests: map[string]float64{}, seconds: map[string]float64{}, etcdSeconds: map[string]float64{}, etcdCalls: map[string]float64{}}
 	raw, err := b.apiserver.Get().AbsPath("/metrics").DoRaw(ctx)
 	if err != nil {
 		b.t.Logf("reading the API server's metrics: %v", err)
-		return nil
+		return st
 	}
-	out := map[string]float64{}
 	for _, line := range strings.Split(string(raw), "\n") {
 		s := sample.FindStringSubmatch(line)
-		if s == nil || s[1] != "apiserver_request_total" {
+		if s == nil {
 			continue
 		}
 		labels := map[string]string{}
@@ -611,9 +622,45 @@ func (b *bench) apiserverRequests(ctx context.Context) map[string]float64 {
 		if labels["subresource"] != "" {
 			key += "/" + labels["subresource"]
 		}
-		out[key] += v
+		switch s[1] {
+		case "apiserver_request_total":
+			st.requests[key] += v
+		case "apiserver_request_duration_seconds_sum":
+			st.seconds[key] += v
+		case "etcd_request_duration_seconds_sum":
+			st.etcdSeconds[labels["operation"]] += v
+		case "etcd_request_duration_seconds_count":
+			st.etcdCalls[labels["operation"]] += v
+		}
 	}
-	return out
+	return st
+}
+
+func (a apiserverStats) minus(o apiserverStats) apiserverStats {
+	return apiserverStats{requests: minus(a.requests, o.requests), seconds: minus(a.seconds, o.seconds),
+		etcdSeconds: minus(a.etcdSeconds, o.etcdSeconds), etcdCalls: minus(a.etcdCalls, o.etcdCalls)}
+}
+
+// latencies is "patch telemetrylakes/status 12 ms, ...": the mean time the API server took for
+// each of the kinds of request it served most, and etcd's mean by operation.
+func (a apiserverStats) latencies() string {
+	var keys []string
+	for k := range a.requests {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return a.requests[keys[i]] > a.requests[keys[j]] })
+	var parts []string
+	for _, k := range keys[:min(len(keys), 8)] {
+		parts = append(parts, fmt.Sprintf("%s %.0f ms", k, 1000*a.seconds[k]/a.requests[k]))
+	}
+	var etcd []string
+	for op, n := range a.etcdCalls {
+		if n >= 100 {
+			etcd = append(etcd, fmt.Sprintf("%s %.1f ms (%.0f)", op, 1000*a.etcdSeconds[op]/n, n))
+		}
+	}
+	sort.Strings(etcd)
+	return strings.Join(parts, ", ") + "; etcd: " + strings.Join(etcd, ", ")
 }
 
 // clusterCPU is the CPU time each of the cluster's processes (those whose binary sits in the
@@ -661,10 +708,13 @@ func cpuOfStat(stat []byte) time.Duration {
 // logOnboarding says where the onboarding's requests and CPU went: the manager's requests per
 // lake by verb and resource, every client's as the API server counted them, and the CPU of each
 // of the cluster's processes.
-func (b *bench) logOnboarding(ctx context.Context, n int, onboarding counts, apiBefore map[string]float64, cpuBefore map[string]time.Duration) {
+func (b *bench) logOnboarding(ctx context.Context, n int, onboarding counts, apiBefore apiserverStats, cpuBefore map[string]time.Duration) {
 	t := b.t
+	t.Logf("manager's reconciles onboarding, per lake: %.1f (%.2f ended in an error)", onboarding.reconciles/float64(n), onboarding.errors/float64(n))
 	t.Logf("manager's API requests onboarding, per lake: %s", perLake(onboarding.byKind, n))
-	t.Logf("API server's requests onboarding (every client), per lake: %s", perLake(minus(b.apiserverRequests(ctx), apiBefore), n))
+	api := b.apiserverStats(ctx).minus(apiBefore)
+	t.Logf("API server's requests onboarding (every client), per lake: %s", perLake(api.requests, n))
+	t.Logf("API server's mean latency onboarding: %s", api.latencies())
 	var cpu []string
 	for name, d := range b.clusterCPU() {
 		cpu = append(cpu, fmt.Sprintf("%s %.1f s", name, (d-cpuBefore[name]).Seconds()))
