@@ -36,7 +36,12 @@ func (r *TelemetryLakeReconciler) finalize(ctx context.Context, lake *lakev1.Tel
 	}
 	patch := client.MergeFrom(lake.DeepCopy())
 	controllerutil.RemoveFinalizer(lake, wellknown.Finalizer)
-	return ctrl.Result{}, r.Client.Patch(ctx, lake, patch)
+	if err := r.Client.Patch(ctx, lake, patch); err != nil {
+		return ctrl.Result{}, err
+	}
+	// The lake and its children are going: nothing of theirs is written again.
+	r.writes.forgetNamespace(lake.Namespace)
+	return ctrl.Result{}, nil
 }
 
 func (r *TelemetryLakeReconciler) cleanUp(ctx context.Context, lake *lakev1.TelemetryLake) error {

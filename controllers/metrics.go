@@ -2,10 +2,14 @@ package controllers
 
 import (
 	"context"
+	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
@@ -66,4 +70,63 @@ func (c *tenantsCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, ready, "true")
 	ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, notReady, "false")
+}
+
+// apiRequests counts the manager's requests to the Kubernetes API server by verb and resource
+// (client-go's rest_client_requests_total has the method alone): onboarding is bound by the API
+// server on a small cluster, and this says which step of a reconcile spends its requests.
+var apiRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Name: "telemetrylake_api_requests_total",
+	Help: "Requests of the operator to the Kubernetes API server, by verb (the HTTP method; GET of a collection is list, with ?watch=true watch) and resource (with /subresource).",
+}, []string{"verb", "resource"})
+
+func init() { ctrlmetrics.Registry.MustRegister(apiRequests) }
+
+// CountAPIRequests makes every request of clients built from cfg count in
+// telemetrylake_api_requests_total.
+func CountAPIRequests(cfg *rest.Config) {
+	cfg.Wrap(func(next http.RoundTripper) http.RoundTripper {
+		return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+			verb, resource := apiRequestKind(req.Method, req.URL)
+			apiRequests.WithLabelValues(verb, resource).Inc()
+			return next.RoundTrip(req)
+		})
+	})
+}
+
+type roundTripperFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripperFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
+
+// apiRequestKind reads the verb and resource of a request from its path:
+// /api/v1/[namespaces/NS/]RESOURCE[/NAME[/SUB]] or /apis/GROUP/VERSION/[namespaces/NS/]RESOURCE[/NAME[/SUB]].
+func apiRequestKind(method string, u *url.URL) (verb, resource string) {
+	parts := strings.Split(strings.Trim(u.Path, "/"), "/")
+	switch {
+	case len(parts) >= 2 && parts[0] == "api":
+		parts = parts[2:]
+	case len(parts) >= 3 && parts[0] == "apis":
+		parts = parts[3:]
+	default:
+		return strings.ToLower(method), "other"
+	}
+	// A namespace's own path (namespaces/NS) names the namespace; deeper, a resource in it.
+	if len(parts) >= 3 && parts[0] == "namespaces" {
+		parts = parts[2:]
+	}
+	if len(parts) == 0 {
+		return strings.ToLower(method), "other"
+	}
+	resource = parts[0]
+	if len(parts) >= 3 {
+		resource += "/" + parts[2]
+	}
+	verb = strings.ToLower(method)
+	if method == http.MethodGet && len(parts) == 1 {
+		verb = "list"
+		if u.Query().Get("watch") == "true" {
+			verb = "watch"
+		}
+	}
+	return verb, resource
 }

@@ -49,7 +49,36 @@ type manager struct {
 	storeCalls atomic.Int64
 	// sessionCalls counts the store calls that were AssumeRole (credentials mode AssumeRole).
 	sessionCalls atomic.Int64
-	stop         func()
+	// requests counts every request to the API server by "verb resource", as
+	// telemetrylake_api_requests_total does.
+	requests requestCounts
+	stop     func()
+}
+
+// requestCounts is a count of requests by "verb resource".
+type requestCounts struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (r *requestCounts) add(kind string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.n == nil {
+		r.n = map[string]int{}
+	}
+	r.n[kind]++
+}
+
+// snapshot is a copy of the counts so far.
+func (r *requestCounts) snapshot() map[string]int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := map[string]int{}
+	for k, v := range r.n {
+		out[k] = v
+	}
+	return out
 }
 
 // managerConfig is what a test may set of the reconciler; zero values are the defaults.
@@ -83,7 +112,7 @@ func (c *cluster) startManager(t *testing.T, mc managerConfig) *manager {
 	m := &manager{}
 	scheme := c.client.Scheme()
 	cfg := rest.CopyConfig(c.api.Config)
-	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return writeCounter{rt, &m.writes} })
+	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper { return writeCounter{rt, &m.writes, &m.requests} })
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:  scheme,
 		Metrics: metricsserver.Options{BindAddress: "0"},
@@ -181,13 +210,16 @@ func (p countingProvisioner) DeleteData(ctx context.Context, pl provision.Placem
 	return p.next.DeleteData(ctx, pl, deleteBucket)
 }
 
-// writeCounter counts the requests that change something.
+// writeCounter counts the requests that change something, and every request by verb and resource.
 type writeCounter struct {
-	next   http.RoundTripper
-	writes *atomic.Int64
+	next     http.RoundTripper
+	writes   *atomic.Int64
+	requests *requestCounts
 }
 
 func (w writeCounter) RoundTrip(req *http.Request) (*http.Response, error) {
+	verb, resource := apiRequestKind(req.Method, req.URL)
+	w.requests.add(verb + " " + resource)
 	switch req.Method {
 	case http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete:
 		w.writes.Add(1)

@@ -30,15 +30,16 @@ const (
 
 func main() {
 	var (
-		metricsAddr, probeAddr, namespace, image, lakehouseImage, issuer string
-		leaderElect                                                      bool
-		workers, storeCalls                                              int
-		storeCheck                                                       time.Duration
-		apiQPS                                                           float64
-		apiBurst                                                         int
+		metricsAddr, probeAddr, pprofAddr, namespace, image, lakehouseImage, issuer string
+		leaderElect                                                                 bool
+		workers, storeCalls                                                         int
+		storeCheck                                                                  time.Duration
+		apiQPS                                                                      float64
+		apiBurst                                                                    int
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080", "address of the operator's /metrics")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")
+	flag.StringVar(&pprofAddr, "pprof-bind-address", "", "address of Go's /debug/pprof profiles (off when empty); make bench-operator profiles the manager with it")
 	flag.BoolVar(&leaderElect, "leader-elect", false, "elect a leader, so that only one replica reconciles")
 	flag.StringVar(&namespace, "operator-namespace", os.Getenv("POD_NAMESPACE"), "namespace of the LakeStorageClasses' admin Secrets (default $POD_NAMESPACE)")
 	flag.StringVar(&image, "ingester-image", defaultIngesterImage, "image of the ingester")
@@ -69,10 +70,12 @@ func main() {
 
 	cfg := ctrl.GetConfigOrDie()
 	cfg.QPS, cfg.Burst = float32(apiQPS), apiBurst
+	controllers.CountAPIRequests(cfg)
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: metricsAddr},
 		HealthProbeBindAddress: probeAddr,
+		PprofBindAddress:       pprofAddr,
 		LeaderElection:         leaderElect,
 		LeaderElectionID:       "telemetrylake-operator.lake.telemetrylake.io",
 		Cache:                  controllers.CacheOptions(namespace),
