@@ -60,21 +60,7 @@ func TestNoStoreCallsAtRest(t *testing.T) {
 	}
 
 	t.Run("a reconcile that changes nothing calls no store", func(t *testing.T) {
-		m := c.settle(t)
-		calls, writes := m.storeCalls.Load(), m.writes.Load()
-		reconciles := reconcilesDone(t)
-		c.poke(t, "rest-0", "lake")
-		eventually(t, 20*time.Second, "the poked lake to be reconciled", func() (bool, string) {
-			n := reconcilesDone(t)
-			return n > reconciles, fmt.Sprintf("%v reconciles", n)
-		})
-		time.Sleep(time.Second)
-		if got := m.storeCalls.Load() - calls; got != 0 {
-			t.Errorf("a reconcile with nothing to change made %d store calls", got)
-		}
-		if got := m.writes.Load() - writes; got != 0 {
-			t.Errorf("a reconcile with nothing to change made %d API writes", got)
-		}
+		c.checkQuietReconcile(t, "rest-0", "lake")
 	})
 
 	t.Run("a CronJob run reconciles nothing and calls no store", func(t *testing.T) {
@@ -114,21 +100,7 @@ func TestNoStoreCallsAtRest(t *testing.T) {
 	})
 
 	t.Run("a restarted manager makes no writes and no store calls", func(t *testing.T) {
-		c.settle(t)
-		c.mgr.stop()
-		before := reconcilesDone(t)
-		c.mgr = c.startManager(t, managerConfig{})
-		eventually(t, 30*time.Second, "the new manager to reconcile every lake", func() (bool, string) {
-			n := reconcilesDone(t) - before
-			return n >= lakes, fmt.Sprintf("%v reconciles", n)
-		})
-		time.Sleep(2 * time.Second)
-		if got := c.mgr.writes.Load(); got != 0 {
-			t.Errorf("the restarted manager made %d API writes", got)
-		}
-		if got := c.mgr.storeCalls.Load(); got != 0 {
-			t.Errorf("the restarted manager made %d store calls", got)
-		}
+		c.checkQuietRestart(t, lakes)
 	})
 
 	t.Run("a changed spec re-provisions", func(t *testing.T) {
@@ -245,6 +217,48 @@ func TestNoStoreCallsAtRest(t *testing.T) {
 }
 
 // settle waits until the manager has been idle for a while: no store call and no write in 2 s.
+// checkQuietReconcile pokes the lake and checks that its reconcile, which has nothing to change,
+// makes no store call and no API write.
+func (c *cluster) checkQuietReconcile(t *testing.T, ns, name string) {
+	t.Helper()
+	m := c.settle(t)
+	calls, writes := m.storeCalls.Load(), m.writes.Load()
+	reconciles := reconcilesDone(t)
+	c.poke(t, ns, name)
+	eventually(t, 20*time.Second, "the poked lake to be reconciled", func() (bool, string) {
+		n := reconcilesDone(t)
+		return n > reconciles, fmt.Sprintf("%v reconciles", n)
+	})
+	time.Sleep(time.Second)
+	if got := m.storeCalls.Load() - calls; got != 0 {
+		t.Errorf("a reconcile with nothing to change made %d store calls", got)
+	}
+	if got := m.writes.Load() - writes; got != 0 {
+		t.Errorf("a reconcile with nothing to change made %d API writes", got)
+	}
+}
+
+// checkQuietRestart replaces the manager with a new one and checks that it reconciles all the
+// cluster's lakes (there are lakes of them) with no API write and no store call.
+func (c *cluster) checkQuietRestart(t *testing.T, lakes int) {
+	t.Helper()
+	c.settle(t)
+	c.mgr.stop()
+	before := reconcilesDone(t)
+	c.mgr = c.startManager(t, managerConfig{})
+	eventually(t, 30*time.Second, "the new manager to reconcile every lake", func() (bool, string) {
+		n := reconcilesDone(t) - before
+		return n >= float64(lakes), fmt.Sprintf("%v reconciles", n)
+	})
+	c.settle(t)
+	if got := c.mgr.writes.Load(); got != 0 {
+		t.Errorf("the restarted manager made %d API writes", got)
+	}
+	if got := c.mgr.storeCalls.Load(); got != 0 {
+		t.Errorf("the restarted manager made %d store calls", got)
+	}
+}
+
 func (c *cluster) settle(t *testing.T) *manager {
 	t.Helper()
 	m := c.mgr

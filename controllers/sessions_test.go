@@ -78,39 +78,11 @@ func TestAssumeRoleCredentials(t *testing.T) {
 	})
 
 	t.Run("a reconcile that changes nothing calls no store", func(t *testing.T) {
-		m := c.settle(t)
-		calls, writes := m.storeCalls.Load(), m.writes.Load()
-		reconciles := reconcilesDone(t)
-		c.poke(t, "sts-0", "lake")
-		eventually(t, 20*time.Second, "the poked lake to be reconciled", func() (bool, string) {
-			n := reconcilesDone(t)
-			return n > reconciles, fmt.Sprintf("%v reconciles", n)
-		})
-		time.Sleep(time.Second)
-		if got := m.storeCalls.Load() - calls; got != 0 {
-			t.Errorf("a reconcile with nothing to change made %d store calls", got)
-		}
-		if got := m.writes.Load() - writes; got != 0 {
-			t.Errorf("a reconcile with nothing to change made %d API writes", got)
-		}
+		c.checkQuietReconcile(t, "sts-0", "lake")
 	})
 
 	t.Run("a restarted manager makes no writes and no store calls", func(t *testing.T) {
-		c.settle(t)
-		c.mgr.stop()
-		before := reconcilesDone(t)
-		c.mgr = c.startManager(t, managerConfig{})
-		eventually(t, 30*time.Second, "the new manager to reconcile both lakes", func() (bool, string) {
-			n := reconcilesDone(t) - before
-			return n >= 2, fmt.Sprintf("%v reconciles", n)
-		})
-		c.settle(t)
-		if got := c.mgr.storeCalls.Load(); got != 0 {
-			t.Errorf("the restarted manager made %d store calls", got)
-		}
-		if got := c.mgr.writes.Load(); got != 0 {
-			t.Errorf("the restarted manager made %d API writes", got)
-		}
+		c.checkQuietRestart(t, 2)
 	})
 
 	t.Run("the sessions are replaced before they expire, with AssumeRole alone", func(t *testing.T) {

@@ -237,15 +237,9 @@ func readSegments(ctx context.Context, st store.Store, refs []layout.SegmentRef,
 // by its own earliest time, as in any segment. An open segment is read whole: it is a file store's
 // (the only store the writer keeps them on), bounded by the writer's seal size.
 func readOpenSegments(ctx context.Context, st store.Store) ([]blockRef, error) {
-	var keys []string
-	err := st.List(ctx, layout.OpenSegmentListPrefix(), func(key string) error {
-		if layout.IsOpenSegmentKey(key) {
-			keys = append(keys, key)
-		}
-		return nil
-	})
+	keys, err := lakeblocks.OpenSegmentKeys(ctx, st)
 	if err != nil {
-		return nil, storeErr(fmt.Errorf("list %s in %s: %w", layout.OpenSegmentListPrefix(), st, err))
+		return nil, storeErr(err)
 	}
 	var blocks []blockRef
 	for _, key := range keys {

@@ -14,24 +14,9 @@ func TestEnsureCredentials(t *testing.T) {
 	sw, prov, rec := startStore(t)
 	sw.CreateBucket(t, "lake-shared")
 
-	cases := []struct {
-		name   string
-		mode   string
-		tenant Tenant
-		other  Tenant // a neighbour whose objects the tenant's key must not reach
-	}{
-		{"a tenant with a bucket of its own", BucketPerTenant, Tenant{"team-a", "lake"}, Tenant{"team-b", "lake"}},
-		{"a tenant with a prefix of a shared bucket", SharedBucket, Tenant{"team-c", "lake"}, Tenant{"team-d", "lake"}},
-	}
-	for _, tc := range cases {
+	for _, tc := range neighbourCases {
 		t.Run(tc.name, func(t *testing.T) {
-			p := placement(t, tc.mode, "lake-shared", tc.tenant)
-			other := placement(t, tc.mode, "lake-shared", tc.other)
-			for _, pl := range []Placement{p, other} {
-				if err := prov.EnsureStorage(ctx, pl, 0); err != nil {
-					t.Fatal(err)
-				}
-			}
+			p, other := tc.provisionBoth(t, prov)
 			admin := sw.S3Client(t, sw.AccessKey, sw.SecretKey)
 			if err := putObject(admin, other.Bucket, other.Prefix+"secret"); err != nil {
 				t.Fatal(err)

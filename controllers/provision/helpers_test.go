@@ -41,6 +41,32 @@ func newProvisioner(t *testing.T, ep Endpoint) BucketProvisioner {
 	return p
 }
 
+// neighbourCase is a tenant and a neighbour whose objects the tenant's credentials must not
+// reach, placed in one mode; neighbourCases are both modes, in the bucket "lake-shared".
+type neighbourCase struct {
+	name          string
+	mode          string
+	tenant, other Tenant
+}
+
+var neighbourCases = []neighbourCase{
+	{"a tenant with a bucket of its own", BucketPerTenant, Tenant{"team-a", "lake"}, Tenant{"team-b", "lake"}},
+	{"a tenant with a prefix of a shared bucket", SharedBucket, Tenant{"team-c", "lake"}, Tenant{"team-d", "lake"}},
+}
+
+// provisionBoth places the tenant and its neighbour and provisions both placements' storage.
+func (tc neighbourCase) provisionBoth(t *testing.T, prov BucketProvisioner) (p, other Placement) {
+	t.Helper()
+	p = placement(t, tc.mode, "lake-shared", tc.tenant)
+	other = placement(t, tc.mode, "lake-shared", tc.other)
+	for _, pl := range []Placement{p, other} {
+		if err := prov.EnsureStorage(context.Background(), pl, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return p, other
+}
+
 func placement(t *testing.T, mode, sharedBucket string, tenant Tenant) Placement {
 	t.Helper()
 	p, err := PlacementFor(mode, "", sharedBucket, tenant)

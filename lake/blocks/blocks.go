@@ -120,10 +120,10 @@ func List(ctx context.Context, st store.Store, f Filter) (found []Found, skipped
 	return onePerID(append(append(standalone, segmented...), inOpen...)), skipped, nil
 }
 
-// listOpen lists the blocks the filter keeps in the open segments (docs/contracts/storage.md
-// §5.7), each placed in the partition of its own time, as in a sealed segment. Its Segment entry
-// locates the block in the open segment itself, so Read and Bytes work as for a segment.
-func listOpen(ctx context.Context, st store.Store, f Filter) ([]Found, error) {
+// OpenSegmentKeys lists the keys of the store's open segments (docs/contracts/storage.md §5.7).
+// A reader lists them before the partitions, so that a segment sealed meanwhile is found in one
+// place or the other; one that is gone when read was sealed (store.ErrNotFound).
+func OpenSegmentKeys(ctx context.Context, st store.Store) ([]string, error) {
 	var keys []string
 	err := st.List(ctx, layout.OpenSegmentListPrefix(), func(key string) error {
 		if layout.IsOpenSegmentKey(key) {
@@ -133,6 +133,17 @@ func listOpen(ctx context.Context, st store.Store, f Filter) ([]Found, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("list %s in %s: %w", layout.OpenSegmentListPrefix(), st, err)
+	}
+	return keys, nil
+}
+
+// listOpen lists the blocks the filter keeps in the open segments (docs/contracts/storage.md
+// §5.7), each placed in the partition of its own time, as in a sealed segment. Its Segment entry
+// locates the block in the open segment itself, so Read and Bytes work as for a segment.
+func listOpen(ctx context.Context, st store.Store, f Filter) ([]Found, error) {
+	keys, err := OpenSegmentKeys(ctx, st)
+	if err != nil {
+		return nil, err
 	}
 	var found []Found
 	for _, key := range keys {
