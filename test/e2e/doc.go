@@ -13,6 +13,7 @@
 //     sends through the tenant's Service (its name in /etc/hosts, kube-proxy to the pods), and
 //     every record is read back from the tenant's bucket with the tenant's own credentials;
 //   - tenant A's token is refused by tenant B's Service, A's keys by B's bucket;
+//   - a lake of the sample AssumeRole class gets its STS session as a file the kubelet mounts;
 //   - the lakehouse CronJob's job runs on the real node from its image;
 //   - deleting an ingester pod under load (SIGTERM) loses no acknowledged request;
 //   - a spec change rolls the pods for real and Ready follows the rollout;

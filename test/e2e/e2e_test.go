@@ -158,6 +158,10 @@ func TestSampleTenantsSendThroughTheirServicesToPodsOnARealNode(t *testing.T) {
 		s.checkLakehouseJob(t, ctx, a, realNode)
 	})
 
+	t.Run("a lake of the AssumeRole class runs on the real node with an STS session mounted as a file", func(t *testing.T) {
+		s.checkSessionLake(t, ctx, realNode)
+	})
+
 	t.Run("SIGTERM on an ingester pod drains it: every request it acknowledged is in the bucket", func(t *testing.T) {
 		s.checkDrainOnPodDelete(t, ctx, a)
 	})

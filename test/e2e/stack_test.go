@@ -52,6 +52,8 @@ type stack struct {
 	s3         *harness.SeaweedFS
 	bin        binaries
 	operator   *process
+	// placement is what hack/node.sh placement says to put into a lake's spec.ingester.
+	placement map[string]any
 }
 
 type binaries struct{ manager, democlient string }
@@ -250,6 +252,7 @@ func (s *stack) applySamples(t *testing.T, ctx context.Context) (lakes []types.N
 	if err := json.Unmarshal([]byte(raw), &selector); err != nil || len(selector.NodeSelector) == 0 {
 		t.Fatalf("hack/node.sh placement %s: no nodeSelector (%v)", raw, err)
 	}
+	s.placement = placement
 	rendered := s.kubectl(t, ctx, "kustomize", filepath.Join(s.root, "config", "samples"))
 	dec := utilyaml.NewYAMLOrJSONDecoder(strings.NewReader(rendered), 4096)
 	for {

@@ -75,6 +75,6 @@ func (s *stack) readBucket(t *testing.T, ctx context.Context, lake *lakev1.Telem
 	if st == nil || st.Bucket == "" {
 		t.Fatalf("TelemetryLake %s/%s has no status.storage.bucket", lake.Namespace, lake.Name)
 	}
-	c := s.s3.S3Client(t, creds.AccessKeyID, creds.SecretAccessKey)
+	c := s.s3.SessionS3Client(t, creds.AccessKeyID, creds.SecretAccessKey, creds.SessionToken)
 	return harness.ReadLanded(t, store.NewS3(c, st.Bucket, st.Prefix))
 }
