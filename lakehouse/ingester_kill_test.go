@@ -55,6 +55,9 @@ func TestAnIngesterKilledUnderLoadLosesNothingItAcknowledged(t *testing.T) {
 }
 
 func killedUnderLoad(t *testing.T, bin, storage string, flags []string) {
+	// Taken once: a request retried after the clock crossed an hour must still be the same bytes,
+	// or it is a new block and rightly counts twice (CI once failed that way at 05:59:59).
+	hour := time.Now().Truncate(time.Hour)
 	ing := harness.StartIngesterProcess(t, bin, storage, flags)
 	var (
 		mu    sync.Mutex
@@ -71,7 +74,7 @@ func killedUnderLoad(t *testing.T, bin, storage string, flags []string) {
 				sent++
 				n := sent
 				mu.Unlock()
-				resp, err := http.Post(ing.URL+"/v1/logs", "application/x-protobuf", bytes.NewReader(numberedRequest(t, n)))
+				resp, err := http.Post(ing.URL+"/v1/logs", "application/x-protobuf", bytes.NewReader(numberedRequest(t, hour, n)))
 				if err != nil {
 					return // the ingester is gone
 				}
@@ -146,7 +149,7 @@ func killedUnderLoad(t *testing.T, bin, storage string, flags []string) {
 		go func() {
 			defer clients.Done()
 			for n := range next {
-				resp, err := http.Post(again.URL+"/v1/logs", "application/x-protobuf", bytes.NewReader(numberedRequest(t, n)))
+				resp, err := http.Post(again.URL+"/v1/logs", "application/x-protobuf", bytes.NewReader(numberedRequest(t, hour, n)))
 				if err != nil {
 					t.Errorf("retry of request %d: %v", n, err)
 					continue
@@ -221,9 +224,10 @@ func blocksOnce(t *testing.T, storage, when string, acked int) {
 
 func requestBody(n int) string { return fmt.Sprintf("request %d", n) }
 
-// numberedRequest is request n: one log record, the same bytes every time it is sent.
-func numberedRequest(t *testing.T, n int) []byte {
-	at := time.Now().Truncate(time.Hour).Add(time.Duration(n) * time.Millisecond)
+// numberedRequest is request n: one log record at n ms into hour, the same bytes every time it is
+// sent.
+func numberedRequest(t *testing.T, hour time.Time, n int) []byte {
+	at := hour.Add(time.Duration(n) * time.Millisecond)
 	b, err := proto.Marshal(&collogspb.ExportLogsServiceRequest{ResourceLogs: []*logspb.ResourceLogs{{
 		ScopeLogs: []*logspb.ScopeLogs{{LogRecords: []*logspb.LogRecord{{
 			TimeUnixNano: uint64(at.UnixNano()),

@@ -115,12 +115,23 @@ var claudeCodeResource = sdkresource.NewWithAttributes("",
 	attribute.String("service.name", "claude-code"), attribute.String("service.version", "2.0.0"),
 	attribute.String("user.email", "dev@example.com"))
 
+// clearOfAnHourBoundary waits out the last minute of an hour: the tests expect the data sent now
+// in the hour (and day) they compute afterwards, which a send straddling the boundary breaks.
+func clearOfAnHourBoundary(t testing.TB) {
+	next := time.Now().Truncate(time.Hour).Add(time.Hour)
+	if left := time.Until(next); left < time.Minute {
+		t.Logf("waiting %s for the hour to turn, so the data and the expected hour agree", left.Round(time.Second))
+		time.Sleep(left + time.Second)
+	}
+}
+
 // sendClaudeCodeTelemetry sends what Claude Code sends, through the ingester with the OTel SDK:
 // cost and token counters per model (delta temporality), active time, tool spans, and API error
 // events; plus one log from three days ago, outside the default window. The expected answers are
 // the claudeCode* values below.
 func sendClaudeCodeTelemetry(t testing.TB, l *lake) {
 	t.Helper()
+	clearOfAnHourBoundary(t)
 	ctx := context.Background()
 	sdk := harness.StartSDK(t, harness.SDKConfig{Endpoint: l.URL, Resource: claudeCodeResource, DeltaTemporality: true})
 	meter := sdk.Metrics.Meter("com.anthropic.claude_code")
