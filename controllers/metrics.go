@@ -33,7 +33,7 @@ var storeProvisionings = prometheus.NewCounterVec(prometheus.CounterOpts{
 }, []string{"class"})
 
 func init() {
-	ctrlmetrics.Registry.MustRegister(provisioningFailures, storeProvisionings, provision.Requests)
+	ctrlmetrics.Registry.MustRegister(provisioningFailures, storeProvisionings, provision.Requests, provision.RequestDuration)
 }
 
 // tenantsCollector reports telemetrylake_tenants{ready} from the informer cache at scrape time, so

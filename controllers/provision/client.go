@@ -140,11 +140,24 @@ var Requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 	Help: "Requests the operator sent to object stores, retries included, by API and operation.",
 }, []string{"api", "operation"})
 
-// countRequests counts each attempt: it sits after the SDK's retry loop.
+// RequestDuration is how long each request to an object store took, each retry on its own, by
+// API. A store that slows down as it grows shows here first: SeaweedFS's embedded IAM went from
+// ~9 ms a call at ~100 IAM users to 1.3-2.6 s at ~220 (issue 13), which only the lakes' Ready
+// times showed before. Register it where the process exposes metrics.
+var RequestDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+	Name:    "telemetrylake_store_request_duration_seconds",
+	Help:    "How long the operator's requests to object stores took, each retry on its own, by API.",
+	Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+}, []string{"api"})
+
+// countRequests counts and times each attempt: it sits after the SDK's retry loop.
 func countRequests(stack *middleware.Stack) error {
 	return stack.Finalize.Add(middleware.FinalizeMiddlewareFunc("TelemetryLakeCountRequests",
 		func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
-			Requests.WithLabelValues(awsmiddleware.GetServiceID(ctx), middleware.GetOperationName(ctx)).Inc()
+			api := awsmiddleware.GetServiceID(ctx)
+			Requests.WithLabelValues(api, middleware.GetOperationName(ctx)).Inc()
+			start := time.Now()
+			defer func() { RequestDuration.WithLabelValues(api).Observe(time.Since(start).Seconds()) }()
 			return next.HandleFinalize(ctx, in)
 		}), middleware.After)
 }

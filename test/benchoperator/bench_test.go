@@ -8,11 +8,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"sort"
 	"strconv"
@@ -349,6 +351,9 @@ type counts struct {
 	errors float64
 	// byKind is the manager's API requests by "verb resource" (telemetrylake_api_requests_total).
 	byKind map[string]float64
+	// storeSeconds and storeTimed are the sum and count of the store requests' durations by API
+	// (telemetrylake_store_request_duration_seconds).
+	storeSeconds, storeTimed map[string]float64
 }
 
 var sample = regexp.MustCompile(`^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? ([0-9.eE+-]+)$`)
@@ -360,7 +365,8 @@ func (m *managerProc) counts(t *testing.T) counts {
 		t.Fatalf("reading the manager's metrics: %v", err)
 	}
 	defer resp.Body.Close()
-	c := counts{api: map[string]float64{}, store: map[string]float64{}, byKind: map[string]float64{}}
+	c := counts{api: map[string]float64{}, store: map[string]float64{}, byKind: map[string]float64{},
+		storeSeconds: map[string]float64{}, storeTimed: map[string]float64{}}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
@@ -380,6 +386,10 @@ func (m *managerProc) counts(t *testing.T) counts {
 			c.store[labels["api"]] += v
 		case "telemetrylake_api_requests_total":
 			c.byKind[labels["verb"]+" "+labels["resource"]] += v
+		case "telemetrylake_store_request_duration_seconds_sum":
+			c.storeSeconds[labels["api"]] += v
+		case "telemetrylake_store_request_duration_seconds_count":
+			c.storeTimed[labels["api"]] += v
 		case "controller_runtime_reconcile_total":
 			if labels["controller"] == "telemetrylake" {
 				c.reconciles += v
@@ -393,7 +403,21 @@ func (m *managerProc) counts(t *testing.T) counts {
 }
 
 func (c counts) minus(o counts) counts {
-	return counts{api: minus(c.api, o.api), store: minus(c.store, o.store), byKind: minus(c.byKind, o.byKind), reconciles: c.reconciles - o.reconciles, errors: c.errors - o.errors}
+	return counts{api: minus(c.api, o.api), store: minus(c.store, o.store), byKind: minus(c.byKind, o.byKind), reconciles: c.reconciles - o.reconciles, errors: c.errors - o.errors,
+		storeSeconds: minus(c.storeSeconds, o.storeSeconds), storeTimed: minus(c.storeTimed, o.storeTimed)}
+}
+
+// storeLatency is "IAM 412 ms (96), S3 12 ms (40)": the mean duration of the store requests by
+// API, and how many there were.
+func (c counts) storeLatency() string {
+	var parts []string
+	for _, api := range slices.Sorted(maps.Keys(c.storeTimed)) {
+		parts = append(parts, fmt.Sprintf("%s %.0f ms (%.0f)", api, 1000*c.storeSeconds[api]/c.storeTimed[api], c.storeTimed[api]))
+	}
+	if parts == nil {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
 }
 
 func minus(a, b map[string]float64) map[string]float64 {
@@ -467,6 +491,7 @@ func (b *bench) run(ctx context.Context, kind string, n int) row {
 	_, cpuBefore := m.usage(t)
 	apiBefore := b.apiserverStats(ctx)
 	clusterCPUBefore := b.clusterCPU()
+	machineBefore := machineCPU(t)
 	profiled := b.profile(m, fmt.Sprintf("%s-%d", kind, n))
 
 	// Onboarding: N namespaces with a lake each, created as fast as the API server takes them.
@@ -483,7 +508,7 @@ func (b *bench) run(ctx context.Context, kind string, n int) row {
 	if t.Failed() {
 		t.FailNow()
 	}
-	readyAt := b.waitReady(ctx, prefix, n, start)
+	readyAt := b.waitReady(ctx, m, prefix, n, start)
 	r.allReady = time.Since(start)
 	var latencies []time.Duration
 	for i, at := range readyAt {
@@ -500,6 +525,7 @@ func (b *bench) run(ctx context.Context, kind string, n int) row {
 	r.cpu = cpuOnboarded - cpuBefore
 	<-profiled
 	b.logOnboarding(ctx, n, r.onboarding, apiBefore, clusterCPUBefore)
+	b.logCPUFloor(n, r.allReady, r.cpu, clusterCPUBefore, machineCPU(t).minus(machineBefore))
 
 	// At rest.
 	time.Sleep(*restWindow)
@@ -728,6 +754,7 @@ func (b *bench) logOnboarding(ctx context.Context, n int, onboarding counts, api
 	t := b.t
 	t.Logf("manager's reconciles onboarding, per lake: %.1f (%.2f ended in an error)", onboarding.reconciles/float64(n), onboarding.errors/float64(n))
 	t.Logf("manager's API requests onboarding, per lake: %s", perLake(onboarding.byKind, n))
+	t.Logf("manager's store requests onboarding, mean duration: %s", onboarding.storeLatency())
 	api := b.apiserverStats(ctx).minus(apiBefore)
 	t.Logf("API server's requests onboarding (every client), per lake: %s", perLake(api.requests, n))
 	t.Logf("API server's mean latency onboarding: %s", api.latencies())
@@ -737,6 +764,52 @@ func (b *bench) logOnboarding(ctx context.Context, n int, onboarding counts, api
 	}
 	sort.Strings(cpu)
 	t.Logf("cluster CPU onboarding: %s", strings.Join(cpu, ", "))
+}
+
+// logCPUFloor says how long the onboarding had to take on this machine whatever the operator
+// did: the CPU that the cluster, the manager and the bench used, spread over every core with no
+// wait at all. Against the wall time it tells an onboarding bound by CPU (the two close, the
+// machine busy throughout) from one bound by waiting; the machine's own busy time says how much
+// of the CPU other work on the machine took.
+func (b *bench) logCPUFloor(n int, wall, managerCPU time.Duration, clusterBefore map[string]time.Duration, machine machineTimes) {
+	used := managerCPU
+	for name, d := range b.clusterCPU() {
+		used += d - clusterBefore[name]
+	}
+	cores := runtime.NumCPU()
+	b.t.Logf("CPU floor onboarding %d lakes: %.1f s of CPU (%.0f ms a lake) by the cluster, the manager and the bench = %.1f s on %d cores, against %.1f s taken; the machine was busy %.0f %% of the time, %.1f s of CPU of which %.1f s were other work's",
+		n, used.Seconds(), used.Seconds()*1000/float64(n), used.Seconds()/float64(cores), cores, wall.Seconds(),
+		100*machine.busy.Seconds()/machine.total.Seconds(), machine.busy.Seconds(), max(0, (machine.busy-used).Seconds()))
+}
+
+// machineTimes is the whole machine's CPU time from /proc/stat: all of it and the busy part.
+type machineTimes struct{ busy, total time.Duration }
+
+func (m machineTimes) minus(o machineTimes) machineTimes {
+	return machineTimes{busy: m.busy - o.busy, total: m.total - o.total}
+}
+
+// machineCPU reads /proc/stat's first line: user nice system idle iowait irq softirq steal, in
+// clock ticks (100 a second); idle and iowait are the time no core was busy.
+func machineCPU(t *testing.T) machineTimes {
+	data, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	line, _, _ := strings.Cut(string(data), "\n")
+	var m machineTimes
+	for i, f := range strings.Fields(line)[1:] {
+		if i >= 8 { // guest time is counted in user already
+			break
+		}
+		ticks, _ := strconv.ParseInt(f, 10, 64)
+		d := time.Duration(ticks) * 10 * time.Millisecond
+		m.total += d
+		if i != 3 && i != 4 {
+			m.busy += d
+		}
+	}
+	return m
 }
 
 // perLake is "12.0 (patch secrets 3.0, ...)": requests per lake, the largest first.
@@ -779,7 +852,8 @@ func benchLake(ns, class string) *lakev1.TelemetryLake {
 // first seen Ready (zero for never). A watch, not a poll: listing every lake each 250 ms was
 // work of the API server's (a list of N lakes serialized 4 times a second) that the bench added
 // to what it measures, 0.5 lists a lake at 300 lakes.
-func (b *bench) waitReady(ctx context.Context, prefix string, n int, start time.Time) []time.Time {
+func (b *bench) waitReady(ctx context.Context, m *managerProc, prefix string, n int, start time.Time) []time.Time {
+	lastTick := m.counts(b.t)
 	readyAt := make([]time.Time, n)
 	seen := 0
 	note := func(l *lakev1.TelemetryLake) {
@@ -826,7 +900,11 @@ func (b *bench) waitReady(ctx context.Context, prefix string, n int, start time.
 					note(l)
 				}
 			case <-progress.C:
-				b.t.Logf("%d of %d Ready after %.0f s", seen, n, time.Since(start).Seconds())
+				// The store's latency over the last ten seconds: how a store that slows down as it
+				// fills (SeaweedFS's IAM) bends the curve.
+				now := m.counts(b.t)
+				b.t.Logf("%d of %d Ready after %.0f s; store requests in the last 10 s: %s", seen, n, time.Since(start).Seconds(), now.minus(lastTick).storeLatency())
+				lastTick = now
 			case <-ctx.Done():
 				break watching
 			}
