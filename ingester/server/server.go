@@ -373,6 +373,8 @@ func (s *Server) Run(ctx context.Context, otlp, admin net.Listener, grace time.D
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
+	silent := newSilentConns()
+	otlpSrv.ConnState = silent.track
 	adminSrv := &http.Server{Handler: s.AdminHandler(), ReadHeaderTimeout: 10 * time.Second}
 	errs := make(chan error, 2)
 	go func() { errs <- otlpSrv.Serve(otlp) }()
@@ -386,12 +388,16 @@ func (s *Server) Run(ctx context.Context, otlp, admin net.Listener, grace time.D
 	}
 	s.draining.Store(true)
 	s.log.Info("shutting down: draining requests in flight", "grace", grace.String())
+	drain, _ := shutdownBudget(grace)
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
-	if serr := otlpSrv.Shutdown(shutdownCtx); serr != nil {
-		s.log.Error("requests still in flight at the end of the grace period", "error", serr)
+	drainCtx, cancelDrain := context.WithTimeout(shutdownCtx, drain)
+	defer cancelDrain()
+	go silent.closeWhileDraining(drainCtx)
+	if serr := otlpSrv.Shutdown(drainCtx); serr != nil {
+		s.log.Error("requests still in flight when the drain's share of the grace period ended; the segment writer has the rest", "error", serr)
 	}
-	adminSrv.Shutdown(shutdownCtx)
+	cancelDrain()
 	if s.segments != nil {
 		// Every request that was waiting has had its answer; this stops the writer's goroutine
 		// after the flush of anything a request still in flight handed it.
@@ -406,6 +412,9 @@ func (s *Server) Run(ctx context.Context, otlp, admin net.Listener, grace time.D
 			s.log.Error("open segments not sealed at the end of the grace period; the next start seals them", "error", cerr)
 		}
 	}
+	// Last, so that /readyz keeps saying "shutting down" (and /metrics keeps answering) while the
+	// writer flushes.
+	adminSrv.Shutdown(shutdownCtx)
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
