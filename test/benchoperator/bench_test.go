@@ -523,9 +523,12 @@ func (b *bench) run(ctx context.Context, kind string, n int) row {
 	var cpuOnboarded time.Duration
 	r.peakRSSKiB, cpuOnboarded = m.usage(t)
 	r.cpu = cpuOnboarded - cpuBefore
+	// The CPU of the onboarding is read now, not after the profile, which may go on for a while.
+	clusterCPU := minusCPU(b.clusterCPU(), clusterCPUBefore)
+	machine := machineCPU(t).minus(machineBefore)
 	<-profiled
-	b.logOnboarding(ctx, n, r.onboarding, apiBefore, clusterCPUBefore)
-	b.logCPUFloor(n, r.allReady, r.cpu, clusterCPUBefore, machineCPU(t).minus(machineBefore))
+	b.logOnboarding(ctx, n, r.onboarding, apiBefore, clusterCPU)
+	b.logCPUFloor(n, r.allReady, r.cpu, clusterCPU, machine)
 
 	// At rest.
 	time.Sleep(*restWindow)
@@ -750,7 +753,7 @@ func cpuOfStat(stat []byte) time.Duration {
 // logOnboarding says where the onboarding's requests and CPU went: the manager's requests per
 // lake by verb and resource, every client's as the API server counted them, and the CPU of each
 // of the cluster's processes.
-func (b *bench) logOnboarding(ctx context.Context, n int, onboarding counts, apiBefore apiserverStats, cpuBefore map[string]time.Duration) {
+func (b *bench) logOnboarding(ctx context.Context, n int, onboarding counts, apiBefore apiserverStats, clusterCPU map[string]time.Duration) {
 	t := b.t
 	t.Logf("manager's reconciles onboarding, per lake: %.1f (%.2f ended in an error)", onboarding.reconciles/float64(n), onboarding.errors/float64(n))
 	t.Logf("manager's API requests onboarding, per lake: %s", perLake(onboarding.byKind, n))
@@ -759,8 +762,8 @@ func (b *bench) logOnboarding(ctx context.Context, n int, onboarding counts, api
 	t.Logf("API server's requests onboarding (every client), per lake: %s", perLake(api.requests, n))
 	t.Logf("API server's mean latency onboarding: %s", api.latencies())
 	var cpu []string
-	for name, d := range b.clusterCPU() {
-		cpu = append(cpu, fmt.Sprintf("%s %.1f s", name, (d-cpuBefore[name]).Seconds()))
+	for name, d := range clusterCPU {
+		cpu = append(cpu, fmt.Sprintf("%s %.1f s", name, d.Seconds()))
 	}
 	sort.Strings(cpu)
 	t.Logf("cluster CPU onboarding: %s", strings.Join(cpu, ", "))
@@ -771,15 +774,24 @@ func (b *bench) logOnboarding(ctx context.Context, n int, onboarding counts, api
 // wait at all. Against the wall time it tells an onboarding bound by CPU (the two close, the
 // machine busy throughout) from one bound by waiting; the machine's own busy time says how much
 // of the CPU other work on the machine took.
-func (b *bench) logCPUFloor(n int, wall, managerCPU time.Duration, clusterBefore map[string]time.Duration, machine machineTimes) {
+func (b *bench) logCPUFloor(n int, wall, managerCPU time.Duration, clusterCPU map[string]time.Duration, machine machineTimes) {
 	used := managerCPU
-	for name, d := range b.clusterCPU() {
-		used += d - clusterBefore[name]
+	for _, d := range clusterCPU {
+		used += d
 	}
 	cores := runtime.NumCPU()
 	b.t.Logf("CPU floor onboarding %d lakes: %.1f s of CPU (%.0f ms a lake) by the cluster, the manager and the bench = %.1f s on %d cores, against %.1f s taken; the machine was busy %.0f %% of the time, %.1f s of CPU of which %.1f s were other work's",
 		n, used.Seconds(), used.Seconds()*1000/float64(n), used.Seconds()/float64(cores), cores, wall.Seconds(),
 		100*machine.busy.Seconds()/machine.total.Seconds(), machine.busy.Seconds(), max(0, (machine.busy-used).Seconds()))
+}
+
+// minusCPU is the CPU each process used between two clusterCPU readings.
+func minusCPU(now, before map[string]time.Duration) map[string]time.Duration {
+	d := map[string]time.Duration{}
+	for name, t := range now {
+		d[name] = t - before[name]
+	}
+	return d
 }
 
 // machineTimes is the whole machine's CPU time from /proc/stat: all of it and the busy part.
