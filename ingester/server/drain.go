@@ -24,8 +24,12 @@ type silentConns struct {
 
 func newSilentConns() *silentConns { return &silentConns{since: map[net.Conn]time.Time{}} }
 
-// track is the server's ConnState hook.
+// track is the server's ConnState hook. It runs on every request (active, then idle); idle
+// needs nothing, since a connection leaves the map at its first request.
 func (c *silentConns) track(conn net.Conn, state http.ConnState) {
+	if state == http.StateIdle {
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if state == http.StateNew {
@@ -58,10 +62,10 @@ func (c *silentConns) closeWhileDraining(ctx context.Context) {
 	}
 }
 
-// shutdownBudget splits the grace period: the HTTP drain may take all but closeReserve of it, so
-// that the segment writer's last flush (of what requests still in flight handed it) and the seal
-// of the open segment keep time of their own even when a request holds the drain to its end.
-func shutdownBudget(grace time.Duration) (drain, closeReserve time.Duration) {
-	closeReserve = min(grace/4, 5*time.Second)
-	return grace - closeReserve, closeReserve
+// drainShare is how much of the grace period the HTTP drain may take: all but its last quarter
+// (at most 5 s), so that the segment writer's last flush (of what requests still in flight handed
+// it) and the seal of the open segment keep time of their own even when a request holds the
+// drain to its end.
+func drainShare(grace time.Duration) time.Duration {
+	return grace - min(grace/4, 5*time.Second)
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -59,15 +60,15 @@ func TestADrainDoesNotWaitForConnectionsThatNeverSentARequest(t *testing.T) {
 	if _, err := silent.Read(make([]byte, 1)); err == nil || errors.As(err, &netErr) && netErr.Timeout() {
 		t.Errorf("the silent connection is still open after the drain (read: %v)", err)
 	}
-	if logs.n > 0 {
-		t.Errorf("the shutdown logged %d errors", logs.n)
+	if n := logs.n.Load(); n > 0 {
+		t.Errorf("the shutdown logged %d errors", n)
 	}
 }
 
-// lines counts the log lines written to it.
-type lines struct{ n int }
+// lines counts the log lines written to it, from any goroutine.
+type lines struct{ n atomic.Int64 }
 
 func (l *lines) Write(p []byte) (int, error) {
-	l.n++
+	l.n.Add(1)
 	return len(p), nil
 }

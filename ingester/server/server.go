@@ -388,10 +388,9 @@ func (s *Server) Run(ctx context.Context, otlp, admin net.Listener, grace time.D
 	}
 	s.draining.Store(true)
 	s.log.Info("shutting down: draining requests in flight", "grace", grace.String())
-	drain, _ := shutdownBudget(grace)
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
-	drainCtx, cancelDrain := context.WithTimeout(shutdownCtx, drain)
+	drainCtx, cancelDrain := context.WithTimeout(shutdownCtx, drainShare(grace))
 	defer cancelDrain()
 	go silent.closeWhileDraining(drainCtx)
 	if serr := otlpSrv.Shutdown(drainCtx); serr != nil {

@@ -747,8 +747,11 @@ func cpuOfStat(stat []byte) time.Duration {
 	fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+2:]))
 	utime, _ := strconv.ParseInt(fields[11], 10, 64)
 	stime, _ := strconv.ParseInt(fields[12], 10, 64)
-	return time.Duration(utime+stime) * 10 * time.Millisecond
+	return clockTicks(utime + stime)
 }
+
+// clockTicks converts /proc's CPU times, in clock ticks of 10 ms (USER_HZ is 100 on Linux).
+func clockTicks(n int64) time.Duration { return time.Duration(n) * 10 * time.Millisecond }
 
 // logOnboarding says where the onboarding's requests and CPU went: the manager's requests per
 // lake by verb and resource, every client's as the API server counted them, and the CPU of each
@@ -815,7 +818,7 @@ func machineCPU(t *testing.T) machineTimes {
 			break
 		}
 		ticks, _ := strconv.ParseInt(f, 10, 64)
-		d := time.Duration(ticks) * 10 * time.Millisecond
+		d := clockTicks(ticks)
 		m.total += d
 		if i != 3 && i != 4 {
 			m.busy += d
