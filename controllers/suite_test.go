@@ -52,7 +52,9 @@ type manager struct {
 	// requests counts every request to the API server by "verb resource", as
 	// telemetrylake_api_requests_total does.
 	requests requestCounts
-	stop     func()
+	// cached reads what the operator reads: its informer cache.
+	cached client.Reader
+	stop   func()
 }
 
 // requestCounts is a count of requests by "verb resource".
@@ -147,6 +149,7 @@ func (c *cluster) startManager(t *testing.T, mc managerConfig) *manager {
 	if err := (&LakeStorageClassReconciler{Client: mgr.GetClient(), OperatorNamespace: operatorNamespace}).SetupWithManager(mgr); err != nil {
 		t.Fatal(err)
 	}
+	m.cached = mgr.GetClient()
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)

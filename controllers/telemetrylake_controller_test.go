@@ -180,8 +180,62 @@ func TestOperator(t *testing.T) {
 			img := c.deployment(t, "team-a", "team-a-ingester").Spec.Template.Spec.Containers[0].Image
 			return img == "ghcr.io/telemetrylake/ingester:test", img
 		})
+		// The cache holds only children labeled managed-by (CacheOptions): one that loses the
+		// label leaves the cache, and must still be repaired, not forgotten.
+		sa := &corev1.ServiceAccount{}
+		c.get(t, "team-a", "team-a-ingester", sa)
+		delete(sa.Labels, wellknown.LabelManagedBy)
+		if err := c.client.Update(ctx, sa); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 20*time.Second, "the managed-by label to be restored", func() (bool, string) {
+			c.get(t, "team-a", "team-a-ingester", sa)
+			return sa.Labels[wellknown.LabelManagedBy] == wellknown.ManagedBy, fmt.Sprint(sa.Labels)
+		})
 		c.rollOut(t, "team-a", "team-a-ingester")
 		c.waitCondition(t, "team-a", "team-a", lakev1.ConditionReady, metav1.ConditionTrue)
+	})
+
+	t.Run("the cache holds only the operator's own children, without managedFields", func(t *testing.T) {
+		bystander := &appsv1.Deployment{
+			ObjectMeta: metav1.ObjectMeta{Name: "bystander", Namespace: "team-b", Labels: map[string]string{"app": "bystander"}},
+			Spec: appsv1.DeploymentSpec{
+				Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "bystander"}},
+				Template: corev1.PodTemplateSpec{
+					ObjectMeta: metav1.ObjectMeta{Labels: map[string]string{"app": "bystander"}},
+					Spec:       corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: "example.com/app:1"}}},
+				},
+			},
+		}
+		// A marker of the same kind, labeled as the operator's, created after the bystander: one
+		// watch delivers both in order, so once the cache holds the marker it would hold the
+		// bystander too, had it been selected.
+		marker := bystander.DeepCopy()
+		marker.Name, marker.Labels = "marker", map[string]string{"app": "bystander", wellknown.LabelManagedBy: wellknown.ManagedBy}
+		for _, obj := range []*appsv1.Deployment{bystander, marker} {
+			if err := c.client.Create(ctx, obj); err != nil {
+				t.Fatal(err)
+			}
+			defer c.client.Delete(ctx, obj)
+		}
+		eventually(t, 20*time.Second, "the cache to see the marker", func() (bool, string) {
+			err := c.mgr.cached.Get(ctx, client.ObjectKeyFromObject(marker), &appsv1.Deployment{})
+			return err == nil, fmt.Sprint(err)
+		})
+		d := &appsv1.Deployment{}
+		if err := c.mgr.cached.Get(ctx, client.ObjectKey{Namespace: "team-b", Name: "team-b-ingester"}, d); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.mgr.cached.Get(ctx, client.ObjectKeyFromObject(bystander), &appsv1.Deployment{}); !apierrors.IsNotFound(err) {
+			t.Errorf("the operator's cache holds a Deployment it does not manage: %v", err)
+		}
+		if len(d.ManagedFields) != 0 {
+			t.Errorf("the cached Deployment keeps %d managedFields entries", len(d.ManagedFields))
+		}
+		c.get(t, "team-b", "team-b-ingester", d)
+		if len(d.ManagedFields) == 0 {
+			t.Error("the API server's copy has no managedFields, so the check above proves nothing")
+		}
 	})
 
 	t.Run("spec.lakehouse creates, updates and removes the materialization CronJob", func(t *testing.T) {
