@@ -602,7 +602,40 @@ func (b *bench) run(ctx context.Context, kind string, n int) row {
 		_ = b.client.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("%s%d", prefix, i)}})
 	})
 	m.stop()
+	b.waitNamespacesGone(ctx, prefix, n)
 	return r
+}
+
+// waitNamespacesGone waits until the namespace controller has emptied and removed the run's
+// namespaces, so that the next run's onboarding does not share the cluster's CPU with this
+// run's cleanup (at N=300 it overlapped N=100's).
+func (b *bench) waitNamespacesGone(ctx context.Context, prefix string, n int) {
+	start, lastLog := time.Now(), time.Now()
+	for {
+		var list corev1.NamespaceList
+		if err := b.client.List(ctx, &list); err != nil {
+			b.t.Errorf("listing namespaces: %v", err)
+			return
+		}
+		left := 0
+		for _, ns := range list.Items {
+			if strings.HasPrefix(ns.Name, prefix) {
+				left++
+			}
+		}
+		switch {
+		case left == 0:
+			b.t.Logf("N=%d: the %d namespaces were gone %.1f s after their deletion", n, n, time.Since(start).Seconds())
+			return
+		case time.Since(start) > *readyWithin:
+			b.t.Errorf("N=%d: %d namespaces still there %s after they were deleted", n, left, *readyWithin)
+			return
+		case time.Since(lastLog) > 10*time.Second:
+			b.t.Logf("N=%d: %d of %d namespaces still terminating", n, left, n)
+			lastLog = time.Now()
+		}
+		time.Sleep(time.Second)
+	}
 }
 
 // profile takes a CPU profile of the manager for the first 60 s of onboarding (or until it
