@@ -167,7 +167,7 @@ _build_module_tool() {
 build_weed() {
   local out="$1" dir
   dir="$(build_dir weed "$WEED_VERSION")"
-  log "building weed $WEED_VERSION (first time takes ~4–7 min)…"
+  log "building weed $WEED_VERSION (first time ~11 min on 2 cores with an empty module cache)…"
   with_lock "$BUILD_ROOT/.weed-$WEED_VERSION.lock" _build_weed "$dir" "$out"
 }
 _build_weed() {
@@ -201,7 +201,7 @@ build_controller_gen() {
 # helm: lints and renders the chart in its tests. Debian has no helm package. The version is
 # stamped so that `helm version` and the chart's capabilities report the real release.
 build_helm() {
-  log "building helm $HELM_VERSION (first time ~1–2 min)…"
+  log "building helm $HELM_VERSION (first time ~3 min)…"
   build_module_tool "$1" helm "$HELM_VERSION" helm.sh/helm/v3 helm.sh/helm/v3/cmd/helm \
     "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
 }
@@ -325,7 +325,7 @@ build_etcd() {
 build_kwok() {
   local tool="$1" out="$2" dir
   dir="$(build_dir kwok "$KWOK_VERSION")"
-  log "building $tool $KWOK_VERSION (niced; first time ~1–2 min)…"
+  log "building $tool $KWOK_VERSION (niced; first time ~3 min for kwok, then under 1 min)…"
   with_lock "$BUILD_ROOT/.kwok-$KWOK_VERSION.lock" _build_kwok "$dir" "$tool" "$out"
 }
 _build_kwok() {
