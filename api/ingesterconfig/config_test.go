@@ -46,6 +46,7 @@ func TestLoadRefusesMistakes(t *testing.T) {
 		"a wildcard CORS origin":   {"cors: {allowedOrigins: ['*']}", "may not be"},
 		"a negative limit":         {"limits: {maxBodyBytes: -1}", "must not be negative"},
 		"an unknown file mode":     {"segments: {fileMode: mmap}", `want "append" or "create"`},
+		"a negative batch bound":   {"segments: {maxBatchBytes: -1}", "want a positive size"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := Load(write(t, tc.yaml))

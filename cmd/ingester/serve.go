@@ -34,6 +34,7 @@ func serve(args []string) error {
 	profiling := fs.Bool("enable-pprof", false, "serve /debug/pprof on the admin listener")
 	storeLayout := fs.String("layout", "", "how blocks are written: segments (the default; group-committed, storage v2) or blocks (one object per block); overrides layout in --config")
 	fileMode := fs.String("segments-file-mode", "", "how a flush is made durable on a file store: append (the default; to an open segment, one fdatasync) or create (a file per segment); overrides segments.fileMode in --config")
+	maxBatch := fs.Int("segments-max-batch-bytes", 0, "close a flush's batch at this many bytes of blocks (default 128 KiB on S3, 16 MiB on a file store); overrides segments.maxBatchBytes in --config")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -72,6 +73,9 @@ func serve(args []string) error {
 	}
 	if set["segments-file-mode"] {
 		cfg.Segments.FileMode = ingesterconfig.SegmentFileMode(*fileMode)
+	}
+	if set["segments-max-batch-bytes"] {
+		cfg.Segments.MaxBatchBytes = *maxBatch
 	}
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -131,7 +135,7 @@ func serve(args []string) error {
 		CORSAllowedOrigins: cfg.CORS.AllowedOrigins,
 		Profiling:          *profiling,
 		Layout:             cfg.Layout,
-		Segments:           server.SegmentOptions{MaxDelay: cfg.Segments.MaxDelay.Duration, MaxInFlight: cfg.Segments.MaxInFlight, FileMode: cfg.Segments.FileMode},
+		Segments:           server.SegmentOptions{MaxDelay: cfg.Segments.MaxDelay.Duration, MaxInFlight: cfg.Segments.MaxInFlight, FileMode: cfg.Segments.FileMode, MaxBatchBytes: cfg.Segments.MaxBatchBytes},
 		Logger:             log,
 		Registry:           registry,
 	})

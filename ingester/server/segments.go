@@ -27,12 +27,17 @@ type SegmentOptions struct {
 	// FileMode is how a flush is made durable on a file store; "" is
 	// ingesterconfig.DefaultSegmentFileMode, an open segment appended to.
 	FileMode ingesterconfig.SegmentFileMode
+	// MaxBatchBytes closes a flush's batch at this many bytes of blocks; 0 is
+	// ingesterconfig.DefaultSegmentMaxBatchBytesS3 on S3 and groupcommit.DefaultMaxBatchBytes on a
+	// file store.
+	MaxBatchBytes int
 }
 
 func (o *SegmentOptions) setDefaults(st store.Store) {
 	if store.IsS3(st) {
 		setDefault(&o.MaxInFlight, ingesterconfig.DefaultSegmentMaxInFlightS3)
 		setDefault(&o.MaxDelay, ingesterconfig.DefaultSegmentMaxDelayS3)
+		setDefault(&o.MaxBatchBytes, ingesterconfig.DefaultSegmentMaxBatchBytesS3)
 	}
 	setDefault(&o.MaxInFlight, ingesterconfig.DefaultSegmentMaxInFlightFile)
 	setDefault(&o.FileMode, ingesterconfig.DefaultSegmentFileMode)
@@ -69,11 +74,12 @@ func newSegmentWriter(opts Options, reg prometheus.Registerer, log *slog.Logger)
 		open = newOpenSegments(fileStore, reg, log)
 	}
 	return groupcommit.New(groupcommit.Config{
-		Open:         open,
-		Store:        opts.Store,
-		MaxDelay:     opts.Segments.MaxDelay,
-		MaxInFlight:  opts.Segments.MaxInFlight,
-		StoreTimeout: opts.StoreTimeout,
+		Open:          open,
+		Store:         opts.Store,
+		MaxDelay:      opts.Segments.MaxDelay,
+		MaxInFlight:   opts.Segments.MaxInFlight,
+		MaxBatchBytes: opts.Segments.MaxBatchBytes,
+		StoreTimeout:  opts.StoreTimeout,
 		// A file store needs no metadata for a segment: its index is in the file.
 		SegmentMetadata: store.IsS3(opts.Store),
 		OnFlush: func(f groupcommit.FlushStats) {
