@@ -48,6 +48,17 @@ die() {
   exit 1
 }
 
+# die_with_logs is die for a cluster that did not come up, with the tail of each component's log.
+die_with_logs() {
+  local f
+  for f in "$KWOK_CLUSTER_DIR"/logs/*.log; do
+    [[ -f "$f" ]] || continue
+    log "last lines of $f:"
+    tail -n 15 "$f" >&2
+  done
+  die "$* (component logs in $KWOK_CLUSTER_DIR/logs)"
+}
+
 tool() { "$REPO_ROOT/hack/tools.sh" "$1"; }
 
 # write_config writes the kwokctl configuration: loopback binds, and local binaries only.
@@ -116,8 +127,19 @@ up() {
     --wait 2m \
     --timeout 3m \
     -v WARN >&2 9>&- ||
-    die "kwokctl could not create the cluster; component logs are in $KWOK_CLUSTER_DIR/logs"
+    die_with_logs "kwokctl could not create the cluster"
   [[ -f "$KUBECONFIG_PATH" ]] || die "kwokctl made no kubeconfig at $KUBECONFIG_PATH"
+  # kwokctl exits 0 even when its --wait ran out (seen once in CI: the API server never served),
+  # so readiness is checked here, and a failure shows the components' own last words.
+  local ready=""
+  for _ in $(seq 30); do
+    if KUBECONFIG="$KUBECONFIG_PATH" "$kubectl" get --raw /readyz --request-timeout=2s >/dev/null 2>&1; then
+      ready=1
+      break
+    fi
+    sleep 2
+  done
+  [[ -n "$ready" ]] || die_with_logs "the API server of $CLUSTER_NAME does not answer /readyz"
 
   log "cluster $CLUSTER_NAME: $CLUSTER_NODES simulated nodes…"
   # scale is declarative: running it again keeps the count at CLUSTER_NODES.
