@@ -61,6 +61,9 @@ die_with_logs() {
 
 tool() { "$REPO_ROOT/hack/tools.sh" "$1"; }
 
+# api_ready says whether the cluster's API server answers /readyz, with kubectl at $1.
+api_ready() { KUBECONFIG="$KUBECONFIG_PATH" "$1" get --raw /readyz --request-timeout=2s >/dev/null 2>&1; }
+
 # write_config writes the kwokctl configuration: loopback binds, and local binaries only.
 write_config() {
   local kubectl="$1"
@@ -108,7 +111,7 @@ up() {
   flock -x 9
 
   write_config "$kubectl"
-  if [[ -f "$KUBECONFIG_PATH" ]] && KUBECONFIG="$KUBECONFIG_PATH" "$kubectl" get --raw /readyz --request-timeout=2s >/dev/null 2>&1; then
+  if [[ -f "$KUBECONFIG_PATH" ]] && api_ready "$kubectl"; then
     log "cluster $CLUSTER_NAME: already running (state in $CLUSTER_DIR)"
   else
     log "cluster $CLUSTER_NAME: starting etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok-controller on 127.0.0.1 (state in $CLUSTER_DIR)…"
@@ -133,7 +136,7 @@ up() {
   # so readiness is checked here, and a failure shows the components' own last words.
   local ready=""
   for _ in $(seq 30); do
-    if KUBECONFIG="$KUBECONFIG_PATH" "$kubectl" get --raw /readyz --request-timeout=2s >/dev/null 2>&1; then
+    if api_ready "$kubectl"; then
       ready=1
       break
     fi
