@@ -37,7 +37,23 @@ func (s *s3iam) ensureKey(ctx context.Context, t Tenant, p Placement, user strin
 	if p.Owner != t {
 		return Credentials{}, invalidf("placement %s was made for tenant %s, not %s", p, p.Owner, t)
 	}
-	if err := s.ensureUser(ctx, t, user); err != nil {
+	if existing == nil {
+		// Nothing was provisioned for this user yet, so it most likely does not exist: creating
+		// it straight away makes a new tenant's user in four calls instead of eight (no GetUser,
+		// ListUserTags, ListUserPolicies or ListAccessKeys). That matters where IAM is the
+		// limit: SeaweedFS's embedded IAM loads every user's record on each call under one lock
+		// (reads too), so onboarding N tenants costs O(N²) there, and AWS rate-limits IAM calls.
+		created, err := s.createUser(ctx, t, user)
+		if err != nil {
+			return Credentials{}, err
+		}
+		if created {
+			return s.initUser(ctx, user, policy)
+		}
+	} else if err := s.ensureUser(ctx, t, user); err != nil {
+		return Credentials{}, err
+	}
+	if err := s.claimUser(ctx, t, user); err != nil {
 		return Credentials{}, err
 	}
 	// The policy goes in before a key is handed out, so no key ever works with a stale one.
@@ -45,6 +61,15 @@ func (s *s3iam) ensureKey(ctx context.Context, t Tenant, p Placement, user strin
 		return Credentials{}, err
 	}
 	return s.ensureAccessKey(ctx, user, existing)
+}
+
+// initUser gives a user this call has just created its policy and its first key: a new user
+// has neither inline policies nor keys, so nothing needs listing first.
+func (s *s3iam) initUser(ctx context.Context, user string, policy policyDocument) (Credentials, error) {
+	if err := s.putPolicy(ctx, user, policy); err != nil {
+		return Credentials{}, err
+	}
+	return s.createAccessKey(ctx, user)
 }
 
 func (s *s3iam) RevokeCredentials(ctx context.Context, t Tenant) error {
@@ -111,25 +136,44 @@ func (s *s3iam) revokeUser(ctx context.Context, t Tenant, user string) error {
 
 func userTarget(user string) string { return fmt.Sprintf("user %q", user) }
 
-// ensureUser creates the tenant's IAM user if it is missing, and makes sure it is the tenant's.
+// ensureUser creates the tenant's IAM user if it is missing. claimUser then makes sure it is
+// the tenant's.
 func (s *s3iam) ensureUser(ctx context.Context, t Tenant, user string) error {
 	_, err := s.iam.GetUser(ctx, &iam.GetUserInput{UserName: aws.String(user)})
 	switch {
 	case err == nil:
+		return nil
 	case isCode(err, "NoSuchEntity"):
-		_, err = s.iam.CreateUser(ctx, &iam.CreateUserInput{
-			UserName: aws.String(user),
-			// On AWS the tag is part of the creation, so no user of ours is ever untagged there.
-			Tags: []iamtypes.Tag{{Key: aws.String(ownerTag), Value: aws.String(t.String())}},
-		})
-		// EntityAlreadyExists: a concurrent call made it; claimUser sorts out whose it is.
-		if err != nil && !isCode(err, "EntityAlreadyExists") {
-			return s.fail(call{"IAM", "CreateUser", userTarget(user), "iam:CreateUser and iam:TagUser"}, err, "")
-		}
+		_, err := s.createUser(ctx, t, user)
+		return err
 	default:
 		return s.fail(call{"IAM", "GetUser", userTarget(user), "iam:GetUser"}, err, "")
 	}
-	return s.claimUser(ctx, t, user)
+}
+
+// createUser creates the tenant's IAM user, tagged with the tenant. It reports false, with no
+// error, if the user already exists (made earlier, by a concurrent call, or by someone else):
+// claimUser sorts out whose it is.
+func (s *s3iam) createUser(ctx context.Context, t Tenant, user string) (bool, error) {
+	_, err := s.iam.CreateUser(ctx, &iam.CreateUserInput{
+		UserName: aws.String(user),
+		// On AWS the tag is part of the creation, so no user of ours is ever untagged there.
+		Tags: []iamtypes.Tag{{Key: aws.String(ownerTag), Value: aws.String(t.String())}},
+	})
+	switch {
+	case err == nil:
+	case isCode(err, "EntityAlreadyExists"):
+		return false, nil
+	default:
+		return false, s.fail(call{"IAM", "CreateUser", userTarget(user), "iam:CreateUser and iam:TagUser"}, err, "")
+	}
+	// Stores that ignore tags on CreateUser (SeaweedFS) need them set apart; on AWS this
+	// rewrites the same tag. Without it, a later tenant with the same user name would adopt
+	// this one's user as untagged.
+	if err := s.tagUser(ctx, t, user); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // claimUser tags the user with its tenant, or fails with ErrConflict if it is another tenant's.
@@ -146,7 +190,12 @@ func (s *s3iam) claimUser(ctx context.Context, t Tenant, user string) error {
 			"IAM user %q at %s belongs to tenant %s, not %s: both TelemetryLakes give the same user name (tl-<namespace>-<name>); rename one of them",
 			user, s.where, owner, t)}
 	}
-	_, err = s.iam.TagUser(ctx, &iam.TagUserInput{
+	return s.tagUser(ctx, t, user)
+}
+
+// tagUser tags the user with its tenant; a store without user tags is left as it is.
+func (s *s3iam) tagUser(ctx context.Context, t Tenant, user string) error {
+	_, err := s.iam.TagUser(ctx, &iam.TagUserInput{
 		UserName: aws.String(user),
 		Tags:     []iamtypes.Tag{{Key: aws.String(ownerTag), Value: aws.String(t.String())}},
 	})
@@ -201,6 +250,11 @@ func (s *s3iam) ensurePolicy(ctx context.Context, user string, want policyDocume
 			return nil
 		}
 	}
+	return s.putPolicy(ctx, user, want)
+}
+
+// putPolicy writes want as the user's one inline policy.
+func (s *s3iam) putPolicy(ctx context.Context, user string, want policyDocument) error {
 	doc, err := json.Marshal(want)
 	if err != nil { // cannot happen: the document is plain strings
 		return &provisionError{kind: ErrInvalid, msg: fmt.Sprintf("encoding the policy of user %q: %v", user, err), cause: err}
@@ -241,6 +295,11 @@ func (s *s3iam) ensureAccessKey(ctx context.Context, user string, existing *Cred
 	if keep != "" {
 		return Credentials{AccessKeyID: keep, SecretAccessKey: existing.SecretAccessKey, UserName: user}, nil
 	}
+	return s.createAccessKey(ctx, user)
+}
+
+// createAccessKey makes a new key for the user.
+func (s *s3iam) createAccessKey(ctx context.Context, user string) (Credentials, error) {
 	out, err := s.iam.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String(user)})
 	if err != nil {
 		return Credentials{}, s.fail(call{"IAM", "CreateAccessKey", userTarget(user), "iam:CreateAccessKey"}, err, "")

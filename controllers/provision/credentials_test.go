@@ -195,6 +195,26 @@ func TestEnsureCredentials(t *testing.T) {
 			t.Errorf("the first tenant's user has keys %v; want its own %s", ids, firstCreds.AccessKeyID)
 		}
 	})
+
+	t.Run("a new tenant's user is made in four IAM calls, none of them a read", func(t *testing.T) {
+		tenant := Tenant{"team-new", "lake"}
+		sw.CreateBucket(t, "lake-shared-3")
+		rec.reset()
+		creds, err := prov.EnsureCredentials(ctx, tenant, placement(t, SharedBucket, "lake-shared-3", tenant), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []string{"IAM CreateUser", "IAM TagUser", "IAM PutUserPolicy", "IAM CreateAccessKey"}
+		if got := rec.iamOps(); !slices.Equal(got, want) {
+			t.Errorf("IAM calls %v; want %v", got, want)
+		}
+		if owner, err := prov.(*s3iam).userOwner(ctx, UserName(tenant)); err != nil || owner != tenant.String() {
+			t.Errorf("the new user is tagged for %q (%v); want %s", owner, err, tenant)
+		}
+		if ids := accessKeyIDs(t, sw, UserName(tenant)); !slices.Equal(ids, []string{creds.AccessKeyID}) {
+			t.Errorf("the new user has keys %v; want only %s", ids, creds.AccessKeyID)
+		}
+	})
 }
 
 func TestRevokeCredentials(t *testing.T) {

@@ -53,7 +53,7 @@ func TestErrorKinds(t *testing.T) {
 		wantKind(t, "EnsureStorage", err, ErrDenied)
 		_, err = prov.EnsureCredentials(ctx, tenant, own, nil)
 		wantKind(t, "EnsureCredentials", err, ErrDenied)
-		for _, want := range []string{sw.Endpoint, UserName(tenant), "GetUser", "secret in the LakeStorageClass"} {
+		for _, want := range []string{sw.Endpoint, UserName(tenant), "CreateUser", "secret in the LakeStorageClass"} {
 			if !strings.Contains(err.Error(), want) {
 				t.Errorf("message %q does not mention %q", err, want)
 			}

@@ -159,17 +159,21 @@ func (r *recorder) writes() []string {
 	return w
 }
 
-// usedIAM reports whether any recorded request went to the IAM API.
-func (r *recorder) usedIAM() bool {
+// iamOps returns the recorded IAM calls, in order.
+func (r *recorder) iamOps() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	var ops []string
 	for _, op := range r.ops {
 		if strings.HasPrefix(op, "IAM ") {
-			return true
+			ops = append(ops, op)
 		}
 	}
-	return false
+	return ops
 }
+
+// usedIAM reports whether any recorded request went to the IAM API.
+func (r *recorder) usedIAM() bool { return len(r.iamOps()) > 0 }
 
 var ctx = context.Background()
 
