@@ -2,6 +2,7 @@ package builders
 
 import (
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -179,5 +180,24 @@ func TestANewSessionRollsNoPodsAndANewCADoes(t *testing.T) {
 	}
 	if i, q := hashes(in); i == ingester || q == query {
 		t.Errorf("a new CA left a config hash as it was: ingester %s -> %s, query %s -> %s", ingester, i, query, q)
+	}
+}
+
+// Every kind Build makes or removes, in any variant, is in ChildKinds.
+func TestChildKindsCoverBuild(t *testing.T) {
+	listed := map[reflect.Type]bool{}
+	for _, o := range ChildKinds() {
+		listed[reflect.TypeOf(o)] = true
+	}
+	for _, variant := range allVariants {
+		objs, err := Build(inputs(variant))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range append(objs.Apply, objs.Remove...) {
+			if !listed[reflect.TypeOf(o)] {
+				t.Errorf("%s: Build makes a %T, which ChildKinds does not list", variant, o)
+			}
+		}
 	}
 }
