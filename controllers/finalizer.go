@@ -26,8 +26,9 @@ func (r *TelemetryLakeReconciler) finalize(ctx context.Context, lake *lakev1.Tel
 	}
 	err := r.cleanUp(ctx, lake)
 	if errors.Is(err, errStoreBusy) {
-		// Not a failure: the class's store slots are taken by other lakes' calls.
-		return ctrl.Result{RequeueAfter: jitter(slotRetry)}, nil
+		// Not a failure: the class's store slots are taken by other lakes' calls, and the lake
+		// is woken when one frees (storeGates).
+		return ctrl.Result{RequeueAfter: jitter(slotFallback)}, nil
 	}
 	if err != nil {
 		r.Events.Eventf(lake, nil, corev1.EventTypeWarning, "CleanupFailed", "Delete", "%v (retrying)", err)
@@ -60,7 +61,7 @@ func (r *TelemetryLakeReconciler) cleanUp(ctx context.Context, lake *lakev1.Tele
 	}
 	// Deletions take the class's store slots like provisioning does: a store that hangs must not
 	// hold more workers through its lakes' deletions either.
-	release, _, err := r.gates.enter(class.Name)
+	release, _, err := r.gates.enter(class.Name, client.ObjectKeyFromObject(lake))
 	if err != nil {
 		return fmt.Errorf("LakeStorageClass %s: %w", class.Name, err)
 	}

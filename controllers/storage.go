@@ -165,7 +165,7 @@ func (r *TelemetryLakeReconciler) provisionStorage(ctx context.Context, lake *la
 		refreshOnly = sessions && r.Now().Before(checkAt)
 	}
 
-	release, retryAfter, err := r.gates.enter(class.Name)
+	release, retryAfter, err := r.gates.enter(class.Name, client.ObjectKeyFromObject(lake))
 	if err != nil {
 		if recorded {
 			// Only the periodic check was due: it waits for the gate, the lake keeps what it has.

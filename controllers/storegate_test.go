@@ -11,6 +11,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	lakev1 "github.com/telemetrylake/telemetrylake/api/v1alpha1"
 	"github.com/telemetrylake/telemetrylake/controllers/provision"
@@ -131,21 +132,22 @@ func (h *hangingListener) stats() hangStats {
 // TestStoreGateBreaker walks one class's gate through its states with a clock of the test's.
 func TestStoreGateBreaker(t *testing.T) {
 	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
-	g := newStoreGates(2, func() time.Time { return now })
+	g := newStoreGates(2, func() time.Time { return now }, nil)
+	lake := types.NamespacedName{Namespace: "team-a", Name: "lake"}
 	unreachable := fmt.Errorf("HeadBucket: %w", provision.ErrUnreachable)
 
-	first, _, err := g.enter("a")
+	first, _, err := g.enter("a", lake)
 	if err != nil {
 		t.Fatal(err)
 	}
-	second, _, err := g.enter("a")
+	second, _, err := g.enter("a", lake)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, wait, err := g.enter("a"); !errors.Is(err, errStoreBusy) || wait <= 0 {
+	if _, wait, err := g.enter("a", lake); !errors.Is(err, errStoreBusy) || wait <= 0 {
 		t.Fatalf("a third call with two slots: %v, come back in %s; want errStoreBusy and a wait", err, wait)
 	}
-	if other, _, err := g.enter("b"); err != nil {
+	if other, _, err := g.enter("b", lake); err != nil {
 		t.Fatalf("class b waits on class a's slots: %v", err)
 	} else {
 		other(nil)
@@ -153,37 +155,113 @@ func TestStoreGateBreaker(t *testing.T) {
 	first(unreachable)
 	first(unreachable) // a second release of the same slot changes nothing
 	second(unreachable)
-	third, _, err := g.enter("a")
+	third, _, err := g.enter("a", lake)
 	if err != nil {
 		t.Fatalf("after two failures the breaker is still closed: %v", err)
 	}
 	third(unreachable)
-	_, wait, err := g.enter("a")
+	_, wait, err := g.enter("a", lake)
 	if !errors.Is(err, errStoreOpen) || wait < breakerCooldown {
 		t.Fatalf("after %d unreachable calls in a row: %v, come back in %s; want errStoreOpen for the cooldown", breakerFailures, err, wait)
 	}
 
 	now = now.Add(breakerCooldown)
-	probe, _, err := g.enter("a")
+	probe, _, err := g.enter("a", lake)
 	if err != nil {
 		t.Fatalf("after the cooldown no probe goes through: %v", err)
 	}
-	if _, _, err := g.enter("a"); !errors.Is(err, errStoreOpen) {
+	if _, _, err := g.enter("a", lake); !errors.Is(err, errStoreOpen) {
 		t.Fatalf("a second call while the probe is out: %v, want errStoreOpen", err)
 	}
 	probe(unreachable)
-	if _, _, err := g.enter("a"); !errors.Is(err, errStoreOpen) {
+	if _, _, err := g.enter("a", lake); !errors.Is(err, errStoreOpen) {
 		t.Fatalf("after a failed probe: %v, want the breaker open again", err)
 	}
 	now = now.Add(breakerCooldown)
-	probe, _, err = g.enter("a")
+	probe, _, err = g.enter("a", lake)
 	if err != nil {
 		t.Fatal(err)
 	}
 	probe(fmt.Errorf("GetUser: %w", provision.ErrDenied)) // an answer, if not a happy one
 	for range 2 {
-		if _, _, err := g.enter("a"); err != nil {
+		if _, _, err := g.enter("a", lake); err != nil {
 			t.Fatalf("after the store answered the probe: %v, want the breaker closed", err)
 		}
 	}
+}
+
+// TestStoreGateWakesTheNextInLine: each freed slot wakes one waiting lake, in the order they
+// came, skipping lakes that got a slot by other means or no longer wait (wake says false).
+func TestStoreGateWakesTheNextInLine(t *testing.T) {
+	lake := func(i int) types.NamespacedName {
+		return types.NamespacedName{Namespace: fmt.Sprintf("team-%d", i), Name: "lake"}
+	}
+	var woken []types.NamespacedName
+	gone := map[types.NamespacedName]bool{lake(3): true}
+	g := newStoreGates(1, time.Now, func(class string, l types.NamespacedName) bool {
+		if class != "a" {
+			t.Errorf("woken for class %q", class)
+		}
+		woken = append(woken, l)
+		return !gone[l]
+	})
+	release, _, err := g.enter("a", lake(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 5; i++ {
+		_, wait, err := g.enter("a", lake(i))
+		if !errors.Is(err, errStoreBusy) || wait < slotFallback {
+			t.Fatalf("lake %d with the one slot taken: %v, come back in %s; want errStoreBusy and slotFallback", i, err, wait)
+		}
+	}
+	if _, _, err := g.enter("a", lake(1)); !errors.Is(err, errStoreBusy) {
+		t.Fatalf("lake 1 again: %v", err) // already in line: it keeps its place, and is not lined up twice
+	}
+	wantWoken := func(want ...int) {
+		t.Helper()
+		var got []int
+		for _, l := range woken {
+			var i int
+			fmt.Sscanf(l.Namespace, "team-%d", &i)
+			got = append(got, i)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("woken %v; want %v", got, want)
+		}
+	}
+
+	release(nil)
+	wantWoken(1)
+	release, _, err = g.enter("a", lake(1))
+	if err != nil {
+		t.Fatalf("the woken lake finds its slot taken: %v", err)
+	}
+	release(nil)
+	wantWoken(1, 2)
+	woken = nil
+	release, _, err = g.enter("a", lake(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	release(nil)
+	wantWoken(3, 4) // lake 3 was deleted meanwhile, so lake 4 is woken in its place
+	// Lake 5 comes back on its own (its slotFallback) ahead of woken lake 4, and takes the slot.
+	release, _, err = g.enter("a", lake(5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := g.enter("a", lake(4)); !errors.Is(err, errStoreBusy) {
+		t.Fatalf("lake 4, beaten to the slot: %v", err)
+	}
+	woken = nil
+	release(nil)
+	wantWoken(4) // back in line, and woken again; lake 5's old place in line is skipped
+	release, _, err = g.enter("a", lake(4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	woken = nil
+	release(nil)
+	wantWoken() // nobody waits
 }

@@ -29,6 +29,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
@@ -73,6 +75,8 @@ type TelemetryLakeReconciler struct {
 	provisionersMu sync.Mutex
 	provisioners   map[[32]byte]provision.BucketProvisioner
 	gates          *storeGates
+	// slotFreed carries the wake-ups of lakes whose turn for a store slot has come (wakeForSlot).
+	slotFreed chan event.TypedGenericEvent[*lakev1.TelemetryLake]
 	// writes are the operator's own writes the cache has not shown yet: children and lakes alike.
 	writes ownWrites
 }
@@ -427,7 +431,8 @@ func (r *TelemetryLakeReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	if r.MaxConcurrentReconciles <= 0 {
 		r.MaxConcurrentReconciles = DefaultMaxConcurrentReconciles
 	}
-	r.gates = newStoreGates(r.StoreCallsPerClass, r.Now)
+	r.slotFreed = make(chan event.TypedGenericEvent[*lakev1.TelemetryLake], slotWakeups)
+	r.gates = newStoreGates(r.StoreCallsPerClass, r.Now, r.wakeForSlot)
 	// The manager's cache holds only the Secrets the operator manages (see CacheOptions), so the
 	// OIDC CA Secrets that tenants create are watched through a cache of their metadata alone:
 	// their data never sits in the operator's memory, and is read on demand.
@@ -457,5 +462,6 @@ func (r *TelemetryLakeReconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&lakev1.LakeStorageClass{}, r.lakesOfClass()).
 		Watches(&corev1.Secret{}, r.lakesOfAdminSecret()).
 		WatchesRawSource(source.Kind(tenantSecrets, client.Object(secretMeta), r.lakesOfOIDCCA())).
+		WatchesRawSource(source.Channel(r.slotFreed, &handler.TypedEnqueueRequestForObject[*lakev1.TelemetryLake]{})).
 		Complete(r)
 }
