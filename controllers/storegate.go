@@ -16,11 +16,15 @@ import (
 )
 
 // Defaults of the store gates (see storeGates). The numbers, and the measurements behind them:
-//   - DefaultStoreCallsPerClass, 4: SeaweedFS's embedded IAM serializes every call behind one
-//     global lock (issue 13: ~9 ms a call at ~100 users, 1.3-2.6 s at ~220), so more calls in
-//     flight to one store only queue inside it; 4 keeps its S3 side busy while IAM works, and
-//     leaves the other workers (DefaultMaxConcurrentReconciles) to other classes and to the
-//     cheap reconciles that only read the cache.
+//   - DefaultStoreCallsPerClass, 4: enough to overlap the round trips of a store that scales
+//     (a first s3-iam provisioning is 10 calls in a row), and it leaves the other workers
+//     (DefaultMaxConcurrentReconciles) to other classes and to the cheap reconciles that only
+//     read the cache. A store that serializes its calls gains nothing from more than 1, and can
+//     lose: SeaweedFS's embedded IAM runs one call at a time, each costing in proportion to its
+//     users, and with 4 in flight past ~150 users they queued four deep, answered in 5-10 s and
+//     ran into the SDK's 10 s timeout; with --store-calls-per-class=1, 300 lakes reached 202
+//     Ready after 600 s instead of 168, and no call timed out (make bench-operator, one run
+//     each). Adapting the bound to the store's latency is the better answer, not made yet.
 //   - breakerFailures, 3 failures in a row: one is a blip the SDK's own retries did not hide;
 //     three with no success between them is a store that is down. A call to a store that hangs
 //     holds its worker for up to the provisioner's request timeout (30 s, 3 attempts of a 10 s
