@@ -11,9 +11,10 @@ import (
 )
 
 // CacheOptions keep in memory only what the operator reads, and as little of it as will do:
-//   - of the kinds it creates (builders.ChildKinds), only its own children (every builder labels them managed-by), so
-//     a cluster's other Deployments, Services or Secrets never sit in the operator's memory; a
-//     child whose label someone removes leaves the cache, and the next reconcile puts it back;
+//   - of the kinds it creates (builders.ChildKinds), only its own children (every builder
+//     labels them managed-by), so a cluster's other Deployments, Services or Secrets never sit
+//     in the operator's memory; a child whose label someone removes leaves the cache, and the
+//     next reconcile puts it back;
 //   - every Secret of its own namespace (the admin credentials and CAs);
 //   - no object's managedFields: the operator compares fields, never their owners, and at a
 //     thousand tenants the server-side-apply bookkeeping was the largest part of each cached

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -74,10 +75,9 @@ type storeGates struct {
 // storeGate is one class's: the calls in flight, the lakes waiting for a slot, and the breaker.
 type storeGate struct {
 	inFlight int
-	// line is the lakes refused a slot, in the order they came; waiting says which of them still
-	// wait (a lake that got a slot some other way leaves waiting, and its place in line is skipped).
-	line    []types.NamespacedName
-	waiting map[types.NamespacedName]bool
+	// line is the lakes refused a slot, in the order they came, each once; a lake leaves it when
+	// it is woken or gets a slot some other way. A few thousand at most, so scanning it is cheap.
+	line []types.NamespacedName
 	// failures counts the calls in a row that found the store unreachable.
 	failures int
 	// openUntil, while the breaker is open, is when one probe may go through; probing says one
@@ -101,7 +101,7 @@ func (g *storeGates) enter(class string, lake types.NamespacedName) (release fun
 	defer g.mu.Unlock()
 	gate := g.gates[class]
 	if gate == nil {
-		gate = &storeGate{waiting: map[types.NamespacedName]bool{}}
+		gate = &storeGate{}
 		g.gates[class] = gate
 	}
 	now := g.now()
@@ -120,13 +120,12 @@ func (g *storeGates) enter(class string, lake types.NamespacedName) (release fun
 		gate.probing = true
 	}
 	if gate.inFlight >= g.perClass {
-		if !gate.waiting[lake] {
-			gate.waiting[lake] = true
+		if !slices.Contains(gate.line, lake) {
 			gate.line = append(gate.line, lake)
 		}
 		return nil, jitter(slotFallback), fmt.Errorf("%w (%d)", errStoreBusy, g.perClass)
 	}
-	delete(gate.waiting, lake)
+	gate.line = slices.DeleteFunc(gate.line, func(l types.NamespacedName) bool { return l == lake })
 	gate.inFlight++
 	var once sync.Once
 	return func(result error) {
@@ -154,23 +153,20 @@ func (g *storeGates) leave(class string, gate *storeGate, probe bool, result err
 	g.wakeNext(class, gate)
 }
 
-// wakeNext wakes the first lake in class's line that still waits for it. A woken lake leaves the
-// line; should another lake take the slot before it comes, it finds the slots taken and joins
-// the line again, at its end.
+// wakeNext wakes the first lake in class's line, or the next if that one no longer waits. A
+// woken lake leaves the line; should another lake take the slot before it comes, it finds the
+// slots taken and joins the line again, at its end.
 func (g *storeGates) wakeNext(class string, gate *storeGate) {
 	for {
 		g.mu.Lock()
-		var next types.NamespacedName
-		found := false
-		for len(gate.line) > 0 && !found {
-			next, gate.line = gate.line[0], gate.line[1:]
-			found = gate.waiting[next]
+		if len(gate.line) == 0 {
+			g.mu.Unlock()
+			return
 		}
-		if found {
-			delete(gate.waiting, next)
-		}
+		next := gate.line[0]
+		gate.line = gate.line[1:]
 		g.mu.Unlock()
-		if !found || g.wake == nil || g.wake(class, next) {
+		if g.wake(class, next) {
 			return
 		}
 	}

@@ -132,7 +132,7 @@ func (h *hangingListener) stats() hangStats {
 // TestStoreGateBreaker walks one class's gate through its states with a clock of the test's.
 func TestStoreGateBreaker(t *testing.T) {
 	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
-	g := newStoreGates(2, func() time.Time { return now }, nil)
+	g := newStoreGates(2, func() time.Time { return now }, func(string, types.NamespacedName) bool { return true })
 	lake := types.NamespacedName{Namespace: "team-a", Name: "lake"}
 	unreachable := fmt.Errorf("HeadBucket: %w", provision.ErrUnreachable)
 
@@ -256,7 +256,7 @@ func TestStoreGateWakesTheNextInLine(t *testing.T) {
 	}
 	woken = nil
 	release(nil)
-	wantWoken(4) // back in line, and woken again; lake 5's old place in line is skipped
+	wantWoken(4) // back in line, and woken again; lake 5 left the line when it took the slot
 	release, _, err = g.enter("a", lake(4))
 	if err != nil {
 		t.Fatal(err)
